@@ -1,0 +1,66 @@
+"""cffi builder for ``pyssl._openssl`` (API mode, compiled out of line).
+
+The declarations live in ``cdef/``, one file per OpenSSL header; the C side
+is the OpenSSL headers, ``helpers.h`` and the error-code table generated
+from the installed headers (``error_codes.py``). ``setup.py`` names
+``ffibuilder`` in ``cffi_modules``; running this file directly compiles the
+module in place for development.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import error_codes  # noqa: E402
+from openssl_location import find_openssl  # noqa: E402
+
+# Dependency order: a file may use the types declared before it.
+CDEF_FILES = [
+    "crypto", "err", "bio", "objects", "asn1", "evp", "x509", "x509_vfy",
+    "x509v3", "pem", "rand", "ssl", "helpers", "callbacks",
+]
+
+
+def _read(*parts: str) -> str:
+    with open(os.path.join(HERE, *parts)) as f:
+        return f.read()
+
+
+def make_ffibuilder() -> FFI:
+    location = find_openssl()
+    builder = FFI()
+    for name in CDEF_FILES:
+        builder.cdef(_read("cdef", f"{name}.cdef"))
+    builder.cdef(error_codes.CDEF)
+    source = _read("helpers.h") + "\n" + error_codes.c_source(location.header_dir)
+    extra_compile_args = []
+    if sys.platform != "win32":
+        # pyssl deliberately offers the deprecated fixed-version methods
+        # behind PROTOCOL_TLSv1*, as the stdlib does.
+        extra_compile_args.append("-Wno-deprecated-declarations")
+    builder.set_source(
+        "pyssl._openssl",
+        source,
+        include_dirs=location.include_dirs,
+        library_dirs=location.library_dirs,
+        libraries=location.libraries,
+        extra_compile_args=extra_compile_args,
+        extra_link_args=location.extra_link_args,
+    )
+    return builder
+
+
+ffibuilder = make_ffibuilder()
+
+if __name__ == "__main__":
+    # The generated C and objects go to build/; the module into pyssl/.
+    build_dir = os.path.join(HERE, os.pardir, "build", "cffi")
+    so = ffibuilder.compile(tmpdir=build_dir, verbose=False)
+    pkg = os.path.join(HERE, os.pardir, "pyssl")
+    os.replace(so, os.path.join(pkg, os.path.basename(so)))

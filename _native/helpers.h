@@ -1,0 +1,240 @@
+/* Small C helpers compiled into pyssl._openssl (their cffi declarations
+ * are in cdef/helpers.cdef). Each exists for one of three reasons:
+ *   - to name an OpenSSL type cffi cannot spell (STACK_OF(...));
+ *   - to report what this OpenSSL build supports, decided by the
+ *     preprocessor (OPENSSL_NO_*), as constants;
+ *   - to keep a hot path in one C call: the I/O helpers run the operation,
+ *     classify a failure with SSL_get_error() and capture errno while the
+ *     GIL is released and before anything else can touch the thread's
+ *     error queue or errno.
+ */
+#include <errno.h>
+#include <string.h>
+#include <openssl/opensslv.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/ssl.h>
+#include <openssl/tls1.h>
+#ifdef _WIN32
+#include <winsock2.h>
+#endif
+
+typedef STACK_OF(X509) STACK_OF_X509;
+typedef STACK_OF(X509_NAME) STACK_OF_X509_NAME;
+typedef STACK_OF(X509_OBJECT) STACK_OF_X509_OBJECT;
+typedef STACK_OF(SSL_CIPHER) STACK_OF_SSL_CIPHER;
+
+#ifdef OPENSSL_NO_NEXTPROTONEG
+static const int PYSSL_HAS_NPN = 0;
+#else
+static const int PYSSL_HAS_NPN = 1;
+#endif
+#if defined(OPENSSL_NO_SSL3) || defined(OPENSSL_NO_SSL3_METHOD)
+static const int PYSSL_HAS_SSLv3 = 0;
+#else
+static const int PYSSL_HAS_SSLv3 = 1;
+#endif
+#if defined(OPENSSL_NO_TLS1) || defined(OPENSSL_NO_TLS1_METHOD)
+static const int PYSSL_HAS_TLSv1 = 0;
+#else
+static const int PYSSL_HAS_TLSv1 = 1;
+#endif
+#if defined(OPENSSL_NO_TLS1_1) || defined(OPENSSL_NO_TLS1_1_METHOD)
+static const int PYSSL_HAS_TLSv1_1 = 0;
+#else
+static const int PYSSL_HAS_TLSv1_1 = 1;
+#endif
+#if defined(OPENSSL_NO_TLS1_2) || defined(OPENSSL_NO_TLS1_2_METHOD)
+static const int PYSSL_HAS_TLSv1_2 = 0;
+#else
+static const int PYSSL_HAS_TLSv1_2 = 1;
+#endif
+#ifdef OPENSSL_NO_TLS1_3
+static const int PYSSL_HAS_TLSv1_3 = 0;
+#else
+static const int PYSSL_HAS_TLSv1_3 = 1;
+#endif
+#ifdef OPENSSL_NO_PSK
+static const int PYSSL_HAS_PSK = 0;
+#else
+static const int PYSSL_HAS_PSK = 1;
+#endif
+#ifdef OPENSSL_NO_EC
+static const int PYSSL_HAS_ECDH = 0;
+#else
+static const int PYSSL_HAS_ECDH = 1;
+#endif
+
+#ifdef _WIN32
+#define PYSSL_GET_SOCKET_ERRNO() WSAGetLastError()
+#define PYSSL_CLEAR_SOCKET_ERRNO() (WSASetLastError(0), errno = 0)
+#else
+#define PYSSL_GET_SOCKET_ERRNO() errno
+#define PYSSL_CLEAR_SOCKET_ERRNO() (errno = 0)
+#endif
+
+/* The fixed-version methods behind PROTOCOL_TLSv1 ... PROTOCOL_TLSv1_2.
+ * They are deprecated (and absent from builds without deprecated APIs):
+ * NULL then, which the caller reports as an unsupported protocol. */
+static const SSL_METHOD *pyssl_fixed_version_method(int version)
+{
+    switch (version) {
+#if !defined(OPENSSL_NO_DEPRECATED_1_1_0)
+#if !defined(OPENSSL_NO_TLS1) && !defined(OPENSSL_NO_TLS1_METHOD)
+    case TLS1_VERSION: return TLSv1_method();
+#endif
+#if !defined(OPENSSL_NO_TLS1_1) && !defined(OPENSSL_NO_TLS1_1_METHOD)
+    case TLS1_1_VERSION: return TLSv1_1_method();
+#endif
+#if !defined(OPENSSL_NO_TLS1_2) && !defined(OPENSSL_NO_TLS1_2_METHOD)
+    case TLS1_2_VERSION: return TLSv1_2_method();
+#endif
+#endif
+    default: return NULL;
+    }
+}
+
+/* ---- I/O: one C call per operation ------------------------------------ */
+
+/* Returns SSL_ERROR_NONE on success, with the byte count in *count;
+ * otherwise the SSL_get_error() code, with errno in *sys_errno. */
+static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *sys_errno)
+{
+    int err;
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    if (SSL_read_ex(ssl, buf, len, count) == 1)
+        return SSL_ERROR_NONE;
+    err = SSL_get_error(ssl, 0);
+    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    *count = 0;
+    return err;
+}
+
+static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *sys_errno)
+{
+    int err;
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    if (SSL_write_ex(ssl, buf, len, count) == 1)
+        return SSL_ERROR_NONE;
+    err = SSL_get_error(ssl, 0);
+    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    *count = 0;
+    return err;
+}
+
+/* The handshake and the shutdown are not hot: clear the thread's error
+ * queue first, so that SSL_get_error() cannot mistake an error left by
+ * unrelated code for this call's failure. */
+static int pyssl_do_handshake(SSL *ssl, int *sys_errno)
+{
+    int ret, err;
+    ERR_clear_error();
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ret = SSL_do_handshake(ssl);
+    if (ret == 1)
+        return SSL_ERROR_NONE;
+    err = SSL_get_error(ssl, ret);
+    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    return err;
+}
+
+/* Returns SSL_shutdown()'s result (0: close_notify sent, 1: both sent and
+ * received); when it is negative, *err holds the SSL_get_error() code. */
+static int pyssl_shutdown(SSL *ssl, int *err, int *sys_errno)
+{
+    int ret;
+    ERR_clear_error();
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ret = SSL_shutdown(ssl);
+    if (ret < 0) {
+        *err = SSL_get_error(ssl, ret);
+        *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    }
+    return ret;
+}
+
+/* ---- ALPN and NPN ------------------------------------------------------ */
+
+/* A protocol list in wire format (length-prefixed names), owned by the
+ * Python SSLContext that installed it; the context outlives its SSL_CTX's
+ * use of it because every connection keeps its context alive. */
+typedef struct {
+    const unsigned char *data;
+    unsigned int len;
+} pyssl_protocols;
+
+/* RFC 7301: the server picks the first of its own protocols that the
+ * client offered; with no overlap it answers without ALPN (NOACK), and the
+ * handshake goes on, as the stdlib does. */
+static int pyssl_alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const pyssl_protocols *server = (const pyssl_protocols *)arg;
+    if (server == NULL || server->len == 0 || inlen == 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, server->data, server->len,
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void pyssl_set_alpn_select(SSL_CTX *ctx, const pyssl_protocols *protocols)
+{
+    SSL_CTX_set_alpn_select_cb(ctx, pyssl_alpn_select_cb, (void *)protocols);
+}
+
+#ifndef OPENSSL_NO_NEXTPROTONEG
+static int pyssl_npn_advertise_cb(SSL *ssl, const unsigned char **out, unsigned int *outlen,
+                                  void *arg)
+{
+    const pyssl_protocols *protocols = (const pyssl_protocols *)arg;
+    if (protocols == NULL || protocols->len == 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = protocols->data;
+    *outlen = protocols->len;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* NPN (draft-agl-tls-nextprotoneg): the client chooses. With no overlap
+ * SSL_select_next_proto() falls back to the client's first protocol. */
+static int pyssl_npn_select_cb(SSL *ssl, unsigned char **out, unsigned char *outlen,
+                               const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const pyssl_protocols *client = (const pyssl_protocols *)arg;
+    if (client == NULL || client->len == 0 || inlen == 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    SSL_select_next_proto(out, outlen, in, inlen, client->data, client->len);
+    return SSL_TLSEXT_ERR_OK;
+}
+#endif
+
+/* Installs both NPN roles, as a context may serve and connect. */
+static int pyssl_set_npn_protocols(SSL_CTX *ctx, const pyssl_protocols *protocols)
+{
+#ifndef OPENSSL_NO_NEXTPROTONEG
+    SSL_CTX_set_next_protos_advertised_cb(ctx, pyssl_npn_advertise_cb, (void *)protocols);
+    SSL_CTX_set_next_proto_select_cb(ctx, pyssl_npn_select_cb, (void *)protocols);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static void pyssl_get0_npn_negotiated(const SSL *ssl, const unsigned char **data,
+                                      unsigned int *len)
+{
+#ifndef OPENSSL_NO_NEXTPROTONEG
+    SSL_get0_next_proto_negotiated(ssl, data, len);
+#else
+    *data = NULL;
+    *len = 0;
+#endif
+}

@@ -1,0 +1,1 @@
+"""pyssl: Python's ``ssl`` module on a cffi binding of OpenSSL."""

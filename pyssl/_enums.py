@@ -1,0 +1,145 @@
+"""The stdlib's enums and module constants, valued from OpenSSL.
+
+Option bits, alert numbers, verify flags, protocol versions and error
+codes are read from ``lib``; only the numbers that are Python's own
+(``PROTOCOL_*`` and ``CERT_*``, which the stdlib numbers itself) are
+written here. The enums are built with ``_convert_``, as the stdlib
+builds them, so that their members, aliases, ``repr`` and ``str`` are the
+stdlib's on every Python version; each member is also a module-level
+name (``OP_ALL``, ``CERT_REQUIRED``, ...).
+"""
+
+from __future__ import annotations
+
+import types
+from enum import Enum, IntEnum, IntFlag
+
+from pyssl import _errors
+from pyssl._asn1 import _ASN1Object
+from pyssl._lib import lib
+
+# The stdlib's own numbering of the context protocols (PY_SSL_VERSION_*).
+_protocols = types.SimpleNamespace(
+    PROTOCOL_TLS=2,
+    PROTOCOL_TLSv1=3,
+    PROTOCOL_TLSv1_1=4,
+    PROTOCOL_TLSv1_2=5,
+    PROTOCOL_TLS_CLIENT=0x10,
+    PROTOCOL_TLS_SERVER=0x11,
+)
+IntEnum._convert_("_SSLMethod", __name__, lambda name: name.startswith("PROTOCOL_"), source=_protocols)  # type: ignore[attr-defined]
+_SSLMethod = globals()["_SSLMethod"]
+PROTOCOL_SSLv23 = PROTOCOL_TLS = _SSLMethod.PROTOCOL_TLS
+
+_options = types.SimpleNamespace(
+    **{
+        f"OP_{name}": getattr(lib, f"SSL_OP_{name}")
+        for name in (
+            "NO_SSLv2",
+            "NO_SSLv3",
+            "NO_TLSv1",
+            "NO_TLSv1_1",
+            "NO_TLSv1_2",
+            "NO_TLSv1_3",
+            "CIPHER_SERVER_PREFERENCE",
+            "SINGLE_DH_USE",
+            "SINGLE_ECDH_USE",
+            "NO_COMPRESSION",
+            "NO_TICKET",
+            "NO_RENEGOTIATION",
+            "ENABLE_MIDDLEBOX_COMPAT",
+            "IGNORE_UNEXPECTED_EOF",
+            "LEGACY_SERVER_CONNECT",
+            "ENABLE_KTLS",
+        )
+    },
+    # The stdlib keeps the CBC record-splitting countermeasure on: OP_ALL
+    # leaves out SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS.
+    OP_ALL=lib.SSL_OP_ALL & ~lib.SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS,
+)
+IntFlag._convert_("Options", __name__, lambda name: name.startswith("OP_"), source=_options)  # type: ignore[attr-defined]
+Options = globals()["Options"]
+
+_alert_names = (
+    "CLOSE_NOTIFY UNEXPECTED_MESSAGE BAD_RECORD_MAC RECORD_OVERFLOW "
+    "DECOMPRESSION_FAILURE HANDSHAKE_FAILURE BAD_CERTIFICATE "
+    "UNSUPPORTED_CERTIFICATE CERTIFICATE_REVOKED CERTIFICATE_EXPIRED "
+    "CERTIFICATE_UNKNOWN ILLEGAL_PARAMETER UNKNOWN_CA ACCESS_DENIED "
+    "DECODE_ERROR DECRYPT_ERROR PROTOCOL_VERSION INSUFFICIENT_SECURITY "
+    "INTERNAL_ERROR USER_CANCELLED NO_RENEGOTIATION UNSUPPORTED_EXTENSION "
+    "CERTIFICATE_UNOBTAINABLE UNRECOGNIZED_NAME "
+    "BAD_CERTIFICATE_STATUS_RESPONSE BAD_CERTIFICATE_HASH_VALUE "
+    "UNKNOWN_PSK_IDENTITY"
+).split()
+_alerts = types.SimpleNamespace(
+    **{f"ALERT_DESCRIPTION_{name}": getattr(lib, f"SSL_AD_{name}") for name in _alert_names}
+)
+IntEnum._convert_(  # type: ignore[attr-defined]
+    "AlertDescription", __name__, lambda name: name.startswith("ALERT_DESCRIPTION_"), source=_alerts
+)
+AlertDescription = globals()["AlertDescription"]
+
+_error_numbers = types.SimpleNamespace(
+    **{name: getattr(_errors, name) for name in dir(_errors) if name.startswith("SSL_ERROR_")}
+)
+IntEnum._convert_(  # type: ignore[attr-defined]
+    "SSLErrorNumber", __name__, lambda name: name.startswith("SSL_ERROR_"), source=_error_numbers
+)
+SSLErrorNumber = globals()["SSLErrorNumber"]
+
+# CERT_* are the stdlib's numbering; _context.py maps them to SSL_VERIFY_*.
+_verify_modes = types.SimpleNamespace(CERT_NONE=0, CERT_OPTIONAL=1, CERT_REQUIRED=2)
+IntEnum._convert_("VerifyMode", __name__, lambda name: name.startswith("CERT_"), source=_verify_modes)  # type: ignore[attr-defined]
+VerifyMode = globals()["VerifyMode"]
+
+_verify_flags = types.SimpleNamespace(
+    VERIFY_DEFAULT=0,
+    VERIFY_CRL_CHECK_LEAF=lib.X509_V_FLAG_CRL_CHECK,
+    VERIFY_CRL_CHECK_CHAIN=lib.X509_V_FLAG_CRL_CHECK | lib.X509_V_FLAG_CRL_CHECK_ALL,
+    VERIFY_X509_STRICT=lib.X509_V_FLAG_X509_STRICT,
+    VERIFY_ALLOW_PROXY_CERTS=lib.X509_V_FLAG_ALLOW_PROXY_CERTS,
+    VERIFY_X509_TRUSTED_FIRST=lib.X509_V_FLAG_TRUSTED_FIRST,
+    VERIFY_X509_PARTIAL_CHAIN=lib.X509_V_FLAG_PARTIAL_CHAIN,
+)
+IntFlag._convert_("VerifyFlags", __name__, lambda name: name.startswith("VERIFY_"), source=_verify_flags)  # type: ignore[attr-defined]
+VerifyFlags = globals()["VerifyFlags"]
+
+# -2 and -1 are the stdlib's markers for "whatever OpenSSL supports".
+PROTO_MINIMUM_SUPPORTED = -2
+PROTO_MAXIMUM_SUPPORTED = -1
+TLSVersion = IntEnum(
+    "TLSVersion",
+    [
+        ("MINIMUM_SUPPORTED", PROTO_MINIMUM_SUPPORTED),
+        ("SSLv3", lib.SSL3_VERSION),
+        ("TLSv1", lib.TLS1_VERSION),
+        ("TLSv1_1", lib.TLS1_1_VERSION),
+        ("TLSv1_2", lib.TLS1_2_VERSION),
+        ("TLSv1_3", lib.TLS1_3_VERSION),
+        ("MAXIMUM_SUPPORTED", PROTO_MAXIMUM_SUPPORTED),
+    ],
+    module="pyssl",
+)
+
+
+class Purpose(_ASN1Object, Enum):
+    """SSLContext purpose flags with X509v3 Extended Key Usage objects."""
+
+    SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+    CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+
+
+Purpose.__module__ = "pyssl"
+
+HOSTFLAG_ALWAYS_CHECK_SUBJECT: int = lib.X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT
+HOSTFLAG_NO_WILDCARDS: int = lib.X509_CHECK_FLAG_NO_WILDCARDS
+HOSTFLAG_NO_PARTIAL_WILDCARDS: int = lib.X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
+HOSTFLAG_MULTI_LABEL_WILDCARDS: int = lib.X509_CHECK_FLAG_MULTI_LABEL_WILDCARDS
+HOSTFLAG_SINGLE_LABEL_SUBDOMAINS: int = lib.X509_CHECK_FLAG_SINGLE_LABEL_SUBDOMAINS
+HOSTFLAG_NEVER_CHECK_SUBJECT: int = lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+
+CHANNEL_BINDING_TYPES = ["tls-unique"]
+
+for _enum in (_SSLMethod, Options, AlertDescription, SSLErrorNumber, VerifyMode, VerifyFlags):
+    _enum.__module__ = "pyssl"
+del _enum

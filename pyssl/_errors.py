@@ -1,0 +1,249 @@
+"""The exception hierarchy and the one place that builds it from OpenSSL.
+
+Every failing OpenSSL call ends here: ``connection_error`` for calls on a
+connection (it reads the ``SSL_get_error`` code, the thread's error queue
+and the verify result), ``error_from_queue`` for everything else. Both
+drain the error queue, so a later failure is never blamed on this one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyssl._lib import ffi, lib
+
+__all__ = [
+    "CertificateError",
+    "SSLCertVerificationError",
+    "SSLEOFError",
+    "SSLError",
+    "SSLSyscallError",
+    "SSLWantReadError",
+    "SSLWantWriteError",
+    "SSLZeroReturnError",
+]
+
+# The stdlib's error numbers (SSLError.args[0]): OpenSSL's SSL_ERROR_*
+# codes, plus two of Python's own for an EOF that breaks the protocol and
+# a code OpenSSL should never return.
+SSL_ERROR_SSL: int = lib.SSL_ERROR_SSL
+SSL_ERROR_WANT_READ: int = lib.SSL_ERROR_WANT_READ
+SSL_ERROR_WANT_WRITE: int = lib.SSL_ERROR_WANT_WRITE
+SSL_ERROR_WANT_X509_LOOKUP: int = lib.SSL_ERROR_WANT_X509_LOOKUP
+SSL_ERROR_SYSCALL: int = lib.SSL_ERROR_SYSCALL
+SSL_ERROR_ZERO_RETURN: int = lib.SSL_ERROR_ZERO_RETURN
+SSL_ERROR_WANT_CONNECT: int = lib.SSL_ERROR_WANT_CONNECT
+SSL_ERROR_EOF = 8
+SSL_ERROR_INVALID_ERROR_CODE = 10
+
+
+class SSLError(OSError):
+    """An error from the TLS layer; ``library`` and ``reason`` name
+    OpenSSL's library and reason mnemonics (``'SSL'``,
+    ``'CERTIFICATE_VERIFY_FAILED'``) when OpenSSL reported one."""
+
+    def __str__(self) -> str:
+        if isinstance(self.strerror, str):
+            return self.strerror
+        return super().__str__()
+
+
+class SSLZeroReturnError(SSLError):
+    """The TLS connection has been closed cleanly (close_notify received)."""
+
+
+class SSLWantReadError(SSLError):
+    """A non-blocking operation needs more data from the peer first."""
+
+
+class SSLWantWriteError(SSLError):
+    """A non-blocking operation needs to send data before it can go on."""
+
+
+class SSLSyscallError(SSLError):
+    """A system error occurred in the TLS layer's I/O."""
+
+
+class SSLEOFError(SSLError):
+    """The connection was closed in violation of the protocol."""
+
+
+class SSLCertVerificationError(SSLError, ValueError):
+    """Certificate verification failed; ``verify_code`` and
+    ``verify_message`` say why."""
+
+
+CertificateError = SSLCertVerificationError
+
+for _cls in (
+    SSLError,
+    SSLZeroReturnError,
+    SSLWantReadError,
+    SSLWantWriteError,
+    SSLSyscallError,
+    SSLEOFError,
+    SSLCertVerificationError,
+):
+    _cls.__module__ = "pyssl"
+del _cls
+
+
+# ---- OpenSSL's mnemonics, from the table generated at build time ---------
+
+_lib_names: dict[int, str] | None = None
+_reason_names: dict[tuple[int, int], str] | None = None
+
+
+def _load_names() -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    global _lib_names, _reason_names
+    if _lib_names is None or _reason_names is None:
+        libs = {}
+        for i in range(lib.pyssl_err_libs_count):
+            entry = lib.pyssl_err_libs[i]
+            libs[entry.lib] = ffi.string(entry.name).decode("ascii")
+        reasons: dict[tuple[int, int], str] = {}
+        for i in range(lib.pyssl_err_reasons_count):
+            entry = lib.pyssl_err_reasons[i]
+            # The first name wins where OpenSSL gives one number two names.
+            reasons.setdefault((entry.lib, entry.reason), ffi.string(entry.name).decode("ascii"))
+        _lib_names, _reason_names = libs, reasons
+    return _lib_names, _reason_names
+
+
+def library_name(lib_code: int) -> str | None:
+    return _load_names()[0].get(lib_code)
+
+
+def reason_name(lib_code: int, reason_code: int) -> str | None:
+    reasons = _load_names()[1]
+    # Library 0 holds the reasons common to every library (ERR_R_*).
+    return reasons.get((lib_code, reason_code)) or reasons.get((0, reason_code))
+
+
+def _ffi_text(ptr: Any) -> str | None:
+    return ffi.string(ptr).decode("utf-8", "replace") if ptr != ffi.NULL else None
+
+
+def _describe(errcode: int) -> tuple[str | None, str | None, str | None]:
+    """(library, reason, text) for a packed OpenSSL error code."""
+    if not errcode:
+        return None, None, None
+    lib_code = lib.ERR_GET_LIB(errcode)
+    reason_code = lib.ERR_GET_REASON(errcode)
+    return (
+        library_name(lib_code),
+        reason_name(lib_code, reason_code),
+        _ffi_text(lib.ERR_reason_error_string(errcode)),
+    )
+
+
+def _build(
+    cls: type[SSLError],
+    number: int,
+    library: str | None,
+    reason: str | None,
+    text: str | None,
+    where: str,
+) -> SSLError:
+    text = text or "unknown error"
+    if library and reason:
+        message = f"[{library}: {reason}] {text}"
+    elif library:
+        message = f"[{library}] {text}"
+    else:
+        message = text
+    if where:
+        message = f"{message} (pyssl:{where})"
+    exc = cls(number, message)
+    exc.library = library  # type: ignore[attr-defined]
+    exc.reason = reason  # type: ignore[attr-defined]
+    return exc
+
+
+def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLError:
+    """The SSLError for a failed call outside a connection (loading keys,
+    configuring a context), built from the newest error in the queue.
+
+    As in the stdlib, ``args[0]`` is the packed OpenSSL error code.
+    """
+    errcode = lib.ERR_peek_last_error()
+    library, reason, text = _describe(errcode)
+    lib.ERR_clear_error()
+    return _build(cls, errcode & 0x7FFFFFFF, library, reason, text, where)
+
+
+def clear_queue() -> None:
+    lib.ERR_clear_error()
+
+
+def _verify_details(conn: Any) -> tuple[int, str]:
+    code = lib.SSL_get_verify_result(conn.ssl_ptr)
+    if code == lib.X509_V_ERR_HOSTNAME_MISMATCH:
+        message = f"Hostname mismatch, certificate is not valid for {conn.server_hostname!r}."
+    elif code == lib.X509_V_ERR_IP_ADDRESS_MISMATCH:
+        message = f"IP address mismatch, certificate is not valid for {conn.server_hostname!r}."
+    else:
+        message = _ffi_text(lib.X509_verify_cert_error_string(code)) or ""
+    return code, message
+
+
+_WANT_ERRORS: dict[int, tuple[type[SSLError], str]] = {
+    SSL_ERROR_WANT_READ: (SSLWantReadError, "The operation did not complete (read)"),
+    SSL_ERROR_WANT_WRITE: (SSLWantWriteError, "The operation did not complete (write)"),
+    SSL_ERROR_ZERO_RETURN: (SSLZeroReturnError, "TLS/SSL connection has been closed (EOF)"),
+    SSL_ERROR_WANT_X509_LOOKUP: (SSLError, "The operation did not complete (X509 lookup)"),
+    SSL_ERROR_WANT_CONNECT: (SSLError, "The operation did not complete (connect)"),
+}
+
+_EOF_TEXT = "EOF occurred in violation of protocol"
+
+
+def connection_error(conn: Any, err: int, sys_errno: int, where: str) -> OSError:
+    """The exception for a failed operation on a connection.
+
+    ``err`` is the ``SSL_get_error`` code and ``sys_errno`` the errno the
+    operation left. ``conn`` provides ``ssl_ptr``, ``server_hostname`` and
+    ``uses_socket`` (False over memory BIOs, where errno means nothing).
+    """
+    if err in _WANT_ERRORS:
+        cls, text = _WANT_ERRORS[err]
+        lib.ERR_clear_error()
+        return _build(cls, err, None, None, text, where)
+
+    errcode = lib.ERR_peek_last_error()
+    library, reason, text = _describe(errcode)
+    cls = SSLError
+    number = err
+    if err == SSL_ERROR_SYSCALL:
+        if errcode == 0:
+            lib.ERR_clear_error()
+            if conn.uses_socket and sys_errno:
+                return OSError(sys_errno, os.strerror(sys_errno))
+            cls, number, text = SSLEOFError, SSL_ERROR_EOF, _EOF_TEXT
+        else:
+            cls = SSLSyscallError
+    elif err == SSL_ERROR_SSL:
+        if errcode == 0:
+            text = "A failure in the SSL library occurred"
+        elif lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SSL:
+            reason_code = lib.ERR_GET_REASON(errcode)
+            if reason_code == lib.SSL_R_CERTIFICATE_VERIFY_FAILED:
+                cls = SSLCertVerificationError
+            elif reason_code == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING:
+                # OpenSSL 3 reports a transport EOF this way; the stdlib
+                # maps it to the EOF error number that suppress_ragged_eofs
+                # looks for.
+                cls, number, text = SSLEOFError, SSL_ERROR_EOF, _EOF_TEXT
+    else:
+        cls, number, text = SSLError, SSL_ERROR_INVALID_ERROR_CODE, "Invalid error code"
+
+    verify: tuple[int, str] | None = None
+    if cls is SSLCertVerificationError:
+        verify = _verify_details(conn)
+        text = f"{text}: {verify[1]}"
+    lib.ERR_clear_error()
+    exc = _build(cls, number, library, reason, text, where)
+    if verify is not None:
+        exc.verify_code, exc.verify_message = verify  # type: ignore[attr-defined]
+    return exc

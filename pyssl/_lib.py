@@ -1,0 +1,47 @@
+"""The compiled binding, loaded once, and what this OpenSSL supports.
+
+Every other module reaches OpenSSL through ``ffi`` and ``lib`` from here.
+"""
+
+from __future__ import annotations
+
+from pyssl._openssl import ffi, lib
+
+__all__ = ["ffi", "lib"]
+
+OPENSSL_VERSION_NUMBER: int = lib.OpenSSL_version_num()
+OPENSSL_VERSION: str = ffi.string(lib.OpenSSL_version(lib.OPENSSL_VERSION)).decode("ascii")
+
+
+def _version_info(number: int) -> tuple[int, int, int, int, int]:
+    # OpenSSL 3 packs MNN00PP0L: major, minor, patch; fix and status are
+    # kept for the stdlib's five-tuple shape.
+    status = number & 0xF
+    number >>= 4
+    patch = number & 0xFF
+    number >>= 8
+    fix = number & 0xFF
+    number >>= 8
+    minor = number & 0xFF
+    number >>= 8
+    major = number & 0xFF
+    return (major, minor, fix, patch, status)
+
+
+OPENSSL_VERSION_INFO = _version_info(OPENSSL_VERSION_NUMBER)
+# The version the binding was compiled against (the stdlib's _OPENSSL_API_VERSION).
+OPENSSL_API_VERSION = _version_info(lib.OPENSSL_VERSION_NUMBER)
+
+HAS_SNI = True
+HAS_ALPN = True
+HAS_NEVER_CHECK_COMMON_NAME = True
+HAS_TLS_UNIQUE = True
+HAS_SSLv2 = False
+HAS_NPN = bool(lib.PYSSL_HAS_NPN)
+HAS_ECDH = bool(lib.PYSSL_HAS_ECDH)
+HAS_SSLv3 = bool(lib.PYSSL_HAS_SSLv3)
+HAS_TLSv1 = bool(lib.PYSSL_HAS_TLSv1)
+HAS_TLSv1_1 = bool(lib.PYSSL_HAS_TLSv1_1)
+HAS_TLSv1_2 = bool(lib.PYSSL_HAS_TLSv1_2)
+HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
+HAS_PSK = bool(lib.PYSSL_HAS_PSK)
