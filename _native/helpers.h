@@ -238,3 +238,50 @@ static void pyssl_get0_npn_negotiated(const SSL *ssl, const unsigned char **data
     *len = 0;
 #endif
 }
+
+/* ---- throwaway certificates ------------------------------------------- */
+
+/* Writes a fresh key and a self-signed certificate for `common_name` (also
+ * its DNS subjectAltName), PEM-encoded, key first, into `out`. key_type is
+ * "rsa" (2048 bits) or "ec" (P-256). For `python -m pyssl`'s loopback
+ * handshake and the benchmark, which must run where no certificate tools
+ * are installed. Returns 1 on success, 0 with the error queue set. */
+static int pyssl_make_self_signed(const char *key_type, const char *common_name, BIO *out)
+{
+    EVP_PKEY *pkey = NULL;
+    X509 *x509 = NULL;
+    X509_EXTENSION *ext = NULL;
+    X509_NAME *name;
+    char san[512];
+    int ok = 0;
+
+    if (strlen(common_name) > sizeof(san) - 5)
+        return 0;
+    pkey = strcmp(key_type, "rsa") == 0 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    if (pkey == NULL || (x509 = X509_new()) == NULL)
+        goto done;
+    if (!X509_set_version(x509, 2)
+        || !ASN1_INTEGER_set(X509_get_serialNumber(x509), 1)
+        || !X509_gmtime_adj(X509_getm_notBefore(x509), -3600)
+        || !X509_gmtime_adj(X509_getm_notAfter(x509), 30L * 24 * 3600)
+        || !X509_set_pubkey(x509, pkey))
+        goto done;
+    name = X509_get_subject_name(x509);
+    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                    (const unsigned char *)common_name, -1, -1, 0)
+        || !X509_set_issuer_name(x509, name))
+        goto done;
+    snprintf(san, sizeof(san), "DNS:%s", common_name);
+    ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+    if (ext == NULL || !X509_add_ext(x509, ext, -1))
+        goto done;
+    if (!X509_sign(x509, pkey, EVP_sha256()))
+        goto done;
+    ok = PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL)
+         && PEM_write_bio_X509(out, x509);
+done:
+    X509_EXTENSION_free(ext);
+    X509_free(x509);
+    EVP_PKEY_free(pkey);
+    return ok;
+}

@@ -1,0 +1,27 @@
+"""``python -m pyssl [command]``: the pyssl command line.
+
+Commands:
+  info (default)  OpenSSL version, features and a loopback handshake
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "info"
+    if command in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if command == "info":
+        from pyssl._info import main as info
+
+        return info(args[1:])
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

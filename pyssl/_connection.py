@@ -1,0 +1,424 @@
+"""Connection: one SSL*, and every per-connection OpenSSL call.
+
+This is the object the stdlib calls ``_ssl._SSLSocket`` (``SSLSocket._sslobj``
+and ``SSLObject._sslobj``). It knows nothing about sockets: when an
+operation cannot go on without I/O it calls ``_wait``, which here raises
+``SSLWantReadError``/``SSLWantWriteError`` (the sans-I/O contract of
+``SSLObject``). The socket driver in ``_socket.py`` overrides ``_wait`` to
+poll the socket until the deadline instead.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from pyssl._callbacks import register
+from pyssl._ciphers import cipher_list, cipher_to_tuple
+from pyssl._errors import connection_error, error_from_queue
+from pyssl._lib import HAS_TLSv1_3, ffi, lib
+from pyssl._session import SSLSession
+
+_ERROR_NONE = lib.SSL_ERROR_NONE
+_WANT_READ = lib.SSL_ERROR_WANT_READ
+_WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
+_ZERO_RETURN = lib.SSL_ERROR_ZERO_RETURN
+_RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
+
+# SSL ex-data slot holding the connection's key in the callback table.
+EX_DATA_INDEX = lib.SSL_get_ex_new_index(0, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)
+
+# Read buffers are filled by OpenSSL before they are read: no need to zero.
+_new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
+
+# RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
+# the hash length (48) in TLS 1.3.
+_FINISHED_MAX = 128
+
+
+class Connection:
+    """One TLS connection (an OpenSSL ``SSL*``)."""
+
+    __slots__ = (
+        "ssl_ptr",
+        "_context",
+        "_original_context",
+        "server_side",
+        "server_hostname",
+        "_owner",
+        "_key",
+        "_count",
+        "_errno",
+        "callback_error",
+        "__weakref__",
+    )
+
+    # False over memory BIOs: errno then says nothing about the transport.
+    uses_socket = False
+
+    def __init__(
+        self,
+        context: Any,
+        server_side: bool,
+        server_hostname: str | None,
+        owner: Any = None,
+        session: Any = None,
+    ) -> None:
+        ssl_ptr = lib.SSL_new(context._ctx_ptr)
+        if ssl_ptr == ffi.NULL:
+            raise error_from_queue("SSL_new")
+        self.ssl_ptr = ffi.gc(ssl_ptr, lib.SSL_free)
+        # The current context can change (SNI); the one the SSL* was made
+        # with stays in use by OpenSSL, so both are kept alive.
+        self._context = self._original_context = context
+        self.server_side = server_side
+        self.server_hostname: str | None = None
+        self._owner: Any = None
+        # Out-parameters of the I/O helpers, allocated once per connection.
+        self._count = ffi.new("size_t *")
+        self._errno = ffi.new("int *")
+        self.callback_error: BaseException | None = None
+        self._key = register(self)
+        lib.SSL_set_ex_data(ssl_ptr, EX_DATA_INDEX, self._key)
+        # Retrying a write may pass the same bytes from another address.
+        lib.SSL_set_mode(ssl_ptr, lib.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | lib.SSL_MODE_AUTO_RETRY)
+        if context._post_handshake_auth:
+            self._enable_post_handshake_auth()
+        if server_hostname is not None:
+            self._configure_hostname(server_hostname)
+        if server_side:
+            lib.SSL_set_accept_state(ssl_ptr)
+        else:
+            lib.SSL_set_connect_state(ssl_ptr)
+        if owner is not None:
+            self.owner = owner
+        if session is not None:
+            self.session = session
+
+    def _enable_post_handshake_auth(self) -> None:
+        ssl_ptr = self.ssl_ptr
+        if self.server_side:
+            # OpenSSL honours SSL_VERIFY_POST_HANDSHAKE only together with
+            # SSL_VERIFY_PEER, and only servers may carry it.
+            mode = lib.SSL_get_verify_mode(ssl_ptr)
+            if mode & lib.SSL_VERIFY_PEER:
+                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, ffi.NULL)
+        else:
+            lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
+
+    def _configure_hostname(self, hostname: str) -> None:
+        if not isinstance(hostname, str):
+            raise TypeError(f"server_hostname must be str, not {type(hostname).__name__}")
+        if "\0" in hostname:
+            raise TypeError("server_hostname must not contain null characters")
+        name = hostname.encode("ascii")
+        if not name or name.startswith(b"."):
+            raise ValueError(
+                "server_hostname cannot be an empty string or start with a leading dot."
+            )
+        ssl_ptr = self.ssl_ptr
+        ip = lib.a2i_IPADDRESS(name)
+        if ip == ffi.NULL:
+            lib.ERR_clear_error()
+            # RFC 6066 3: SNI carries host names only, never addresses.
+            if not lib.SSL_set_tlsext_host_name(ssl_ptr, name):
+                raise error_from_queue("server_hostname")
+        else:
+            ip = ffi.gc(ip, lib.ASN1_OCTET_STRING_free)
+        if self._context.check_hostname:
+            # OpenSSL checks the name (or the address, as an address) while
+            # verifying the chain, so a mismatch fails the handshake.
+            param = lib.SSL_get0_param(ssl_ptr)
+            if ip == ffi.NULL:
+                ok = lib.X509_VERIFY_PARAM_set1_host(param, name, len(name))
+            else:
+                ok = lib.X509_VERIFY_PARAM_set1_ip(
+                    param, lib.ASN1_STRING_get0_data(ip), lib.ASN1_STRING_length(ip)
+                )
+            if not ok:
+                raise error_from_queue("server_hostname")
+        self.server_hostname = hostname
+
+    def use_bios(self, incoming: Any, outgoing: Any) -> None:
+        """Run the connection over two memory BIOs (``MemoryBIO`` objects)."""
+        # SSL_set_bio takes over one reference of each BIO; the MemoryBIO
+        # objects keep their own.
+        lib.BIO_up_ref(incoming.bio_ptr)
+        lib.BIO_up_ref(outgoing.bio_ptr)
+        lib.SSL_set_bio(self.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
+
+    # ---- waiting -----------------------------------------------------------
+
+    def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
+        """Called when OpenSSL needs I/O (``err`` is WANT_READ/WANT_WRITE)
+        before ``operation`` can go on. Sans-I/O: the caller must do it."""
+        raise connection_error(self, err, 0, operation)
+
+    def _raise_callback_error(self, failure: BaseException | None = None) -> None:
+        error, self.callback_error = self.callback_error, None
+        if error is not None:
+            raise error from failure
+        if failure is not None:
+            raise failure
+
+    # ---- handshake, I/O, shutdown -----------------------------------------
+
+    def do_handshake(self) -> None:
+        """Perform the TLS handshake."""
+        ssl_ptr = self.ssl_ptr
+        errno = self._errno
+        deadline = None
+        while True:
+            err = lib.pyssl_do_handshake(ssl_ptr, errno)
+            if err == _ERROR_NONE:
+                break
+            if err == _WANT_READ or err == _WANT_WRITE:
+                if self.callback_error is None:
+                    deadline = self._wait(err, deadline, "handshake")
+                    continue
+            self._raise_callback_error(connection_error(self, err, errno[0], "do_handshake"))
+        if self.callback_error is not None:
+            self._raise_callback_error()
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read up to ``len`` bytes; into ``buffer`` when given (returning
+        the count), else as ``bytes``. A clean close_notify gives 0 / b''."""
+        if buffer is None:
+            if len < 0:
+                raise ValueError("size should not be negative")
+            if len == 0:
+                return b""
+            dest = _new_uninitialised("char[]", len)
+        else:
+            dest = ffi.from_buffer(buffer, require_writable=True)
+            size = ffi.sizeof(dest)
+            if len <= 0 or len > size:
+                len = size
+            if len == 0:
+                return 0
+        ssl_ptr = self.ssl_ptr
+        count = self._count
+        errno = self._errno
+        deadline = None
+        while True:
+            err = lib.pyssl_read(ssl_ptr, dest, len, count, errno)
+            if err == _ERROR_NONE:
+                break
+            if err == _WANT_READ or err == _WANT_WRITE:
+                deadline = self._wait(err, deadline, "read")
+                continue
+            if err == _ZERO_RETURN and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN:
+                # The peer closed cleanly and this side has not: plain EOF.
+                return b"" if buffer is None else 0
+            raise connection_error(self, err, errno[0], "read")
+        if buffer is None:
+            return ffi.unpack(dest, count[0])
+        return count[0]
+
+    def write(self, data: Any) -> int:
+        """Write ``data`` (a bytes-like object); returns the bytes written."""
+        try:
+            src = ffi.from_buffer(data)
+        except TypeError:
+            raise TypeError(
+                f"a bytes-like object is required, not '{type(data).__name__}'"
+            ) from None
+        ssl_ptr = self.ssl_ptr
+        count = self._count
+        errno = self._errno
+        deadline = None
+        while True:
+            err = lib.pyssl_write(ssl_ptr, src, ffi.sizeof(src), count, errno)
+            if err == _ERROR_NONE:
+                return count[0]
+            if err == _WANT_READ or err == _WANT_WRITE:
+                deadline = self._wait(err, deadline, "write")
+                continue
+            raise connection_error(self, err, errno[0], "write")
+
+    def pending(self) -> int:
+        """The number of decrypted bytes ready to be read without I/O."""
+        return lib.SSL_pending(self.ssl_ptr)
+
+    def shutdown(self) -> Any:
+        """Send close_notify and wait for the peer's. Returns the
+        transport: the underlying socket, or None over memory BIOs."""
+        ssl_ptr = self.ssl_ptr
+        err = ffi.new("int *")
+        sys_errno = self._errno
+        deadline = None
+        zeros = 0
+        while True:
+            ret = lib.pyssl_shutdown(ssl_ptr, err, sys_errno)
+            if ret > 0:
+                break
+            if ret == 0:
+                # close_notify sent; one more call reads the peer's. Only
+                # two tries, as the stdlib: a peer that never answers must
+                # not hang unwrap().
+                zeros += 1
+                if zeros > 1:
+                    break
+                continue
+            code = err[0]
+            if code == _WANT_READ or code == _WANT_WRITE:
+                deadline = self._wait(code, deadline, "read" if code == _WANT_READ else "write")
+                continue
+            raise connection_error(self, code, sys_errno[0], "shutdown")
+        self._raise_callback_error()
+        return self._transport()
+
+    def _transport(self) -> Any:
+        return None
+
+    # ---- state after the handshake ----------------------------------------
+
+    def version(self) -> str | None:
+        """The negotiated protocol ("TLSv1.3", ...), None before the handshake."""
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            return None
+        version = ffi.string(lib.SSL_get_version(ssl_ptr)).decode("ascii")
+        return None if version == "unknown" else version
+
+    def cipher(self) -> tuple[str | None, str | None, int] | None:
+        """(name, protocol, secret bits) of the current cipher, or None."""
+        cipher = lib.SSL_get_current_cipher(self.ssl_ptr)
+        if cipher == ffi.NULL:
+            return None
+        return cipher_to_tuple(cipher)
+
+    def shared_ciphers(self) -> list[tuple[str | None, str | None, int]] | None:
+        """The ciphers both this server and the client enable; None on the
+        client side or before the handshake."""
+        ssl_ptr = self.ssl_ptr
+        server = lib.SSL_get_ciphers(ssl_ptr)
+        client = lib.SSL_get_client_ciphers(ssl_ptr)
+        if server == ffi.NULL or client == ffi.NULL:
+            return None
+        return [
+            cipher_to_tuple(c)
+            for c in cipher_list(server)
+            if lib.sk_SSL_CIPHER_find(client, c) >= 0
+        ]
+
+    def compression(self) -> str | None:
+        """The compression algorithm in use, or None."""
+        method = lib.SSL_get_current_compression(self.ssl_ptr)
+        if method == ffi.NULL:
+            return None
+        nid = lib.COMP_get_type(method)
+        if nid == lib.NID_undef:
+            return None
+        return ffi.string(lib.OBJ_nid2sn(nid)).decode("ascii")
+
+    def selected_alpn_protocol(self) -> str | None:
+        """The protocol ALPN selected, or None."""
+        data = ffi.new("const unsigned char **")
+        size = ffi.new("unsigned int *")
+        lib.SSL_get0_alpn_selected(self.ssl_ptr, data, size)
+        if data[0] == ffi.NULL:
+            return None
+        return ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode("utf-8")
+
+    def selected_npn_protocol(self) -> str | None:
+        """The protocol NPN selected, or None."""
+        data = ffi.new("const unsigned char **")
+        size = ffi.new("unsigned int *")
+        lib.pyssl_get0_npn_negotiated(self.ssl_ptr, data, size)
+        if data[0] == ffi.NULL:
+            return None
+        return ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode("utf-8")
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The peer's certificate: DER bytes, or the decoded dict (empty
+        when it was not verified); None if the peer sent none."""
+        from pyssl import _x509
+
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            raise ValueError("handshake not done yet")
+        cert = lib.SSL_get1_peer_certificate(ssl_ptr)
+        if cert == ffi.NULL:
+            return None
+        cert = ffi.gc(cert, lib.X509_free)
+        if binary_form:
+            return _x509.certificate_to_der(cert)
+        if not lib.SSL_CTX_get_verify_mode(lib.SSL_get_SSL_CTX(ssl_ptr)) & lib.SSL_VERIFY_PEER:
+            return {}
+        return _x509.decode_certificate(cert)
+
+    def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
+        """Channel binding data (RFC 5929), None before the handshake."""
+        if cb_type != "tls-unique":
+            raise ValueError(f"'{cb_type}' channel binding type not implemented")
+        ssl_ptr = self.ssl_ptr
+        buf = ffi.new("char[]", _FINISHED_MAX)
+        # tls-unique is the first Finished message of the handshake: the
+        # client's in a full handshake, the server's in a resumed one.
+        if bool(lib.SSL_session_reused(ssl_ptr)) != self.server_side:
+            size = lib.SSL_get_peer_finished(ssl_ptr, buf, _FINISHED_MAX)
+        else:
+            size = lib.SSL_get_finished(ssl_ptr, buf, _FINISHED_MAX)
+        if size == 0:
+            return None
+        return ffi.unpack(buf, size)
+
+    def verify_client_post_handshake(self) -> None:
+        """Ask a TLS 1.3 client for its certificate after the handshake."""
+        if not HAS_TLSv1_3:
+            raise NotImplementedError("Post-handshake auth is not supported by your OpenSSL version.")
+        lib.ERR_clear_error()
+        if not lib.SSL_verify_client_post_handshake(self.ssl_ptr):
+            raise error_from_queue("verify_client_post_handshake")
+
+    # ---- attributes --------------------------------------------------------
+
+    @property
+    def context(self) -> Any:
+        """The SSLContext in use; assigning one switches the SSL_CTX."""
+        return self._context
+
+    @context.setter
+    def context(self, context: Any) -> None:
+        from pyssl._context import SSLContext
+
+        if not isinstance(context, SSLContext):
+            raise TypeError("The value must be a SSLContext")
+        lib.SSL_set_SSL_CTX(self.ssl_ptr, context._ctx_ptr)
+        self._context = context
+
+    @property
+    def owner(self) -> Any:
+        """The SSLSocket or SSLObject this connection serves."""
+        return self._owner() if self._owner is not None else None
+
+    @owner.setter
+    def owner(self, value: Any) -> None:
+        self._owner = weakref.ref(value) if value is not None else None
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+        return bool(lib.SSL_session_reused(self.ssl_ptr))
+
+    @property
+    def session(self) -> Any:
+        """The SSLSession of this connection, or None."""
+        session = lib.SSL_get1_session(self.ssl_ptr)
+        if session == ffi.NULL:
+            return None
+        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        if not isinstance(session, SSLSession):
+            raise TypeError("Value is not a SSLSession.")
+        if session._context._ctx_ptr != self._context._ctx_ptr:
+            raise ValueError("Session refers to a different SSLContext.")
+        if self.server_side:
+            raise ValueError("Cannot set session for server-side SSLSocket.")
+        if lib.SSL_is_init_finished(self.ssl_ptr):
+            raise ValueError("Cannot set session after handshake.")
+        if not lib.SSL_set_session(self.ssl_ptr, session._session_ptr):
+            raise error_from_queue("session")

@@ -1,0 +1,486 @@
+"""SSLContext: the settings shared by connections, held in one SSL_CTX."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from pyssl import _credentials
+from pyssl._asn1 import _ASN1Object
+from pyssl._callbacks import register
+from pyssl._ciphers import cipher_list, cipher_to_dict
+from pyssl._connection import Connection
+from pyssl._enums import (
+    PROTO_MAXIMUM_SUPPORTED,
+    PROTO_MINIMUM_SUPPORTED,
+    Options,
+    Purpose,
+    TLSVersion,
+    VerifyFlags,
+    VerifyMode,
+    _SSLMethod,
+)
+from pyssl._errors import SSLError, error_from_queue
+from pyssl._lib import ffi, lib
+
+# The stdlib's default cipher string (its --with-ssl-default-suites=python).
+DEFAULT_CIPHERS = (
+    "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
+)
+
+_VERIFY_MODE_TO_OPENSSL = {
+    VerifyMode.CERT_NONE: lib.SSL_VERIFY_NONE,
+    VerifyMode.CERT_OPTIONAL: lib.SSL_VERIFY_PEER,
+    VerifyMode.CERT_REQUIRED: lib.SSL_VERIFY_PEER | lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+}
+
+# The option bits that pin protocol versions; setting them is deprecated
+# in favour of minimum_version/maximum_version.
+_OP_NO_VERSIONS = (
+    Options.OP_NO_SSLv2
+    | Options.OP_NO_SSLv3
+    | Options.OP_NO_TLSv1
+    | Options.OP_NO_TLSv1_1
+    | Options.OP_NO_TLSv1_2
+    | Options.OP_NO_TLSv1_3
+)
+
+_DEPRECATED_VERSIONS = {
+    TLSVersion.SSLv3: "ssl.TLSVersion.SSLv3 is deprecated",
+    TLSVersion.TLSv1: "ssl.TLSVersion.TLSv1 is deprecated",
+    TLSVersion.TLSv1_1: "ssl.TLSVersion.TLSv1_1 is deprecated",
+}
+
+_FIXED_VERSION_PROTOCOLS = {
+    _SSLMethod.PROTOCOL_TLSv1: lib.TLS1_VERSION,
+    _SSLMethod.PROTOCOL_TLSv1_1: lib.TLS1_1_VERSION,
+    _SSLMethod.PROTOCOL_TLSv1_2: lib.TLS1_2_VERSION,
+}
+
+
+def _method_for(protocol: int) -> Any:
+    if protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
+        return lib.TLS_client_method()
+    if protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
+        return lib.TLS_server_method()
+    if protocol == _SSLMethod.PROTOCOL_TLS:
+        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4)
+        return lib.TLS_method()
+    if protocol in _FIXED_VERSION_PROTOCOLS:
+        method = lib.pyssl_fixed_version_method(_FIXED_VERSION_PROTOCOLS[protocol])
+        if method != ffi.NULL:
+            name = _SSLMethod(protocol).name
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=4)
+            return method
+    raise ValueError(f"invalid or unsupported protocol version {protocol}")
+
+
+def protocol_list(protocols: Any, what: str) -> bytes:
+    """ALPN/NPN protocol names in wire format (RFC 7301, 3.1)."""
+    wire = bytearray()
+    for protocol in protocols:
+        name = bytes(protocol, "ascii")
+        if not 0 < len(name) <= 255:
+            raise SSLError(f"{what} protocols must be 1 to 255 in length")
+        wire.append(len(name))
+        wire += name
+    return bytes(wire)
+
+
+class SSLContext:
+    """An SSLContext holds various SSL-related configuration options and
+    data, such as certificates and possibly a private key."""
+
+    sslsocket_class: Any = None  # SSLSocket, assigned in pyssl/__init__.py
+    sslobject_class: Any = None  # SSLObject, assigned in pyssl/__init__.py
+
+    # Set in __new__, as in the stdlib: subclasses may define __init__
+    # with whatever signature they like.
+    def __new__(cls, protocol: int | None = None, *args: Any, **kwargs: Any) -> SSLContext:
+        if protocol is None:
+            warnings.warn(
+                "ssl.SSLContext() without protocol argument is deprecated.",
+                category=DeprecationWarning,
+                stacklevel=2,
+            )
+            protocol = _SSLMethod.PROTOCOL_TLS
+        self = super().__new__(cls)
+        method = _method_for(protocol)
+        ctx_ptr = lib.SSL_CTX_new(method)
+        if ctx_ptr == ffi.NULL:
+            raise error_from_queue("SSLContext")
+        self._ctx_ptr = ffi.gc(ctx_ptr, lib.SSL_CTX_free)
+        self._protocol = _SSLMethod(protocol)
+        self._key = register(self)
+        self._alpn_protocols: tuple[Any, ...] = ()
+        self._npn_protocols: tuple[Any, ...] = ()
+        self._post_handshake_auth = False
+        self._configure_defaults()
+        return self
+
+    def _configure_defaults(self) -> None:
+        ctx_ptr = self._ctx_ptr
+        if self._protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
+            self._check_hostname = True
+            self._set_verify_mode(VerifyMode.CERT_REQUIRED)
+        else:
+            self._check_hostname = False
+            self._set_verify_mode(VerifyMode.CERT_NONE)
+        options = (
+            Options.OP_ALL
+            | Options.OP_NO_SSLv2
+            | Options.OP_NO_SSLv3
+            | Options.OP_NO_COMPRESSION
+            | Options.OP_CIPHER_SERVER_PREFERENCE
+            | Options.OP_SINGLE_DH_USE
+            | Options.OP_SINGLE_ECDH_USE
+        )
+        lib.SSL_CTX_set_options(ctx_ptr, options)
+        if lib.SSL_CTX_set_cipher_list(ctx_ptr, DEFAULT_CIPHERS.encode("ascii")) != 1:
+            lib.ERR_clear_error()
+            raise SSLError("No cipher can be selected.")
+        if self._protocol in (
+            _SSLMethod.PROTOCOL_TLS,
+            _SSLMethod.PROTOCOL_TLS_CLIENT,
+            _SSLMethod.PROTOCOL_TLS_SERVER,
+        ):
+            lib.SSL_CTX_set_min_proto_version(ctx_ptr, lib.TLS1_2_VERSION)
+        # Idle connections give their read/write buffers back.
+        lib.SSL_CTX_set_mode(ctx_ptr, lib.SSL_MODE_RELEASE_BUFFERS)
+        sid_ctx = b"pyssl"
+        lib.SSL_CTX_set_session_id_context(ctx_ptr, sid_ctx, len(sid_ctx))
+        param = lib.SSL_CTX_get0_param(ctx_ptr)
+        # Better chain building with cross-signed intermediates.
+        lib.X509_VERIFY_PARAM_set_flags(param, lib.X509_V_FLAG_TRUSTED_FIRST)
+        lib.X509_VERIFY_PARAM_set_hostflags(param, lib.X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+        # Post-handshake auth is switched on per connection (Connection).
+        lib.SSL_CTX_set_post_handshake_auth(ctx_ptr, 0)
+
+    # ---- protocol, options, versions -------------------------------------
+
+    @property
+    def protocol(self) -> Any:
+        """The protocol chosen when the context was created."""
+        return self._protocol
+
+    @property
+    def options(self) -> Any:
+        """The set of OpenSSL options (``Options`` flags) in effect."""
+        return Options(lib.SSL_CTX_get_options(self._ctx_ptr))
+
+    @options.setter
+    def options(self, value: int) -> None:
+        new = int(value)
+        if new < 0:
+            raise OverflowError("options must be a non-negative integer")
+        current = lib.SSL_CTX_get_options(self._ctx_ptr)
+        to_clear = current & ~new
+        to_set = ~current & new
+        if to_set & _OP_NO_VERSIONS:
+            warnings.warn(
+                "ssl.OP_NO_SSL*/ssl.OP_NO_TLS* options are deprecated",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if to_clear:
+            lib.SSL_CTX_clear_options(self._ctx_ptr, to_clear)
+        if to_set:
+            lib.SSL_CTX_set_options(self._ctx_ptr, to_set)
+
+    def _check_version_change(self, value: Any) -> int:
+        if isinstance(value, float) or not hasattr(value, "__index__"):
+            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+        version = value.__index__()
+        if self._protocol not in (
+            _SSLMethod.PROTOCOL_TLS,
+            _SSLMethod.PROTOCOL_TLS_CLIENT,
+            _SSLMethod.PROTOCOL_TLS_SERVER,
+        ):
+            raise ValueError(
+                "The context's protocol doesn't support modification of "
+                "highest and lowest version."
+            )
+        if version in _DEPRECATED_VERSIONS:
+            warnings.warn(_DEPRECATED_VERSIONS[version], DeprecationWarning, stacklevel=3)
+        elif version not in (
+            PROTO_MINIMUM_SUPPORTED,
+            PROTO_MAXIMUM_SUPPORTED,
+            TLSVersion.TLSv1_2,
+            TLSVersion.TLSv1_3,
+        ):
+            raise ValueError(f"Unsupported TLS/SSL version 0x{version:x}")
+        return version
+
+    @property
+    def minimum_version(self) -> Any:
+        """The lowest ``TLSVersion`` the context accepts."""
+        version = lib.SSL_CTX_get_min_proto_version(self._ctx_ptr)
+        return TLSVersion(version or PROTO_MINIMUM_SUPPORTED)
+
+    @minimum_version.setter
+    def minimum_version(self, value: Any) -> None:
+        version = self._check_version_change(value)
+        if version == TLSVersion.SSLv3:
+            self.options &= ~Options.OP_NO_SSLv3
+        if version == PROTO_MINIMUM_SUPPORTED:
+            version = 0
+        elif version == PROTO_MAXIMUM_SUPPORTED:
+            version = lib.TLS1_3_VERSION
+        if not lib.SSL_CTX_set_min_proto_version(self._ctx_ptr, version):
+            lib.ERR_clear_error()
+            raise ValueError(f"Unsupported protocol version 0x{version:x}")
+
+    @property
+    def maximum_version(self) -> Any:
+        """The highest ``TLSVersion`` the context accepts."""
+        version = lib.SSL_CTX_get_max_proto_version(self._ctx_ptr)
+        return TLSVersion(version or PROTO_MAXIMUM_SUPPORTED)
+
+    @maximum_version.setter
+    def maximum_version(self, value: Any) -> None:
+        version = self._check_version_change(value)
+        if version == PROTO_MAXIMUM_SUPPORTED:
+            version = 0
+        elif version == PROTO_MINIMUM_SUPPORTED:
+            version = lib.SSL3_VERSION
+        if not lib.SSL_CTX_set_max_proto_version(self._ctx_ptr, version):
+            lib.ERR_clear_error()
+            raise ValueError(f"Unsupported protocol version 0x{version:x}")
+
+    @property
+    def security_level(self) -> int:
+        """The OpenSSL security level in effect (read-only)."""
+        return lib.SSL_CTX_get_security_level(self._ctx_ptr)
+
+    # ---- verification ----------------------------------------------------
+
+    def _set_verify_mode(self, mode: int) -> None:
+        # No verify callback: OpenSSL's own chain and hostname checks decide.
+        lib.SSL_CTX_set_verify(self._ctx_ptr, _VERIFY_MODE_TO_OPENSSL[mode], ffi.NULL)
+
+    @property
+    def verify_mode(self) -> Any:
+        """Whether to verify the peer's certificate (``VerifyMode``)."""
+        mode = lib.SSL_CTX_get_verify_mode(self._ctx_ptr)
+        if not mode & lib.SSL_VERIFY_PEER:
+            return VerifyMode.CERT_NONE
+        if mode & lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT:
+            return VerifyMode.CERT_REQUIRED
+        return VerifyMode.CERT_OPTIONAL
+
+    @verify_mode.setter
+    def verify_mode(self, value: Any) -> None:
+        if isinstance(value, float) or not hasattr(value, "__index__"):
+            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+        mode = value.__index__()
+        if mode not in _VERIFY_MODE_TO_OPENSSL:
+            raise ValueError("invalid value for verify_mode")
+        if mode == VerifyMode.CERT_NONE and self._check_hostname:
+            raise ValueError(
+                "Cannot set verify_mode to CERT_NONE when check_hostname is enabled."
+            )
+        self._set_verify_mode(mode)
+
+    @property
+    def check_hostname(self) -> bool:
+        """Whether the peer's certificate must match ``server_hostname``."""
+        return self._check_hostname
+
+    @check_hostname.setter
+    def check_hostname(self, value: Any) -> None:
+        check = bool(value)
+        if check and lib.SSL_CTX_get_verify_mode(self._ctx_ptr) == lib.SSL_VERIFY_NONE:
+            self._set_verify_mode(VerifyMode.CERT_REQUIRED)
+        self._check_hostname = check
+
+    @property
+    def verify_flags(self) -> Any:
+        """The certificate verification flags (``VerifyFlags``)."""
+        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
+        return VerifyFlags(lib.X509_VERIFY_PARAM_get_flags(param))
+
+    @verify_flags.setter
+    def verify_flags(self, value: int) -> None:
+        new = int(value)
+        if new < 0:
+            raise OverflowError("verify_flags must be a non-negative integer")
+        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
+        current = lib.X509_VERIFY_PARAM_get_flags(param)
+        to_clear = current & ~new
+        to_set = ~current & new
+        if to_clear and not lib.X509_VERIFY_PARAM_clear_flags(param, to_clear):
+            raise error_from_queue("verify_flags")
+        if to_set and not lib.X509_VERIFY_PARAM_set_flags(param, to_set):
+            raise error_from_queue("verify_flags")
+
+    @property
+    def hostname_checks_common_name(self) -> bool:
+        """Whether a certificate without DNS names may match by its subject
+        common name."""
+        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
+        flags = lib.X509_VERIFY_PARAM_get_hostflags(param)
+        return not flags & lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+
+    @hostname_checks_common_name.setter
+    def hostname_checks_common_name(self, value: Any) -> None:
+        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
+        flags = lib.X509_VERIFY_PARAM_get_hostflags(param)
+        if value:
+            flags &= ~lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+        else:
+            flags |= lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+        lib.X509_VERIFY_PARAM_set_hostflags(param, flags)
+
+    @property
+    def post_handshake_auth(self) -> bool:
+        """Whether TLS 1.3 post-handshake client authentication is enabled."""
+        return self._post_handshake_auth
+
+    @post_handshake_auth.setter
+    def post_handshake_auth(self, value: Any) -> None:
+        self._post_handshake_auth = bool(value)
+
+    # ---- certificates and keys -------------------------------------------
+
+    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+        """Load a certificate chain and its private key. ``password`` (str,
+        bytes, bytearray or a callable returning one) decrypts the key."""
+        _credentials.load_cert_chain(self._ctx_ptr, certfile, keyfile, password)
+
+    def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+        """Load CA certificates to verify peers with: a PEM file, a
+        directory of hashed PEM files, or PEM text / DER bytes."""
+        _credentials.load_verify_locations(self._ctx_ptr, cafile, capath, cadata)
+
+    def load_default_certs(self, purpose: Any = Purpose.SERVER_AUTH) -> None:
+        """Load the platform's default CA certificates."""
+        if not isinstance(purpose, _ASN1Object):
+            raise TypeError(purpose)
+        self.set_default_verify_paths()
+
+    def set_default_verify_paths(self) -> None:
+        """Load CA certificates from OpenSSL's default locations."""
+        lib.ERR_clear_error()
+        if not lib.SSL_CTX_set_default_verify_paths(self._ctx_ptr):
+            raise error_from_queue("set_default_verify_paths")
+
+    def load_dh_params(self, path: Any) -> None:
+        """Load Diffie-Hellman parameters for DHE key exchange."""
+        _credentials.load_dh_params(self._ctx_ptr, path)
+
+    # ---- ciphers and protocols -------------------------------------------
+
+    def set_ciphers(self, ciphers: str) -> None:
+        """Set the TLS 1.2-and-older cipher list (OpenSSL cipher string)."""
+        if not isinstance(ciphers, str):
+            raise TypeError(f"set_ciphers() argument must be str, not {type(ciphers).__name__}")
+        if "\0" in ciphers:
+            raise ValueError("embedded null character")
+        if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("ascii", "replace")):
+            lib.ERR_clear_error()
+            raise SSLError("No cipher can be selected.")
+
+    def get_ciphers(self) -> list[dict[str, Any]]:
+        """The enabled ciphers, in priority order, as dicts."""
+        ssl_ptr = lib.SSL_new(self._ctx_ptr)
+        if ssl_ptr == ffi.NULL:
+            raise error_from_queue("get_ciphers")
+        try:
+            return [cipher_to_dict(c) for c in cipher_list(lib.SSL_get_ciphers(ssl_ptr))]
+        finally:
+            lib.SSL_free(ssl_ptr)
+
+    def set_ecdh_curve(self, name: Any) -> None:
+        """Set the curve for ECDH key exchange, by OpenSSL short name."""
+        if isinstance(name, str):
+            name_bytes = os.fsencode(name)
+        elif isinstance(name, bytes):
+            name_bytes = name
+        else:
+            raise TypeError(f"set_ecdh_curve() argument must be str or bytes, not {type(name).__name__}")
+        nid = lib.OBJ_sn2nid(name_bytes)
+        if nid == lib.NID_undef:
+            raise ValueError(f"unknown elliptic curve name {name!r}")
+        nids = ffi.new("int[1]", [nid])
+        if not lib.SSL_CTX_set1_groups(self._ctx_ptr, nids, 1):
+            raise error_from_queue("set_ecdh_curve")
+
+    def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+        """Offer (client) or accept (server) these ALPN protocols, most
+        preferred first."""
+        wire = protocol_list(alpn_protocols, "ALPN")
+        data = ffi.new("unsigned char[]", wire)
+        protocols = ffi.new("pyssl_protocols *", (data, len(wire)))
+        # SSL_CTX_set_alpn_protos copies the list and returns 0 on success.
+        if lib.SSL_CTX_set_alpn_protos(self._ctx_ptr, data, len(wire)):
+            raise MemoryError()
+        lib.pyssl_set_alpn_select(self._ctx_ptr, protocols)
+        # The server-side select callback reads the list at handshake time.
+        self._alpn_protocols = (data, protocols)
+
+    def set_npn_protocols(self, npn_protocols: Any) -> None:
+        """Advertise (server) or choose from (client) these NPN protocols.
+        NPN is deprecated: use ALPN."""
+        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
+        wire = protocol_list(npn_protocols, "NPN")
+        data = ffi.new("unsigned char[]", wire)
+        protocols = ffi.new("pyssl_protocols *", (data, len(wire)))
+        if not lib.pyssl_set_npn_protocols(self._ctx_ptr, protocols):
+            raise NotImplementedError("The NPN extension is not supported by this OpenSSL")
+        self._npn_protocols = (data, protocols)
+
+    # ---- connections -----------------------------------------------------
+
+    def _encode_hostname(self, hostname: Any) -> str | None:
+        if hostname is None:
+            return None
+        if isinstance(hostname, str):
+            return hostname.encode("idna").decode("ascii")
+        return hostname.decode("ascii")
+
+    def wrap_socket(
+        self,
+        sock: Any,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: Any = None,
+        session: Any = None,
+    ) -> Any:
+        """Wrap a connected or unconnected stream socket in an SSLSocket."""
+        return self.sslsocket_class._create(
+            sock=sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=server_hostname,
+            context=self,
+            session=session,
+        )
+
+    def wrap_bio(
+        self,
+        incoming: Any,
+        outgoing: Any,
+        server_side: bool = False,
+        server_hostname: Any = None,
+        session: Any = None,
+    ) -> Any:
+        """Wrap a pair of MemoryBIOs in an SSLObject."""
+        return self.sslobject_class._create(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=self._encode_hostname(server_hostname),
+            session=session,
+            context=self,
+        )
+
+    def _new_connection(self, cls: type[Connection], server_side: bool, server_hostname: Any, **kwargs: Any) -> Any:
+        if server_side and self._protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
+            raise SSLError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
+        if not server_side and self._protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
+            raise SSLError("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
+        return cls(self, bool(server_side), server_hostname, **kwargs)
+

@@ -1,0 +1,162 @@
+"""Loading keys, certificates and trust anchors into an SSL_CTX.
+
+The SSLContext methods ``load_cert_chain``, ``load_verify_locations`` and
+``load_dh_params`` delegate here; the exceptions follow the stdlib's:
+``OSError`` for a file the system could not read, ``SSLError`` for what
+OpenSSL could not parse, ``TypeError``/``ValueError`` for bad arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyssl._callbacks import PasswordSource
+from pyssl._errors import SSLError, error_from_queue
+from pyssl._lib import ffi, lib
+
+
+def filesystem_path(value: Any, type_error: str) -> bytes:
+    """``value`` as the bytes OpenSSL opens, like PyUnicode_FSConverter."""
+    try:
+        path = os.fsencode(os.fspath(value))
+    except TypeError:
+        raise TypeError(type_error) from None
+    if b"\0" in path:
+        raise ValueError("embedded null byte")
+    return path
+
+
+def _file_failure(source: PasswordSource | None, where: str) -> BaseException:
+    """Why an OpenSSL call that read a file failed."""
+    if source is not None and source.error is not None:
+        lib.ERR_clear_error()
+        return source.error
+    errno = ffi.errno
+    if errno:
+        lib.ERR_clear_error()
+        return OSError(errno, os.strerror(errno))
+    return error_from_queue(where)
+
+
+def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+    cert_path = filesystem_path(certfile, "certfile should be a valid filesystem path")
+    key_path = cert_path
+    if keyfile is not None:
+        key_path = filesystem_path(keyfile, "keyfile should be a valid filesystem path")
+    source = PasswordSource(password) if password is not None else None
+    # Without a password OpenSSL's own prompt stays in place, as documented
+    # for the stdlib; the handle lives until the callback is uninstalled.
+    handle = ffi.new_handle(source) if source is not None else ffi.NULL
+    if source is not None:
+        lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, lib.pyssl_password_cb)
+        lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, handle)
+    try:
+        lib.ERR_clear_error()
+        ffi.errno = 0
+        if lib.SSL_CTX_use_certificate_chain_file(ctx_ptr, cert_path) != 1:
+            raise _file_failure(source, "load_cert_chain")
+        ffi.errno = 0
+        if lib.SSL_CTX_use_PrivateKey_file(ctx_ptr, key_path, lib.SSL_FILETYPE_PEM) != 1:
+            raise _file_failure(source, "load_cert_chain")
+        if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
+            raise error_from_queue("load_cert_chain")
+    finally:
+        if source is not None:
+            lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, ffi.NULL)
+            lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, ffi.NULL)
+
+
+def _cadata_bytes(cadata: Any) -> tuple[bytes, int]:
+    """(data, SSL_FILETYPE_*) for ``cadata``: PEM text or DER bytes."""
+    invalid = "cadata should be an ASCII string or a bytes-like object"
+    if isinstance(cadata, str):
+        try:
+            return cadata.encode("ascii"), lib.SSL_FILETYPE_PEM
+        except UnicodeEncodeError:
+            raise TypeError(invalid) from None
+    try:
+        view = memoryview(cadata)
+    except TypeError:
+        raise TypeError(invalid) from None
+    with view:
+        if not view.c_contiguous or view.ndim > 1:
+            raise TypeError("cadata should be a contiguous buffer with a single dimension")
+        return view.tobytes(), lib.SSL_FILETYPE_ASN1
+
+
+def add_ca_certs(ctx_ptr: Any, cadata: Any) -> None:
+    """Add every certificate in ``cadata`` to the context's trust store."""
+    data, filetype = _cadata_bytes(cadata)
+    if not data:
+        raise ValueError("Empty certificate data")
+    pem = filetype == lib.SSL_FILETYPE_PEM
+    bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
+    store = lib.SSL_CTX_get_cert_store(ctx_ptr)
+    lib.ERR_clear_error()
+    loaded = 0
+    while True:
+        if pem:
+            cert = lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, ffi.NULL)
+        else:
+            cert = lib.d2i_X509_bio(bio, ffi.NULL)
+        if cert == ffi.NULL:
+            break
+        added = lib.X509_STORE_add_cert(store, cert)
+        lib.X509_free(cert)
+        if not added:
+            last = lib.ERR_peek_last_error()
+            if (
+                lib.ERR_GET_LIB(last) == lib.ERR_LIB_X509
+                and lib.ERR_GET_REASON(last) == lib.X509_R_CERT_ALREADY_IN_HASH_TABLE
+            ):
+                lib.ERR_clear_error()
+            else:
+                break
+        loaded += 1
+
+    last = lib.ERR_peek_last_error()
+    if loaded == 0:
+        lib.ERR_clear_error()
+        what = "no start line" if pem else "not enough data"
+        raise SSLError(0, f"{what}: cadata does not contain a certificate")
+    # Running out of input ends the loop with an "error" that only means EOF.
+    end_of_input = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE) if pem else (
+        lib.ERR_LIB_ASN1,
+        lib.ASN1_R_HEADER_TOO_LONG,
+    )
+    if last and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) != end_of_input:
+        raise error_from_queue("load_verify_locations")
+    lib.ERR_clear_error()
+
+
+def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+    if cafile is None and capath is None and cadata is None:
+        raise TypeError("cafile, capath and cadata cannot be all omitted")
+    cafile_path = ffi.NULL
+    capath_path = ffi.NULL
+    if cafile is not None:
+        cafile_path = filesystem_path(cafile, "cafile should be a valid filesystem path")
+    if capath is not None:
+        capath_path = filesystem_path(capath, "capath should be a valid filesystem path")
+    if cadata is not None:
+        add_ca_certs(ctx_ptr, cadata)
+    if cafile is not None or capath is not None:
+        lib.ERR_clear_error()
+        ffi.errno = 0
+        if lib.SSL_CTX_load_verify_locations(ctx_ptr, cafile_path, capath_path) != 1:
+            raise _file_failure(None, "load_verify_locations")
+
+
+def load_dh_params(ctx_ptr: Any, path: Any) -> None:
+    with open(path, "rb") as f:
+        data = f.read()
+    bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
+    lib.ERR_clear_error()
+    pkey = lib.PEM_read_bio_Parameters(bio, ffi.NULL)
+    if pkey == ffi.NULL:
+        raise error_from_queue("load_dh_params")
+    if lib.SSL_CTX_set0_tmp_dh_pkey(ctx_ptr, pkey) != 1:
+        # On success the context owns the key; on failure it is ours.
+        lib.EVP_PKEY_free(pkey)
+        raise error_from_queue("load_dh_params")

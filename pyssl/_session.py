@@ -1,0 +1,61 @@
+"""SSLSession: a TLS session a client can resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyssl._lib import ffi, lib
+
+
+class SSLSession:
+    """A TLS session, from ``SSLSocket.session``, to resume a connection
+    made with the same SSLContext."""
+
+    __slots__ = ("_session_ptr", "_context")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("cannot create 'pyssl.SSLSession' instances")
+
+    @classmethod
+    def _wrap(cls, session_ptr: Any, context: Any) -> SSLSession:
+        self = object.__new__(cls)
+        self._session_ptr = session_ptr
+        self._context = context
+        return self
+
+    @property
+    def id(self) -> bytes:
+        """The session id."""
+        size = ffi.new("unsigned int *")
+        data = lib.SSL_SESSION_get_id(self._session_ptr, size)
+        return ffi.unpack(ffi.cast("char *", data), size[0])
+
+    @property
+    def time(self) -> int:
+        """When the session was established, in seconds since the Epoch."""
+        return lib.SSL_SESSION_get_time(self._session_ptr)
+
+    @property
+    def timeout(self) -> int:
+        """The session's lifetime, in seconds."""
+        return lib.SSL_SESSION_get_timeout(self._session_ptr)
+
+    @property
+    def ticket_lifetime_hint(self) -> int:
+        """The ticket lifetime hint the server gave, in seconds."""
+        return lib.SSL_SESSION_get_ticket_lifetime_hint(self._session_ptr)
+
+    @property
+    def has_ticket(self) -> bool:
+        """Whether the session carries a session ticket."""
+        return bool(lib.SSL_SESSION_has_ticket(self._session_ptr))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SSLSession):
+            return NotImplemented
+        return self is other or self.id == other.id
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+SSLSession.__module__ = "pyssl"

@@ -1,0 +1,506 @@
+"""SSLSocket: a socket.socket that speaks TLS, and the I/O waiting it needs.
+
+OpenSSL reads and writes the socket's file descriptor itself (a socket
+BIO), so a blocking socket blocks inside OpenSSL with the GIL released.
+With a timeout the descriptor is non-blocking (Python sets it so) and
+``_SocketConnection._wait`` polls it until the deadline; with timeout 0
+the want-read/want-write errors reach the caller. This is the only place
+that waits for a socket.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import select
+import socket as _socket_module
+import weakref
+from math import ceil
+from time import monotonic
+from typing import Any
+
+from pyssl._connection import Connection
+from pyssl._enums import CHANNEL_BINDING_TYPES
+from pyssl._errors import SSL_ERROR_EOF, SSLError, connection_error, error_from_queue
+from pyssl._lib import ffi, lib
+
+_WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
+# SSLError.args[0] when the socket under a connection is gone (the stdlib's
+# PY_SSL_ERROR_NO_SOCKET).
+_ERROR_NO_SOCKET = 9
+
+
+class _SocketConnection(Connection):
+    """A Connection whose transport is a socket's file descriptor."""
+
+    __slots__ = ("_socket", "_poller")
+
+    uses_socket = True
+
+    def __init__(
+        self,
+        context: Any,
+        server_side: bool,
+        server_hostname: str | None,
+        sock: Any,
+        owner: Any = None,
+        session: Any = None,
+    ) -> None:
+        super().__init__(context, server_side, server_hostname, owner=owner, session=session)
+        if not lib.SSL_set_fd(self.ssl_ptr, sock.fileno()):
+            raise error_from_queue("SSL_set_fd")
+        self._socket = weakref.ref(sock)
+        self._poller: Any = None
+
+    def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
+        sock = self._socket()
+        if sock is None:
+            raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
+        timeout = sock.gettimeout()
+        if timeout == 0.0:
+            raise connection_error(self, err, 0, operation)
+        fd = sock.fileno()
+        if fd < 0:
+            raise SSLError("Underlying socket has been closed.")
+        remaining = None
+        if timeout is not None:
+            now = monotonic()
+            if deadline is None:
+                deadline = now + timeout
+            remaining = deadline - now
+            if remaining <= 0:
+                raise TimeoutError(f"The {operation} operation timed out")
+        if not self._ready(fd, err == _WANT_WRITE, remaining):
+            raise TimeoutError(f"The {operation} operation timed out")
+        return deadline
+
+    if hasattr(select, "poll"):
+
+        def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
+            poller = self._poller
+            if poller is None:
+                poller = self._poller = select.poll()
+            # Registering again only changes the events watched.
+            poller.register(fd, select.POLLOUT if writing else select.POLLIN)
+            return bool(poller.poll(None if timeout is None else ceil(timeout * 1000)))
+
+    else:  # pragma: no cover - Windows has no poll()
+
+        def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
+            if writing:
+                return bool(select.select([], [fd], [], timeout)[1])
+            return bool(select.select([fd], [], [], timeout)[0])
+
+    def shutdown(self) -> Any:
+        sock = self._socket()
+        if sock is None or sock.fileno() < 0:
+            raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
+        return super().shutdown()
+
+    def _transport(self) -> Any:
+        return self._socket()
+
+
+class SSLSocket(_socket_module.socket):
+    """This class implements a subtype of socket.socket that wraps the
+    underlying OS socket in an SSL context when necessary, and provides
+    read and write methods over that channel."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{self.__class__.__name__} does not have a public constructor. "
+            "Instances are returned by SSLContext.wrap_socket()."
+        )
+
+    @classmethod
+    def _create(
+        cls,
+        sock: Any,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: Any = None,
+        context: Any = None,
+        session: Any = None,
+    ) -> SSLSocket:
+        if sock.getsockopt(_socket_module.SOL_SOCKET, _socket_module.SO_TYPE) != _socket_module.SOCK_STREAM:
+            raise NotImplementedError("only stream sockets are supported")
+        if server_side:
+            if server_hostname:
+                raise ValueError("server_hostname can only be specified in client mode")
+            if session is not None:
+                raise ValueError("session can only be specified in client mode")
+        if context.check_hostname and not server_hostname:
+            raise ValueError("check_hostname requires server_hostname")
+
+        timeout = sock.gettimeout()
+        kwargs = dict(family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno())
+        self = cls.__new__(cls, **kwargs)
+        super(SSLSocket, self).__init__(**kwargs)
+        # The descriptor now belongs to this SSLSocket.
+        sock.detach()
+        try:
+            self._context = context
+            self._session = session
+            self._sslobj: Any = None
+            self.server_side = server_side
+            self.server_hostname = context._encode_hostname(server_hostname)
+            self.do_handshake_on_connect = do_handshake_on_connect
+            self.suppress_ragged_eofs = suppress_ragged_eofs
+            self._connected = self._is_connected()
+            self.settimeout(timeout)
+            if self._connected:
+                self._sslobj = self._new_connection()
+                if do_handshake_on_connect:
+                    if self.gettimeout() == 0.0:
+                        raise ValueError(
+                            "do_handshake_on_connect should not be specified for non-blocking sockets"
+                        )
+                    self.do_handshake()
+        except BaseException:
+            try:
+                self.close()
+            except OSError:
+                pass
+            raise
+        return self
+
+    def _is_connected(self) -> bool:
+        try:
+            self.getpeername()
+        except OSError as exc:
+            if exc.errno != _errno.ENOTCONN:
+                raise
+        else:
+            return True
+        # Not connected. Bytes already queued on a socket that was closed
+        # before the handshake must not pass for data that came over TLS.
+        blocking = self.getblocking()
+        self.setblocking(False)
+        try:
+            early = self.recv(1)
+        except OSError as exc:
+            if exc.errno not in (_errno.ENOTCONN, _errno.EINVAL, _errno.EAGAIN, _errno.EWOULDBLOCK):
+                raise
+            early = b""
+        finally:
+            self.setblocking(blocking)
+        if early:
+            error = SSLError(_errno.ENOTCONN, "Closed before TLS handshake with data in recv buffer.")
+            error.reason = "Closed before TLS handshake with data in recv buffer."  # type: ignore[attr-defined]
+            error.library = None  # type: ignore[attr-defined]
+            raise error
+        return False
+
+    def _new_connection(self) -> _SocketConnection:
+        return self._context._new_connection(
+            _SocketConnection,
+            self.server_side,
+            self.server_hostname,
+            sock=self,
+            owner=self,
+            session=self._session,
+        )
+
+    # ---- attributes --------------------------------------------------------
+
+    @property
+    def context(self) -> Any:
+        """The SSLContext this socket is tied to; assignable (SNI)."""
+        return self._context
+
+    @context.setter
+    def context(self, context: Any) -> None:
+        self._context = context
+        self._sslobj.context = context
+
+    @property
+    def session(self) -> Any:
+        """The SSLSession of this connection, or None."""
+        if self._sslobj is not None:
+            return self._sslobj.session
+        return None
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        self._session = session
+        if self._sslobj is not None:
+            self._sslobj.session = session
+
+    @property
+    def session_reused(self) -> bool | None:
+        """Whether the session was reused (None without a connection)."""
+        if self._sslobj is not None:
+            return self._sslobj.session_reused
+        return None
+
+    def dup(self) -> Any:
+        raise NotImplementedError(f"Can't dup() {self.__class__.__name__} instances")
+
+    def _checkClosed(self, msg: Any = None) -> None:
+        # Kept for the stdlib's subclasses, which may override it.
+        pass
+
+    def _check_connected(self) -> None:
+        if not self._connected:
+            # Raises ENOTCONN if the socket really is not connected; it may
+            # be connected without _connected set, after a non-blocking
+            # connect() that returned EINPROGRESS.
+            self.getpeername()
+
+    # ---- TLS I/O -------------------------------------------------------------
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read up to ``len`` bytes (into ``buffer`` if given, returning the
+        count). Returns b''/0 at EOF."""
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")
+        try:
+            return sslobj.read(len, buffer)
+        except SSLError as exc:
+            if exc.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs:
+                return b"" if buffer is None else 0
+            raise
+
+    def write(self, data: Any) -> int:
+        """Write ``data``; returns the number of bytes written."""
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError("Write on closed or unwrapped SSL socket.")
+        return sslobj.write(data)
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            return super().send(data, flags)
+        if flags != 0:
+            raise ValueError(f"non-zero flags not allowed in calls to send() on {self.__class__}")
+        return sslobj.write(data)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            return super().sendall(data, flags)
+        if flags != 0:
+            raise ValueError(f"non-zero flags not allowed in calls to sendall() on {self.__class__}")
+        with memoryview(data) as view, view.cast("B") as byte_view:
+            total = len(byte_view)
+            sent = 0
+            while sent < total:
+                sent += sslobj.write(byte_view[sent:])
+        return None
+
+    def sendto(self, data: Any, flags_or_addr: Any, addr: Any = None) -> int:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"sendto not allowed on instances of {self.__class__}")
+        if addr is None:
+            return super().sendto(data, flags_or_addr)
+        return super().sendto(data, flags_or_addr, addr)
+
+    def sendmsg(self, *args: Any, **kwargs: Any) -> int:
+        # Refused even unwrapped, so that nothing goes out in clear text.
+        raise NotImplementedError(f"sendmsg not allowed on instances of {self.__class__}")
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file over TLS (with send(); os.sendfile() when unwrapped).
+        Returns the number of bytes sent."""
+        if self._sslobj is not None:
+            return self._sendfile_use_send(file, offset, count)
+        return super().sendfile(file, offset, count)
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        self._checkClosed()
+        if self._sslobj is None:
+            return super().recv(buflen, flags)
+        if flags != 0:
+            raise ValueError(f"non-zero flags not allowed in calls to recv() on {self.__class__}")
+        return self.read(buflen)
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        self._checkClosed()
+        if nbytes is None:
+            if buffer is not None:
+                with memoryview(buffer) as view:
+                    nbytes = view.nbytes
+                nbytes = nbytes or 1024
+            else:
+                nbytes = 1024
+        if self._sslobj is None:
+            return super().recv_into(buffer, nbytes, flags)
+        if flags != 0:
+            raise ValueError(f"non-zero flags not allowed in calls to recv_into() on {self.__class__}")
+        return self.read(nbytes, buffer)
+
+    def recvfrom(self, buflen: int = 1024, flags: int = 0) -> Any:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"recvfrom not allowed on instances of {self.__class__}")
+        return super().recvfrom(buflen, flags)
+
+    def recvfrom_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> Any:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"recvfrom_into not allowed on instances of {self.__class__}")
+        return super().recvfrom_into(buffer, nbytes or 0, flags)
+
+    def recvmsg(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"recvmsg not allowed on instances of {self.__class__}")
+
+    def recvmsg_into(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"recvmsg_into not allowed on instances of {self.__class__}")
+
+    def pending(self) -> int:
+        """The number of decrypted bytes ready to be read without I/O."""
+        self._checkClosed()
+        if self._sslobj is not None:
+            return self._sslobj.pending()
+        return 0
+
+    # ---- handshake, connection set-up and tear-down ---------------------------
+
+    def do_handshake(self, block: bool = False) -> None:
+        """Perform the TLS handshake."""
+        self._check_connected()
+        timeout = self.gettimeout()
+        try:
+            if timeout == 0.0 and block:
+                self.settimeout(None)
+            self._sslobj.do_handshake()
+        finally:
+            self.settimeout(timeout)
+
+    def _real_connect(self, addr: Any, connect_ex: bool) -> int | None:
+        if self.server_side:
+            raise ValueError("can't connect in server-side mode")
+        if self._connected or self._sslobj is not None:
+            raise ValueError("attempt to connect already-connected SSLSocket!")
+        self._sslobj = self._new_connection()
+        try:
+            if connect_ex:
+                rc = super().connect_ex(addr)
+            else:
+                rc = None
+                super().connect(addr)
+            if not rc:
+                self._connected = True
+                if self.do_handshake_on_connect:
+                    self.do_handshake()
+            return rc
+        except (OSError, ValueError):
+            self._sslobj = None
+            raise
+
+    def connect(self, addr: Any) -> None:
+        """Connect to ``addr``, then perform the TLS handshake (unless
+        do_handshake_on_connect is false)."""
+        self._real_connect(addr, False)
+
+    def connect_ex(self, addr: Any) -> int:
+        """Like connect(), but return an errno instead of raising for
+        connection errors."""
+        return self._real_connect(addr, True)  # type: ignore[return-value]
+
+    def accept(self) -> tuple[SSLSocket, Any]:
+        """Accept a connection; returns (server-side SSLSocket, address)."""
+        sock, addr = super().accept()
+        wrapped = self.context.wrap_socket(
+            sock,
+            do_handshake_on_connect=self.do_handshake_on_connect,
+            suppress_ragged_eofs=self.suppress_ragged_eofs,
+            server_side=True,
+        )
+        return wrapped, addr
+
+    def shutdown(self, how: int) -> None:
+        self._checkClosed()
+        self._sslobj = None
+        super().shutdown(how)
+
+    def unwrap(self) -> Any:
+        """Perform the TLS shutdown handshake and return the socket, which
+        goes on in clear text."""
+        if not self._sslobj:
+            raise ValueError(f"No SSL wrapper around {self}")
+        sock = self._sslobj.shutdown()
+        self._sslobj = None
+        return sock
+
+    def verify_client_post_handshake(self) -> None:
+        """Request the client's certificate (TLS 1.3 post-handshake
+        authentication); it is read with the next data from the client."""
+        if not self._sslobj:
+            raise ValueError(f"No SSL wrapper around {self}")
+        self._sslobj.verify_client_post_handshake()
+
+    def _real_close(self, *args: Any, **kwargs: Any) -> None:
+        self._sslobj = None
+        super()._real_close(*args, **kwargs)  # type: ignore[misc]
+
+    # ---- what the handshake settled ------------------------------------------
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The peer's certificate: a dict (empty if unverified), or DER
+        bytes with ``binary_form``; None if the peer sent none."""
+        self._checkClosed()
+        self._check_connected()
+        return self._sslobj.getpeercert(binary_form)
+
+    def selected_alpn_protocol(self) -> str | None:
+        """The protocol ALPN selected, or None."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.selected_alpn_protocol()
+
+    def selected_npn_protocol(self) -> str | None:
+        """The protocol NPN selected, or None. NPN is deprecated."""
+        self._checkClosed()
+        import warnings
+
+        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
+        if self._sslobj is None:
+            return None
+        return self._sslobj.selected_npn_protocol()
+
+    def cipher(self) -> Any:
+        """(name, protocol, secret bits) of the cipher in use, or None."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.cipher()
+
+    def shared_ciphers(self) -> Any:
+        """The ciphers both sides enable (server side only), or None."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.shared_ciphers()
+
+    def compression(self) -> str | None:
+        """The compression algorithm in use, or None."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.compression()
+
+    def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
+        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        if self._sslobj is not None:
+            return self._sslobj.get_channel_binding(cb_type)
+        if cb_type not in CHANNEL_BINDING_TYPES:
+            raise ValueError(f"{cb_type} channel binding type not implemented")
+        return None
+
+    def version(self) -> str | None:
+        """The negotiated protocol version, or None before the handshake."""
+        if self._sslobj is not None:
+            return self._sslobj.version()
+        return None
+
+
+SSLSocket.__module__ = "pyssl"
