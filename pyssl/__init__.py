@@ -14,6 +14,9 @@ from pyssl._context import SSLContext
 from pyssl._enums import *  # noqa: F403
 from pyssl._enums import (
     CHANNEL_BINDING_TYPES,
+    _TLSAlertType,
+    _TLSContentType,
+    _TLSMessageType,
     AlertDescription,
     Options,
     Purpose,
@@ -57,9 +60,11 @@ from pyssl._lib import (
     OPENSSL_VERSION_NUMBER,
 )
 from pyssl._lib import OPENSSL_API_VERSION as _OPENSSL_API_VERSION
+from pyssl._memory import MemoryBIO, SSLObject
 from pyssl._session import SSLSession
 from pyssl._socket import SSLSocket
 
 SSLContext.sslsocket_class = SSLSocket
+SSLContext.sslobject_class = SSLObject
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,8 +1,13 @@
-"""The Python side of the OpenSSL callbacks declared ``extern "Python"``.
+"""Callbacks from OpenSSL into Python: their settings on SSLContext and the
+``extern "Python"`` functions OpenSSL calls.
 
-A callback must never let an exception escape into OpenSSL. Each one
-stores what it raised on the object it serves, and the Python code that
-made the OpenSSL call re-raises it once the call returns.
+A callback never lets an exception escape into OpenSSL unreported. What a
+user callback raises is stored on the connection it served, and the
+operation that triggered it (usually the handshake) raises it or chains it
+as the cause of its SSLError once OpenSSL returns. Where the stdlib also
+reports the error through ``sys.unraisablehook`` (the SNI and PSK
+callbacks), pyssl does too, by letting it reach cffi, which reports it that
+way.
 
 OpenSSL hands callbacks a ``void *``. For long-lived objects (contexts,
 connections) that pointer is a plain integer key into a table of weak
@@ -14,13 +19,19 @@ call) travel as ``ffi.new_handle``.
 from __future__ import annotations
 
 import itertools
+import operator
+import threading
 import weakref
 from typing import Any, Callable
 
+from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType
 from pyssl._lib import ffi, lib
 
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _keys = itertools.count(1)
+
+# SSL ex-data slot holding a connection's key.
+EX_DATA_INDEX = lib.SSL_get_ex_new_index(0, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)
 
 
 def register(obj: Any) -> Any:
@@ -35,6 +46,23 @@ def lookup(pointer: Any) -> Any:
     if pointer == ffi.NULL:
         return None
     return _objects.get(int(ffi.cast("uintptr_t", pointer)))
+
+
+def connection_of(ssl_ptr: Any) -> Any:
+    """The Connection that owns an ``SSL*``, or None."""
+    return lookup(lib.SSL_get_ex_data(ssl_ptr, EX_DATA_INDEX))
+
+
+def _python_side(connection: Any) -> Any:
+    """What a user callback receives for a connection: the SSLSocket or
+    SSLObject that owns it, else the connection itself."""
+    owner = connection.owner
+    return owner if owner is not None else connection
+
+
+def _keep_first_error(connection: Any, exc: BaseException) -> None:
+    if connection is not None and connection.callback_error is None:
+        connection.callback_error = exc
 
 
 # ---- private-key passwords (SSL_CTX_set_default_passwd_cb) ---------------
@@ -82,3 +110,307 @@ def pyssl_password_cb(buf: Any, size: int, rwflag: int, userdata: Any) -> int:
         return -1
     ffi.memmove(buf, value, len(value))
     return len(value)
+
+
+# ---- the settings on SSLContext --------------------------------------------
+
+
+class ContextCallbacks:
+    """The SSLContext attributes that install Python callbacks."""
+
+    _ctx_ptr: Any
+    _key: Any
+    _protocol: int
+    _sni_callback: Any = None
+    _msg_callback_function: Any = None
+    _keylog_filename: Any = None
+    _keylog_file: Any = None
+    _psk_client_callback: Any = None
+    _psk_server_callback: Any = None
+
+    @property
+    def sni_callback(self) -> Any:
+        """Called as ``callback(sslsocket, server_name, sslcontext)`` when a
+        client sends a server name; may switch ``sslsocket.context``, and
+        returns None, or an ALERT_DESCRIPTION_* to refuse the handshake."""
+        return self._sni_callback
+
+    @sni_callback.setter
+    def sni_callback(self, callback: Any) -> None:
+        from pyssl._enums import PROTOCOL_TLS_CLIENT
+
+        if self._protocol == PROTOCOL_TLS_CLIENT:
+            raise ValueError("sni_callback cannot be set on TLS_CLIENT context")
+        if callback is None:
+            self._sni_callback = None
+            lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, ffi.NULL)
+            return
+        if not callable(callback):
+            self._sni_callback = None
+            lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, ffi.NULL)
+            raise TypeError("not a callable object")
+        self._sni_callback = callback
+        lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, lib.pyssl_servername_cb)
+        lib.SSL_CTX_set_tlsext_servername_arg(self._ctx_ptr, self._key)
+
+    def set_servername_callback(self, server_name_callback: Any) -> None:
+        """Like ``sni_callback``, but the server name is passed as a
+        U-label (``str`` decoded from IDNA)."""
+        if server_name_callback is None:
+            self.sni_callback = None
+            return
+        if not callable(server_name_callback):
+            raise TypeError("not a callable object")
+
+        def idna_decoding(sslobj: Any, servername: Any, sslctx: Any) -> Any:
+            return server_name_callback(sslobj, self._encode_hostname(servername), sslctx)  # type: ignore[attr-defined]
+
+        self.sni_callback = idna_decoding
+
+    @property
+    def keylog_filename(self) -> Any:
+        """Append TLS secrets to this file in the NSS key log format (for
+        Wireshark); None disables it."""
+        return self._keylog_filename
+
+    @keylog_filename.setter
+    def keylog_filename(self, filename: Any) -> None:
+        if self._keylog_file is not None:
+            self._keylog_file.close()
+            self._keylog_file = None
+        self._keylog_filename = None
+        if filename is None:
+            lib.SSL_CTX_set_keylog_callback(self._ctx_ptr, ffi.NULL)
+            return
+        keylog = open(filename, "a", encoding="ascii")  # noqa: SIM115 - kept open on the context
+        if keylog.tell() == 0 and keylog.seekable():
+            keylog.write("# TLS secrets log file, generated by OpenSSL / pyssl\n")
+            keylog.flush()
+        self._keylog_file = _KeylogFile(keylog)
+        self._keylog_filename = filename
+        lib.SSL_CTX_set_keylog_callback(self._ctx_ptr, lib.pyssl_keylog_cb)
+
+    @property
+    def _msg_callback(self) -> Any:
+        """Called as ``callback(conn, direction, version, content_type,
+        msg_type, data)`` for every TLS protocol message (debugging)."""
+        return self._msg_callback_function
+
+    @_msg_callback.setter
+    def _msg_callback(self, callback: Any) -> None:
+        if callback is None:
+            self._msg_callback_function = None
+            lib.SSL_CTX_set_msg_callback(self._ctx_ptr, ffi.NULL)
+            return
+        if not callable(callback):
+            raise TypeError(f"{callback} is not callable.")
+        self._msg_callback_function = callback
+        lib.SSL_CTX_set_msg_callback(self._ctx_ptr, lib.pyssl_msg_cb)
+
+    def set_psk_client_callback(self, callback: Any) -> None:
+        """Use pre-shared keys: ``callback(hint)`` returns
+        ``(identity or None, psk bytes)``."""
+        from pyssl._enums import PROTOCOL_TLS_SERVER
+
+        if self._protocol == PROTOCOL_TLS_SERVER:
+            raise ValueError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        self._psk_client_callback = callback
+        lib.SSL_CTX_set_psk_client_callback(
+            self._ctx_ptr, lib.pyssl_psk_client_cb if callback is not None else ffi.NULL
+        )
+
+    def set_psk_server_callback(self, callback: Any, identity_hint: str | None = None) -> None:
+        """Accept pre-shared keys: ``callback(identity)`` returns the psk
+        bytes; ``identity_hint`` is sent to clients."""
+        from pyssl._enums import PROTOCOL_TLS_CLIENT
+
+        if self._protocol == PROTOCOL_TLS_CLIENT:
+            raise ValueError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        hint = ffi.NULL if identity_hint is None else identity_hint.encode("utf-8")
+        if not lib.SSL_CTX_use_psk_identity_hint(self._ctx_ptr, hint):
+            lib.ERR_clear_error()
+            raise ValueError("failed to set identity hint")
+        self._psk_server_callback = callback
+        lib.SSL_CTX_set_psk_server_callback(
+            self._ctx_ptr, lib.pyssl_psk_server_cb if callback is not None else ffi.NULL
+        )
+
+
+class _KeylogFile:
+    """A key log file shared by the connections of a context; lines from
+    concurrent handshakes must not interleave."""
+
+    __slots__ = ("file", "lock")
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.lock = threading.Lock()
+
+    def write_line(self, line: str) -> None:
+        with self.lock:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()
+
+
+# ---- the functions OpenSSL calls ---------------------------------------------
+
+
+@ffi.def_extern(error=lib.SSL_TLSEXT_ERR_ALERT_FATAL)
+def pyssl_servername_cb(ssl_ptr: Any, alert: Any, arg: Any) -> int:
+    context = lookup(arg)
+    callback = context.sni_callback if context is not None else None
+    if callback is None:
+        return lib.SSL_TLSEXT_ERR_OK
+    connection = connection_of(ssl_ptr)
+    name = lib.SSL_get_servername(ssl_ptr, lib.TLSEXT_NAMETYPE_host_name)
+    try:
+        # The name arrives as an A-label and stays one (ASCII).
+        server_name = None if name == ffi.NULL else ffi.string(name).decode("ascii")
+        result = callback(_python_side(connection), server_name, context)
+    except BaseException as exc:
+        # RFC 6066 leaves the alert to the server; the stdlib's is this one.
+        alert[0] = lib.SSL_AD_HANDSHAKE_FAILURE
+        _keep_first_error(connection, exc)
+        raise
+    if result is None:
+        return lib.SSL_TLSEXT_ERR_OK
+    try:
+        alert[0] = operator.index(result)
+    except BaseException as exc:
+        alert[0] = lib.SSL_AD_INTERNAL_ERROR
+        _keep_first_error(connection, exc)
+        raise
+    return lib.SSL_TLSEXT_ERR_ALERT_FATAL
+
+
+@ffi.def_extern()
+def pyssl_keylog_cb(ssl_ptr: Any, line: Any) -> None:
+    connection = connection_of(ssl_ptr)
+    if connection is None:
+        return
+    keylog = connection.context._keylog_file
+    if keylog is None:
+        return
+    try:
+        keylog.write_line(ffi.string(line).decode("ascii"))
+    except BaseException as exc:
+        _keep_first_error(connection, exc)
+
+
+def _as_enum(enum: Any, value: int) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
+@ffi.def_extern()
+def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: int,
+                 ssl_ptr: Any, arg: Any) -> None:
+    connection = connection_of(ssl_ptr)
+    if connection is None:
+        return
+    callback = connection.context._msg_callback_function
+    if callback is None:
+        return
+    data = ffi.unpack(ffi.cast("char *", buf), size)
+    # The message type is the first byte of handshake, alert and CCS
+    # messages; a record header carries the record version instead.
+    if content_type == lib.SSL3_RT_HEADER and size >= 3:
+        msg_type = (data[1] << 8) | data[2]
+    elif content_type in (
+        lib.SSL3_RT_CHANGE_CIPHER_SPEC,
+        lib.SSL3_RT_ALERT,
+        lib.SSL3_RT_HANDSHAKE,
+        lib.SSL3_RT_INNER_CONTENT_TYPE,
+    ) and size > 0:
+        msg_type = data[0]
+    else:
+        msg_type = -1
+    content = _as_enum(_TLSContentType, content_type)
+    if content == _TLSContentType.HEADER:
+        message = _as_enum(_TLSContentType, msg_type)
+    elif content == _TLSContentType.ALERT:
+        message = _as_enum(_TLSAlertType, msg_type)
+    else:
+        message = _as_enum(_TLSMessageType, msg_type)
+    try:
+        callback(
+            _python_side(connection),
+            "write" if write_p else "read",
+            _as_enum(TLSVersion, version),
+            content,
+            message,
+            data,
+        )
+    except BaseException as exc:
+        _keep_first_error(connection, exc)
+
+
+def _optional_text(ptr: Any) -> str | None:
+    if ptr == ffi.NULL:
+        return None
+    raw = ffi.string(ptr)
+    return raw.decode("utf-8") if raw else None
+
+
+@ffi.def_extern(error=0)
+def pyssl_psk_client_cb(ssl_ptr: Any, hint: Any, identity: Any, max_identity_len: int,
+                        psk: Any, max_psk_len: int) -> int:
+    connection = connection_of(ssl_ptr)
+    callback = connection.context._psk_client_callback if connection is not None else None
+    if callback is None:
+        return 0
+    try:
+        try:
+            hint_text = _optional_text(hint)
+        except UnicodeDecodeError:
+            # A hint that is not UTF-8 breaks the protocol: refuse quietly.
+            return 0
+        result = callback(hint_text)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError("PSK client callback must return a tuple (identity, psk)")
+        identity_text, key = result
+        if identity_text is not None and not isinstance(identity_text, str):
+            raise TypeError("PSK identity must be str or None")
+        identity_bytes = b"" if identity_text is None else identity_text.encode("utf-8")
+        key_bytes = bytes(memoryview(key))
+    except BaseException as exc:
+        _keep_first_error(connection, exc)
+        raise
+    if len(identity_bytes) + 1 > max_identity_len or len(key_bytes) > max_psk_len:
+        return 0
+    ffi.memmove(identity, identity_bytes + b"\0", len(identity_bytes) + 1)
+    ffi.memmove(psk, key_bytes, len(key_bytes))
+    return len(key_bytes)
+
+
+@ffi.def_extern(error=0)
+def pyssl_psk_server_cb(ssl_ptr: Any, identity: Any, psk: Any, max_psk_len: int) -> int:
+    connection = connection_of(ssl_ptr)
+    callback = connection.context._psk_server_callback if connection is not None else None
+    if callback is None:
+        return 0
+    try:
+        try:
+            identity_text = None if identity == ffi.NULL else ffi.string(identity).decode("utf-8")
+        except UnicodeDecodeError:
+            return 0
+        key = callback(identity_text)
+        if not isinstance(key, bytes):
+            raise TypeError(f"expected bytes, {type(key).__name__} found")
+    except BaseException as exc:
+        _keep_first_error(connection, exc)
+        raise
+    if len(key) > max_psk_len:
+        return 0
+    ffi.memmove(psk, key, len(key))
+    return len(key)

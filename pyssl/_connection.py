@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from pyssl._callbacks import register
+from pyssl._callbacks import EX_DATA_INDEX, register
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import connection_error, error_from_queue
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
@@ -24,9 +24,6 @@ _WANT_READ = lib.SSL_ERROR_WANT_READ
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 _ZERO_RETURN = lib.SSL_ERROR_ZERO_RETURN
 _RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
-
-# SSL ex-data slot holding the connection's key in the callback table.
-EX_DATA_INDEX = lib.SSL_get_ex_new_index(0, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)
 
 # Read buffers are filled by OpenSSL before they are read: no need to zero.
 _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
@@ -154,12 +151,19 @@ class Connection:
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
         raise connection_error(self, err, 0, operation)
 
-    def _raise_callback_error(self, failure: BaseException | None = None) -> None:
+    def _fail(self, failure: BaseException) -> None:
+        """Raise ``failure``, with what a callback raised during the call as
+        its cause."""
         error, self.callback_error = self.callback_error, None
         if error is not None:
-            raise error from failure
-        if failure is not None:
-            raise failure
+            raise failure from error
+        raise failure
+
+    def _raise_callback_error(self) -> None:
+        """After a call that succeeded: raise what a callback raised in it."""
+        error, self.callback_error = self.callback_error, None
+        if error is not None:
+            raise error
 
     # ---- handshake, I/O, shutdown -----------------------------------------
 
@@ -172,11 +176,10 @@ class Connection:
             err = lib.pyssl_do_handshake(ssl_ptr, errno)
             if err == _ERROR_NONE:
                 break
-            if err == _WANT_READ or err == _WANT_WRITE:
-                if self.callback_error is None:
-                    deadline = self._wait(err, deadline, "handshake")
-                    continue
-            self._raise_callback_error(connection_error(self, err, errno[0], "do_handshake"))
+            if (err == _WANT_READ or err == _WANT_WRITE) and self.callback_error is None:
+                deadline = self._wait(err, deadline, "handshake")
+                continue
+            self._fail(connection_error(self, err, errno[0], "do_handshake"))
         if self.callback_error is not None:
             self._raise_callback_error()
 
@@ -210,7 +213,9 @@ class Connection:
             if err == _ZERO_RETURN and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN:
                 # The peer closed cleanly and this side has not: plain EOF.
                 return b"" if buffer is None else 0
-            raise connection_error(self, err, errno[0], "read")
+            self._fail(connection_error(self, err, errno[0], "read"))
+        if self.callback_error is not None:
+            self._raise_callback_error()
         if buffer is None:
             return ffi.unpack(dest, count[0])
         return count[0]
@@ -230,11 +235,13 @@ class Connection:
         while True:
             err = lib.pyssl_write(ssl_ptr, src, ffi.sizeof(src), count, errno)
             if err == _ERROR_NONE:
+                if self.callback_error is not None:
+                    self._raise_callback_error()
                 return count[0]
             if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, "write")
                 continue
-            raise connection_error(self, err, errno[0], "write")
+            self._fail(connection_error(self, err, errno[0], "write"))
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""
@@ -264,7 +271,7 @@ class Connection:
             if code == _WANT_READ or code == _WANT_WRITE:
                 deadline = self._wait(code, deadline, "read" if code == _WANT_READ else "write")
                 continue
-            raise connection_error(self, code, sys_errno[0], "shutdown")
+            self._fail(connection_error(self, code, sys_errno[0], "shutdown"))
         self._raise_callback_error()
         return self._transport()
 
@@ -386,6 +393,10 @@ class Connection:
         if not isinstance(context, SSLContext):
             raise TypeError("The value must be a SSLContext")
         lib.SSL_set_SSL_CTX(self.ssl_ptr, context._ctx_ptr)
+        # The message callback follows the context (SSL_set_SSL_CTX keeps
+        # the old one).
+        msg_callback = lib.pyssl_msg_cb if context._msg_callback is not None else ffi.NULL
+        lib.SSL_set_msg_callback(self.ssl_ptr, msg_callback)
         self._context = context
 
     @property

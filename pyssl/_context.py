@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import warnings
 from typing import Any
 
 from pyssl import _credentials
 from pyssl._asn1 import _ASN1Object
-from pyssl._callbacks import register
+from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
 from pyssl._connection import Connection
 from pyssl._enums import (
@@ -88,7 +89,7 @@ def protocol_list(protocols: Any, what: str) -> bytes:
     return bytes(wire)
 
 
-class SSLContext:
+class SSLContext(ContextCallbacks):
     """An SSLContext holds various SSL-related configuration options and
     data, such as certificates and possibly a private key."""
 
@@ -429,6 +430,70 @@ class SSLContext:
         if not lib.pyssl_set_npn_protocols(self._ctx_ptr, protocols):
             raise NotImplementedError("The NPN extension is not supported by this OpenSSL")
         self._npn_protocols = (data, protocols)
+
+    # ---- statistics and sessions -----------------------------------------
+
+    def _store_certificates(self) -> list[Any]:
+        store = lib.SSL_CTX_get_cert_store(self._ctx_ptr)
+        objects = lib.X509_STORE_get0_objects(store)
+        found = []
+        for i in range(lib.sk_X509_OBJECT_num(objects)):
+            obj = lib.sk_X509_OBJECT_value(objects, i)
+            found.append((lib.X509_OBJECT_get_type(obj), obj))
+        return found
+
+    def cert_store_stats(self) -> dict[str, int]:
+        """Counts of the loaded X.509 certificates, CA certificates and CRLs.
+        Certificates in a capath directory are counted once used."""
+        x509 = crl = ca = 0
+        for kind, obj in self._store_certificates():
+            if kind == lib.X509_LU_X509:
+                x509 += 1
+                if lib.X509_check_ca(lib.X509_OBJECT_get0_X509(obj)):
+                    ca += 1
+            elif kind == lib.X509_LU_CRL:
+                crl += 1
+        return {"x509": x509, "crl": crl, "x509_ca": ca}
+
+    def get_ca_certs(self, binary_form: bool = False) -> list[Any]:
+        """The loaded CA certificates, as dicts or DER bytes."""
+        from pyssl import _x509
+
+        certs = []
+        for kind, obj in self._store_certificates():
+            if kind != lib.X509_LU_X509:
+                continue
+            cert = lib.X509_OBJECT_get0_X509(obj)
+            if not lib.X509_check_ca(cert):
+                continue
+            certs.append(_x509.certificate_to_der(cert) if binary_form else _x509.decode_certificate(cert))
+        return certs
+
+    def session_stats(self) -> dict[str, int]:
+        """OpenSSL's session statistics for this context."""
+        ctx_ptr = self._ctx_ptr
+        return {
+            name: getattr(lib, f"SSL_CTX_sess_{name}")(ctx_ptr)
+            for name in (
+                "number", "connect", "connect_good", "connect_renegotiate", "accept",
+                "accept_good", "accept_renegotiate", "hits", "misses", "timeouts", "cache_full",
+            )
+        }
+
+    @property
+    def num_tickets(self) -> int:
+        """How many TLS 1.3 session tickets a server sends after the handshake."""
+        return lib.SSL_CTX_get_num_tickets(self._ctx_ptr)
+
+    @num_tickets.setter
+    def num_tickets(self, value: Any) -> None:
+        count = operator.index(value)
+        if count < 0:
+            raise ValueError("value must be non-negative")
+        if self._protocol != _SSLMethod.PROTOCOL_TLS_SERVER:
+            raise ValueError("SSLContext is not a server context.")
+        if lib.SSL_CTX_set_num_tickets(self._ctx_ptr, count) != 1:
+            raise TypeError("Failed to set num tickets.")
 
     # ---- connections -----------------------------------------------------
 

@@ -131,6 +131,68 @@ class Purpose(_ASN1Object, Enum):
 
 Purpose.__module__ = "pyssl"
 
+# The message callback's vocabulary (RFC 8446, appendix B), private in the
+# stdlib too.
+_TLSContentType = IntEnum(
+    "_TLSContentType",
+    [
+        ("CHANGE_CIPHER_SPEC", lib.SSL3_RT_CHANGE_CIPHER_SPEC),
+        ("ALERT", lib.SSL3_RT_ALERT),
+        ("HANDSHAKE", lib.SSL3_RT_HANDSHAKE),
+        ("APPLICATION_DATA", lib.SSL3_RT_APPLICATION_DATA),
+        # OpenSSL's pseudo content types for record headers and the TLS 1.3
+        # inner content type byte.
+        ("HEADER", lib.SSL3_RT_HEADER),
+        ("INNER_CONTENT_TYPE", lib.SSL3_RT_INNER_CONTENT_TYPE),
+    ],
+    module="pyssl",
+)
+
+_TLSAlertType = IntEnum(
+    "_TLSAlertType",
+    sorted(
+        [(name, getattr(lib, f"SSL_AD_{name}")) for name in _alert_names if name != "USER_CANCELLED"]
+        + [
+            # RFC 8446 spells it "user_canceled".
+            ("USER_CANCELED", lib.SSL_AD_USER_CANCELLED),
+            ("DECRYPTION_FAILED", lib.TLS1_AD_DECRYPTION_FAILED),
+            ("NO_CERTIFICATE", lib.SSL3_AD_NO_CERTIFICATE),
+            ("EXPORT_RESTRICTION", lib.TLS1_AD_EXPORT_RESTRICTION),
+            ("INAPPROPRIATE_FALLBACK", lib.TLS1_AD_INAPPROPRIATE_FALLBACK),
+            ("MISSING_EXTENSION", lib.TLS13_AD_MISSING_EXTENSION),
+            ("CERTIFICATE_REQUIRED", lib.TLS13_AD_CERTIFICATE_REQUIRED),
+            ("NO_APPLICATION_PROTOCOL", lib.TLS1_AD_NO_APPLICATION_PROTOCOL),
+        ],
+        key=lambda item: item[1],
+    ),
+    module="pyssl",
+)
+
+_TLSMessageType = IntEnum(
+    "_TLSMessageType",
+    sorted(
+        [
+            (name, getattr(lib, f"SSL3_MT_{name}"))
+            for name in (
+                "HELLO_REQUEST CLIENT_HELLO SERVER_HELLO NEWSESSION_TICKET "
+                "END_OF_EARLY_DATA ENCRYPTED_EXTENSIONS CERTIFICATE "
+                "SERVER_KEY_EXCHANGE CERTIFICATE_REQUEST SERVER_DONE "
+                "CERTIFICATE_VERIFY CLIENT_KEY_EXCHANGE FINISHED CERTIFICATE_URL "
+                "CERTIFICATE_STATUS SUPPLEMENTAL_DATA KEY_UPDATE NEXT_PROTO "
+                "MESSAGE_HASH CHANGE_CIPHER_SPEC"
+            ).split()
+        ]
+        + [
+            ("HELLO_VERIFY_REQUEST", lib.DTLS1_MT_HELLO_VERIFY_REQUEST),
+            # RFC 8446 B.3 reserves 6 for the draft HelloRetryRequest
+            # message; OpenSSL names no macro for it.
+            ("HELLO_RETRY_REQUEST", 6),
+        ],
+        key=lambda item: item[1],
+    ),
+    module="pyssl",
+)
+
 HOSTFLAG_ALWAYS_CHECK_SUBJECT: int = lib.X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT
 HOSTFLAG_NO_WILDCARDS: int = lib.X509_CHECK_FLAG_NO_WILDCARDS
 HOSTFLAG_NO_PARTIAL_WILDCARDS: int = lib.X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS

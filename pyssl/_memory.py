@@ -1,0 +1,214 @@
+"""MemoryBIO and SSLObject: TLS without sockets (asyncio, trio).
+
+The application moves bytes between the network and two MemoryBIOs; the
+SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
+(the Connection's sans-I/O contract) and never blocks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from pyssl._connection import Connection
+from pyssl._errors import SSLError, error_from_queue
+from pyssl._lib import ffi, lib
+
+
+class MemoryBIO:
+    """A buffer of bytes between the TLS layer and the application."""
+
+    __slots__ = ("bio_ptr", "_eof_written")
+
+    def __init__(self) -> None:
+        bio = lib.BIO_new(lib.BIO_s_mem())
+        if bio == ffi.NULL:
+            raise error_from_queue("MemoryBIO")
+        self.bio_ptr = ffi.gc(bio, lib.BIO_free)
+        # An empty non-blocking buffer is not the end of the stream: make
+        # OpenSSL treat it as "retry later" until write_eof().
+        lib.BIO_set_retry_read(bio)
+        lib.BIO_set_mem_eof_return(bio, -1)
+        self._eof_written = False
+
+    @property
+    def pending(self) -> int:
+        """The number of bytes in the buffer."""
+        return lib.BIO_ctrl_pending(self.bio_ptr)
+
+    @property
+    def eof(self) -> bool:
+        """Whether write_eof() was called and everything was read."""
+        return self._eof_written and lib.BIO_ctrl_pending(self.bio_ptr) == 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all of them if negative)."""
+        available = lib.BIO_ctrl_pending(self.bio_ptr)
+        if size < 0 or size > available:
+            size = available
+        if size == 0:
+            return b""
+        buf = ffi.new("char[]", size)
+        count = lib.BIO_read(self.bio_ptr, buf, size)
+        if count < 0:
+            raise error_from_queue("MemoryBIO.read")
+        return ffi.unpack(buf, count)
+
+    def write(self, data: Any) -> int:
+        """Append the bytes-like ``data``; returns the number written."""
+        try:
+            src = ffi.from_buffer(data)
+        except TypeError:
+            raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None
+        size = len(src)
+        if size > 0x7FFFFFFF:
+            raise OverflowError("string longer than 2147483647 bytes")
+        if self._eof_written:
+            raise SSLError("cannot write() after write_eof()")
+        count = lib.BIO_write(self.bio_ptr, src, size)
+        if count < 0:
+            raise error_from_queue("MemoryBIO.write")
+        return count
+
+    def write_eof(self) -> None:
+        """Mark the end of the stream: once drained, reads see EOF."""
+        self._eof_written = True
+        lib.BIO_clear_retry_flags(self.bio_ptr)
+        lib.BIO_set_mem_eof_return(self.bio_ptr, 0)
+
+
+class SSLObject:
+    """A TLS connection over a pair of MemoryBIOs, for frameworks that do
+    their own I/O. Instances are returned by ``SSLContext.wrap_bio``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{self.__class__.__name__} does not have a public constructor. "
+            "Instances are returned by SSLContext.wrap_bio()."
+        )
+
+    @classmethod
+    def _create(
+        cls,
+        incoming: Any,
+        outgoing: Any,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        session: Any = None,
+        context: Any = None,
+    ) -> SSLObject:
+        for name, bio in (("incoming", incoming), ("outgoing", outgoing)):
+            if not isinstance(bio, MemoryBIO):
+                raise TypeError(
+                    f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}"
+                )
+        self = cls.__new__(cls)
+        connection = context._new_connection(Connection, server_side, server_hostname, owner=self)
+        connection.use_bios(incoming, outgoing)
+        if session is not None:
+            connection.session = session
+        self._sslobj = connection
+        return self
+
+    @property
+    def context(self) -> Any:
+        """The SSLContext this object is tied to; assignable."""
+        return self._sslobj.context
+
+    @context.setter
+    def context(self, ctx: Any) -> None:
+        self._sslobj.context = ctx
+
+    @property
+    def session(self) -> Any:
+        """The SSLSession of this connection, or None."""
+        return self._sslobj.session
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        self._sslobj.session = session
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+        return self._sslobj.session_reused
+
+    @property
+    def server_side(self) -> bool:
+        """True on the server side."""
+        return self._sslobj.server_side
+
+    @property
+    def server_hostname(self) -> str | None:
+        """The peer's host name (client side), or None."""
+        return self._sslobj.server_hostname
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read up to ``len`` bytes (into ``buffer`` if given, returning the
+        count)."""
+        return self._sslobj.read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        """Write ``data``; returns the number of bytes written."""
+        return self._sslobj.write(data)
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The peer's certificate, as for SSLSocket.getpeercert()."""
+        return self._sslobj.getpeercert(binary_form)
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The verified certificate chain, leaf first, as DER bytes."""
+        return self._sslobj.chain_der(verified=True)
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The chain the peer sent, leaf first, as DER bytes."""
+        return self._sslobj.chain_der(verified=False)
+
+    def selected_npn_protocol(self) -> str | None:
+        """The protocol NPN selected, or None. NPN is deprecated."""
+        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
+        return self._sslobj.selected_npn_protocol()
+
+    def selected_alpn_protocol(self) -> str | None:
+        """The protocol ALPN selected, or None."""
+        return self._sslobj.selected_alpn_protocol()
+
+    def cipher(self) -> Any:
+        """(name, protocol, secret bits) of the cipher in use, or None."""
+        return self._sslobj.cipher()
+
+    def shared_ciphers(self) -> Any:
+        """The ciphers both sides enable (server side only), or None."""
+        return self._sslobj.shared_ciphers()
+
+    def compression(self) -> str | None:
+        """The compression algorithm in use, or None."""
+        return self._sslobj.compression()
+
+    def pending(self) -> int:
+        """The number of decrypted bytes ready to be read."""
+        return self._sslobj.pending()
+
+    def do_handshake(self) -> None:
+        """Perform (a step of) the TLS handshake."""
+        self._sslobj.do_handshake()
+
+    def unwrap(self) -> None:
+        """Start or complete the TLS shutdown."""
+        return self._sslobj.shutdown()
+
+    def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
+        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        return self._sslobj.get_channel_binding(cb_type)
+
+    def version(self) -> str | None:
+        """The negotiated protocol version, or None before the handshake."""
+        return self._sslobj.version()
+
+    def verify_client_post_handshake(self) -> None:
+        """Request the client's certificate (TLS 1.3, server side)."""
+        return self._sslobj.verify_client_post_handshake()
+
+
+MemoryBIO.__module__ = "pyssl"
+SSLObject.__module__ = "pyssl"
