@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
+from collections import namedtuple
+from socket import _GLOBAL_DEFAULT_TIMEOUT, create_connection  # type: ignore[attr-defined]
 from typing import Any
 
 from pyssl._asn1 import _ASN1Object
@@ -16,7 +19,10 @@ from pyssl._enums import (
     VERIFY_X509_PARTIAL_CHAIN,
     VERIFY_X509_STRICT,
     Purpose,
+    _SSLMethod,
 )
+from pyssl._errors import error_from_queue
+from pyssl._lib import ffi, lib
 
 
 def _use_keylog_file(context: SSLContext) -> None:
@@ -103,3 +109,98 @@ def _create_unverified_context(
 _create_default_https_context = create_default_context
 # Kept for compatibility, as in the stdlib.
 _create_stdlib_context = _create_unverified_context
+
+
+# ---- describing the installation -------------------------------------------
+
+DefaultVerifyPaths = namedtuple(
+    "DefaultVerifyPaths",
+    "cafile capath openssl_cafile_env openssl_cafile openssl_capath_env openssl_capath",
+)
+
+
+def _openssl_default_paths() -> tuple[str, str, str, str]:
+    def text(ptr: Any) -> str:
+        return os.fsdecode(ffi.string(ptr))
+
+    return (
+        text(lib.X509_get_default_cert_file_env()),
+        text(lib.X509_get_default_cert_file()),
+        text(lib.X509_get_default_cert_dir_env()),
+        text(lib.X509_get_default_cert_dir()),
+    )
+
+
+def get_default_verify_paths() -> DefaultVerifyPaths:
+    """Where OpenSSL looks for CA certificates by default; ``cafile`` and
+    ``capath`` honour the environment variables and are None where nothing
+    exists."""
+    file_env, file_default, dir_env, dir_default = _openssl_default_paths()
+    cafile = os.environ.get(file_env, file_default)
+    capath = os.environ.get(dir_env, dir_default)
+    return DefaultVerifyPaths(
+        cafile if os.path.isfile(cafile) else None,
+        capath if os.path.isdir(capath) else None,
+        file_env,
+        file_default,
+        dir_env,
+        dir_default,
+    )
+
+
+_PROTOCOL_NAMES = {value: name for name, value in _SSLMethod.__members__.items()}
+
+
+def get_protocol_name(protocol_code: int) -> str:
+    return _PROTOCOL_NAMES.get(protocol_code, "<unknown>")
+
+
+# ---- randomness ------------------------------------------------------------
+
+
+def RAND_bytes(n: int) -> bytes:  # noqa: N802 - the stdlib's name
+    """``n`` cryptographically strong random bytes."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError("num must be positive")
+    buf = ffi.new("unsigned char[]", n)
+    lib.ERR_clear_error()
+    if lib.RAND_bytes(buf, n) != 1:
+        raise error_from_queue("RAND_bytes")
+    return ffi.unpack(ffi.cast("char *", buf), n)
+
+
+def RAND_status() -> bool:  # noqa: N802
+    """True if the random generator has been seeded with enough data."""
+    return bool(lib.RAND_status())
+
+
+def RAND_add(string: Any, entropy: float) -> None:  # noqa: N802
+    """Mix ``string`` (str or bytes-like) into the random generator, with
+    ``entropy`` bytes of estimated randomness."""
+    if isinstance(string, str):
+        string = string.encode("utf-8")
+    data = ffi.from_buffer(string)
+    lib.RAND_add(data, len(data), float(entropy))
+
+
+# ---- talking to a server ----------------------------------------------------
+
+
+def get_server_certificate(
+    addr: tuple[str, int],
+    ssl_version: int = PROTOCOL_TLS_CLIENT,
+    ca_certs: Any = None,
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+) -> str:
+    """The PEM certificate of the server at ``addr`` (host, port); verified
+    against ``ca_certs`` when given."""
+    from pyssl._x509 import DER_cert_to_PEM_cert
+
+    host, _port = addr
+    cert_reqs = CERT_REQUIRED if ca_certs is not None else CERT_NONE
+    context = _create_stdlib_context(ssl_version, cert_reqs=cert_reqs, cafile=ca_certs)
+    with create_connection(addr, timeout=timeout) as sock:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            der = tls.getpeercert(True)
+    return DER_cert_to_PEM_cert(der)
