@@ -74,7 +74,7 @@ def _bio_contents(bio) -> bytes | None:
     return ffi.unpack(data[0], size)
 
 
-def _printed_line(print_function, obj) -> str:
+def _printed_line(print_function, obj) -> bytes:
     """The first line print_function(bio, obj) writes.
 
     Like the stdlib, ignore the printer's result: ASN1_TIME_print() reports
@@ -89,7 +89,11 @@ def _printed_line(print_function, obj) -> str:
     end = data.find(b"\n")
     if end >= 0:
         data = data[: end + 1]
-    return data.decode("utf-8")
+    return data
+
+
+def _printed_text(print_function, obj) -> str:
+    return _printed_line(print_function, obj).decode("utf-8")
 
 
 def _string_bytes(asn1_string) -> bytes:
@@ -180,12 +184,10 @@ _STRING_NAME_LABELS = {
 
 def _ip_address_text(octets: bytes) -> str:
     if len(octets) == 4:
-        return "%d.%d.%d.%d" % tuple(octets)
+        return ".".join(str(octet) for octet in octets)
     if len(octets) == 16:
         # Eight uppercase groups, no zero compression, as the stdlib prints.
-        return ":".join(
-            "%X" % int.from_bytes(octets[i : i + 2], "big") for i in range(0, 16, 2)
-        )
+        return ":".join(f"{octets[i] << 8 | octets[i + 1]:X}" for i in range(0, 16, 2))
     return "<invalid>"
 
 
@@ -199,7 +201,9 @@ def _general_name(general_name) -> tuple[str, Any]:
         return (_STRING_NAME_LABELS[kind], text)
     if kind == lib.GEN_RID:
         buf = ffi.new("char[]", _RID_BUFFER)
-        length = lib.OBJ_obj2txt(buf, _RID_BUFFER - 1, ffi.cast("ASN1_OBJECT *", value), 0)
+        length = lib.OBJ_obj2txt(
+            buf, _RID_BUFFER - 1, ffi.cast("ASN1_OBJECT *", value), 0
+        )
         if length < 0:
             raise error_from_queue("OBJ_obj2txt")
         if length >= _RID_BUFFER:
@@ -210,10 +214,13 @@ def _general_name(general_name) -> tuple[str, Any]:
         return ("IP Address", _ip_address_text(octets))
     # othername, x400Address, ediPartyName: OpenSSL's "label:value" form.
     line = _printed_line(lib.GENERAL_NAME_print, general_name)
-    colon = line.split("\0", 1)[0].find(":")
+    # The stdlib looks for the colon in the C string, up to the first NUL,
+    # and decodes each side on its own.
+    text = line.split(b"\0", 1)[0]
+    colon = text.find(b":")
     if colon < 0:
-        raise ValueError(f"Invalid value {line.split(chr(0), 1)[0][:200]}")
-    return (line[:colon], line[colon + 1 :])
+        raise ValueError(f"Invalid value {text[:200].decode('utf-8', 'replace')}")
+    return (line[:colon].decode("utf-8"), line[colon + 1 :].decode("utf-8"))
 
 
 def _subject_alt_names(x509) -> tuple | None:
@@ -234,22 +241,20 @@ def _access_uris(x509) -> tuple[tuple[str, ...], tuple[str, ...]]:
     info = _extension(x509, lib.NID_info_access, "AUTHORITY_INFO_ACCESS *")
     if info == ffi.NULL:
         return (), ()
-    ocsp: list[str] = []
-    ca_issuers: list[str] = []
+    uris: dict[int, list[bytes]] = {lib.NID_ad_OCSP: [], lib.NID_ad_ca_issuers: []}
     try:
         for i in range(lib.sk_ACCESS_DESCRIPTION_num(info)):
             description = lib.sk_ACCESS_DESCRIPTION_value(info, i)
             method = lib.OBJ_obj2nid(description.method)
             kind, value = _general_name_value(description.location)
-            if kind != lib.GEN_URI:
-                continue
-            if method == lib.NID_ad_OCSP:
-                ocsp.append(_string_bytes(value).decode("utf-8"))
-            elif method == lib.NID_ad_ca_issuers:
-                ca_issuers.append(_string_bytes(value).decode("utf-8"))
+            if kind == lib.GEN_URI and method in uris:
+                uris[method].append(_string_bytes(value))
     finally:
         lib.AUTHORITY_INFO_ACCESS_free(info)
-    return tuple(ocsp), tuple(ca_issuers)
+    # Decoded OCSP first, so a bad URI fails as it does in the stdlib.
+    ocsp = tuple(uri.decode("utf-8") for uri in uris[lib.NID_ad_OCSP])
+    ca_issuers = tuple(uri.decode("utf-8") for uri in uris[lib.NID_ad_ca_issuers])
+    return ocsp, ca_issuers
 
 
 def _crl_distribution_points(x509) -> tuple[str, ...]:
@@ -266,7 +271,9 @@ def _crl_distribution_points(x509) -> tuple[str, ...]:
                 continue
             full_name = name.name.fullname
             for j in range(lib.sk_GENERAL_NAME_num(full_name)):
-                kind, value = _general_name_value(lib.sk_GENERAL_NAME_value(full_name, j))
+                kind, value = _general_name_value(
+                    lib.sk_GENERAL_NAME_value(full_name, j)
+                )
                 if kind == lib.GEN_URI:
                     uris.append(_string_bytes(value).decode("utf-8"))
     finally:
@@ -285,9 +292,11 @@ def decode_certificate(x509) -> dict[str, Any]:
         "subject": _name_to_tuple(lib.X509_get_subject_name(x509)),
         "issuer": _name_to_tuple(lib.X509_get_issuer_name(x509)),
         "version": lib.X509_get_version(x509) + 1,
-        "serialNumber": _printed_line(lib.i2a_ASN1_INTEGER, lib.X509_get_serialNumber(x509)),
-        "notBefore": _printed_line(lib.ASN1_TIME_print, lib.X509_get0_notBefore(x509)),
-        "notAfter": _printed_line(lib.ASN1_TIME_print, lib.X509_get0_notAfter(x509)),
+        "serialNumber": _printed_text(
+            lib.i2a_ASN1_INTEGER, lib.X509_get_serialNumber(x509)
+        ),
+        "notBefore": _printed_text(lib.ASN1_TIME_print, lib.X509_get0_notBefore(x509)),
+        "notAfter": _printed_text(lib.ASN1_TIME_print, lib.X509_get0_notAfter(x509)),
     }
     # An empty subjectAltName is still reported; the others only if not.
     alt_names = _subject_alt_names(x509)
@@ -334,8 +343,9 @@ def test_decode_cert(path) -> dict[str, Any]:
         x509 = lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, _NO_PASSPHRASE)
     finally:
         lib.BIO_free(bio)
+    # Parsing leaves errors behind for a bad extension even on success.
+    lib.ERR_clear_error()
     if x509 == ffi.NULL:
-        lib.ERR_clear_error()
         raise SSLError("Error decoding PEM-encoded file")
     try:
         return decode_certificate(x509)
@@ -360,6 +370,7 @@ def _load_certificates(data, read_one, end_library: int, end_reason: str) -> lis
             if x509 == ffi.NULL:
                 break
             certificates.append(ffi.gc(x509, lib.X509_free))
+            lib.ERR_clear_error()
     finally:
         lib.BIO_free(bio)
     # Running out of input ends the list; anything else is malformed data.
@@ -391,7 +402,10 @@ def load_der_certificates(data) -> list:
     """The concatenated DER certificates in the bytes-like ``data``, as owned
     ``X509 *``; an empty list for no data. Bad DER raises SSLError."""
     return _load_certificates(
-        data, lambda bio: lib.d2i_X509_bio(bio, ffi.NULL), lib.ERR_LIB_ASN1, "HEADER_TOO_LONG"
+        data,
+        lambda bio: lib.d2i_X509_bio(bio, ffi.NULL),
+        lib.ERR_LIB_ASN1,
+        "HEADER_TOO_LONG",
     )
 
 
@@ -440,9 +454,7 @@ def cert_time_to_seconds(cert_time) -> int:
             f'time data {cert_time!r} does not match format "%b{_TIME_AFTER_MONTH}"'
         )
     parsed = time.strptime(cert_time[3:], _TIME_AFTER_MONTH)
-    return calendar.timegm(
-        (parsed.tm_year, _MONTHS.index(month) + 1, *parsed[2:6])
-    )
+    return calendar.timegm((parsed.tm_year, _MONTHS.index(month) + 1, *parsed[2:6]))
 
 
 # ---- Certificate --------------------------------------------------------------
@@ -461,7 +473,9 @@ class Certificate:
         raise TypeError(f"cannot create '{_type_name(cls)}' instances")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError(f"type '{_type_name(Certificate)}' is not an acceptable base type")
+        raise TypeError(
+            f"type '{_type_name(Certificate)}' is not an acceptable base type"
+        )
 
     def public_bytes(self, format: int = ENCODING_PEM) -> str | bytes:
         """Return the certificate as a PEM string (``ENCODING_PEM``) or
@@ -475,7 +489,9 @@ class Certificate:
             return _pem_block(certificate_to_der(self._x509), "CERTIFICATE")
         if format == _ENCODING_PEM_AUX:
             # The DER followed by OpenSSL's trust settings, if it has any.
-            return _pem_block(_to_der(lib.i2d_X509_AUX, self._x509), "TRUSTED CERTIFICATE")
+            return _pem_block(
+                _to_der(lib.i2d_X509_AUX, self._x509), "TRUSTED CERTIFICATE"
+            )
         raise ValueError("Unsupported format")
 
     def get_info(self) -> dict[str, Any]:
