@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from pyssl._errors import SSLError, error_from_queue, library_name, reason_name
+from pyssl._errors import SSLError, error_from_queue, reason_name
 from pyssl._lib import ffi, lib
 
 __all__ = [
@@ -65,12 +65,12 @@ def _mem_bio():
     return bio
 
 
-def _bio_contents(bio) -> bytes | None:
-    """All bytes written to a memory BIO; None if nothing ever was."""
+def _bio_contents(bio) -> bytes:
+    """All bytes written to a memory BIO."""
     data = ffi.new("char **")
     size = lib.BIO_get_mem_data(bio, data)
-    if data[0] == ffi.NULL or size < 0:
-        return None
+    if data[0] == ffi.NULL or size <= 0:
+        return b""
     return ffi.unpack(data[0], size)
 
 
@@ -83,7 +83,7 @@ def _printed_line(print_function, obj) -> bytes:
     bio = _mem_bio()
     try:
         print_function(bio, obj)
-        data = (_bio_contents(bio) or b"")[:_LINE_LIMIT]
+        data = _bio_contents(bio)[:_LINE_LIMIT]
     finally:
         lib.BIO_free(bio)
     end = data.find(b"\n")
@@ -358,26 +358,21 @@ def test_decode_cert(path) -> dict[str, Any]:
 
 def _load_certificates(data, read_one, end_library: int, end_reason: str) -> list:
     view = ffi.from_buffer(data)
-    if len(view) > 0x7FFFFFFF:
-        raise OverflowError("certificate data is too long")
     bio = lib.BIO_new_mem_buf(view, len(view))
     if bio == ffi.NULL:
         raise error_from_queue("BIO_new_mem_buf")
     certificates = []
     try:
-        while True:
-            x509 = read_one(bio)
-            if x509 == ffi.NULL:
-                break
+        while (x509 := read_one(bio)) != ffi.NULL:
             certificates.append(ffi.gc(x509, lib.X509_free))
             lib.ERR_clear_error()
     finally:
         lib.BIO_free(bio)
-    # Running out of input ends the list; anything else is malformed data.
+    # Running out of input ends the list; any other error is bad data.
     error = lib.ERR_peek_last_error()
-    if error and not (
-        library_name(lib.ERR_GET_LIB(error)) == library_name(end_library)
-        and reason_name(lib.ERR_GET_LIB(error), lib.ERR_GET_REASON(error)) == end_reason
+    if error and (
+        lib.ERR_GET_LIB(error) != end_library
+        or reason_name(end_library, lib.ERR_GET_REASON(error)) != end_reason
     ):
         raise error_from_queue("load certificates")
     lib.ERR_clear_error()
@@ -512,16 +507,17 @@ class Certificate:
     def __repr__(self) -> str:
         bio = _mem_bio()
         try:
-            lib.X509_NAME_print_ex(
+            written = lib.X509_NAME_print_ex(
                 bio, lib.X509_get_subject_name(self._x509), 0, lib.XN_FLAG_RFC2253
             )
-            subject = _bio_contents(bio)
+            # An empty subject prints nothing, which the stdlib reports as
+            # an error too.
+            if written <= 0:
+                raise error_from_queue("X509_NAME_print_ex")
+            subject = _bio_contents(bio).decode("utf-8")
         finally:
             lib.BIO_free(bio)
-        if subject is None:
-            # The stdlib fails the same way for an empty subject.
-            raise ValueError("Not a memory BIO")
-        return f"<{_type_name(type(self))} '{subject.decode('utf-8')}'>"
+        return f"<{_type_name(type(self))} '{subject}'>"
 
     def __reduce_ex__(self, protocol: int):
         raise TypeError(f"cannot pickle '{_type_name(type(self))}' object")
