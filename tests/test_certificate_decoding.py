@@ -5,7 +5,7 @@ with the stdlib's ``_ssl._test_decode_cert`` and asserts both the exact
 result and that the two agree. Certificates are CPython's own test files,
 ones made here with ``cryptography``, or raw DER built below for what
 ``cryptography`` refuses to make (v1, odd serials and times, broken
-extensions); decoding never checks the signature, so those carry none.
+extensions); decoding never checks the signature, so theirs is a dummy.
 """
 
 from __future__ import annotations
