@@ -6,9 +6,18 @@ makes ``import ssl`` itself resolve to pyssl.
 
 __version__ = "0.1.0"
 
-from socket import SOCK_STREAM, SOL_SOCKET, SO_TYPE  # noqa: F401  (as the stdlib)
+import sys as _sys
+from socket import (  # noqa: F401  (re-exported, as the stdlib does)
+    _GLOBAL_DEFAULT_TIMEOUT,
+    SO_TYPE,
+    SOCK_STREAM,
+    SOL_SOCKET,
+    create_connection,
+)
 
 from pyssl._asn1 import _ASN1Object
+from pyssl._asn1 import nid2obj as _nid2obj
+from pyssl._asn1 import txt2obj as _txt2obj
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
 from pyssl._context import SSLContext
 from pyssl._enums import *  # noqa: F403
@@ -37,10 +46,18 @@ from pyssl._errors import (
     SSLZeroReturnError,
 )
 from pyssl._functions import (
+    _PROTOCOL_NAMES,
+    RAND_add,
+    RAND_bytes,
+    RAND_status,
+    DefaultVerifyPaths,
     _create_default_https_context,
     _create_stdlib_context,
     _create_unverified_context,
     create_default_context,
+    get_default_verify_paths,
+    get_protocol_name,
+    get_server_certificate,
 )
 from pyssl._lib import (
     HAS_ALPN,
@@ -61,10 +78,33 @@ from pyssl._lib import (
 )
 from pyssl._lib import OPENSSL_API_VERSION as _OPENSSL_API_VERSION
 from pyssl._memory import MemoryBIO, SSLObject
+from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib
 from pyssl._session import SSLSession
 from pyssl._socket import SSLSocket
+from pyssl._x509 import (
+    PEM_FOOTER,
+    PEM_HEADER,
+    DER_cert_to_PEM_cert,
+    PEM_cert_to_DER_cert,
+    cert_time_to_seconds,
+)
 
 SSLContext.sslsocket_class = SSLSocket
 SSLContext.sslobject_class = SSLObject
+
+socket_error = OSError
+_RESTRICTED_SERVER_CIPHERS = _DEFAULT_CIPHERS
+_SSLv2_IF_EXISTS = None
+
+if _sys.version_info < (3, 12):
+    # Removed from the stdlib in 3.12; offered where the stdlib still has them.
+    from pyssl._legacy import (
+        RAND_pseudo_bytes,
+        _dnsname_match,
+        _inet_paton,
+        _ipaddress_match,
+        match_hostname,
+        wrap_socket,
+    )
 
 __all__ = [name for name in dir() if not name.startswith("_")]

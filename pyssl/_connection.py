@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from pyssl import _x509
 from pyssl._callbacks import EX_DATA_INDEX, register
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import connection_error, error_from_queue
@@ -340,8 +341,6 @@ class Connection:
     def getpeercert(self, binary_form: bool = False) -> Any:
         """The peer's certificate: DER bytes, or the decoded dict (empty
         when it was not verified); None if the peer sent none."""
-        from pyssl import _x509
-
         ssl_ptr = self.ssl_ptr
         if not lib.SSL_is_init_finished(ssl_ptr):
             raise ValueError("handshake not done yet")
@@ -354,6 +353,28 @@ class Connection:
         if not lib.SSL_CTX_get_verify_mode(lib.SSL_get_SSL_CTX(ssl_ptr)) & lib.SSL_VERIFY_PEER:
             return {}
         return _x509.decode_certificate(cert)
+
+    def get_verified_chain(self) -> list[Any] | None:
+        """The chain OpenSSL verified, leaf first, as Certificate objects;
+        None without a verified chain."""
+        chain = lib.SSL_get0_verified_chain(self.ssl_ptr)
+        if chain == ffi.NULL:
+            return None
+        return _x509.certificates_from_stack(chain)
+
+    def get_unverified_chain(self) -> list[Any] | None:
+        """The chain the peer sent, leaf first, as Certificate objects;
+        None if the peer sent none."""
+        ssl_ptr = self.ssl_ptr
+        chain = lib.SSL_get_peer_cert_chain(ssl_ptr)
+        if chain == ffi.NULL:
+            return None
+        certs = _x509.certificates_from_stack(chain)
+        if self.server_side:
+            # On a server OpenSSL leaves the client's own certificate out.
+            peer = lib.SSL_get1_peer_certificate(ssl_ptr)
+            certs.insert(0, None if peer == ffi.NULL else _x509.certificate_from_ptr(peer, up_ref=False))
+        return certs
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
         """Channel binding data (RFC 5929), None before the handshake."""

@@ -44,9 +44,10 @@ class SSLError(OSError):
     ``'CERTIFICATE_VERIFY_FAILED'``) when OpenSSL reported one."""
 
     def __str__(self) -> str:
+        # The message when there is one, else the arguments, as the stdlib.
         if isinstance(self.strerror, str):
             return self.strerror
-        return super().__str__()
+        return str(self.args)
 
 
 class SSLZeroReturnError(SSLError):

@@ -13,6 +13,7 @@ from typing import Any
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import ffi, lib
+from pyssl._x509 import chain_to_der
 
 
 class MemoryBIO:
@@ -158,11 +159,11 @@ class SSLObject:
 
     def get_verified_chain(self) -> list[bytes]:
         """The verified certificate chain, leaf first, as DER bytes."""
-        return self._sslobj.chain_der(verified=True)
+        return chain_to_der(self._sslobj.get_verified_chain())
 
     def get_unverified_chain(self) -> list[bytes]:
         """The chain the peer sent, leaf first, as DER bytes."""
-        return self._sslobj.chain_der(verified=False)
+        return chain_to_der(self._sslobj.get_unverified_chain())
 
     def selected_npn_protocol(self) -> str | None:
         """The protocol NPN selected, or None. NPN is deprecated."""

@@ -21,7 +21,8 @@ from typing import Any
 from pyssl._connection import Connection
 from pyssl._enums import CHANNEL_BINDING_TYPES
 from pyssl._errors import SSL_ERROR_EOF, SSLError, connection_error, error_from_queue
-from pyssl._lib import ffi, lib
+from pyssl._lib import lib
+from pyssl._x509 import chain_to_der
 
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 # SSLError.args[0] when the socket under a connection is gone (the stdlib's
@@ -449,6 +450,14 @@ class SSLSocket(_socket_module.socket):
         self._checkClosed()
         self._check_connected()
         return self._sslobj.getpeercert(binary_form)
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The verified certificate chain, leaf first, as DER bytes."""
+        return chain_to_der(self._sslobj.get_verified_chain())
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The chain the peer sent, leaf first, as DER bytes."""
+        return chain_to_der(self._sslobj.get_unverified_chain())
 
     def selected_alpn_protocol(self) -> str | None:
         """The protocol ALPN selected, or None."""

@@ -538,3 +538,17 @@ def certificate_from_ptr(x509, up_ref: bool = True) -> Certificate:
     cert._x509 = ffi.gc(ffi.cast("X509 *", x509), lib.X509_free)
     cert._hash = None
     return cert
+
+
+def certificates_from_stack(stack) -> list[Certificate]:
+    """The certificates of a ``STACK_OF(X509)``, each holding its own
+    reference."""
+    return [certificate_from_ptr(lib.sk_X509_value(stack, i)) for i in range(lib.sk_X509_num(stack))]
+
+
+def chain_to_der(chain: list[Certificate] | None) -> list[bytes]:
+    """A chain of Certificates as DER bytes (empty for None), the form
+    ``SSLSocket.get_verified_chain()`` returns."""
+    if chain is None:
+        return []
+    return [cert.public_bytes(ENCODING_DER) for cert in chain]
