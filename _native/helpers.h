@@ -23,6 +23,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
+#include <openssl/dh.h>
 #ifdef _WIN32
 #include <winsock2.h>
 #endif
@@ -104,28 +105,33 @@ static const SSL_METHOD *pyssl_fixed_version_method(int version)
 
 /* ---- I/O: one C call per operation ------------------------------------ */
 
-/* Returns SSL_ERROR_NONE on success, with the byte count in *count;
- * otherwise the SSL_get_error() code, with errno in *sys_errno. */
-static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *sys_errno)
+/* Each helper returns SSL_ERROR_NONE on success; otherwise the
+ * SSL_get_error() code, with status[0] = errno (the socket error on
+ * Windows) and status[1] = the OpenSSL call's own return value, which
+ * tells an I/O error (-1) from an EOF (0) for SSL_do_handshake() and
+ * SSL_shutdown(); the _ex calls return 0 for both. */
+static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
 {
     int err;
     PYSSL_CLEAR_SOCKET_ERRNO();
     if (SSL_read_ex(ssl, buf, len, count) == 1)
         return SSL_ERROR_NONE;
     err = SSL_get_error(ssl, 0);
-    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    status[0] = PYSSL_GET_SOCKET_ERRNO();
+    status[1] = 0;
     *count = 0;
     return err;
 }
 
-static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *sys_errno)
+static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *status)
 {
     int err;
     PYSSL_CLEAR_SOCKET_ERRNO();
     if (SSL_write_ex(ssl, buf, len, count) == 1)
         return SSL_ERROR_NONE;
     err = SSL_get_error(ssl, 0);
-    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    status[0] = PYSSL_GET_SOCKET_ERRNO();
+    status[1] = 0;
     *count = 0;
     return err;
 }
@@ -133,7 +139,7 @@ static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int
 /* The handshake and the shutdown are not hot: clear the thread's error
  * queue first, so that SSL_get_error() cannot mistake an error left by
  * unrelated code for this call's failure. */
-static int pyssl_do_handshake(SSL *ssl, int *sys_errno)
+static int pyssl_do_handshake(SSL *ssl, int *status)
 {
     int ret, err;
     ERR_clear_error();
@@ -142,13 +148,15 @@ static int pyssl_do_handshake(SSL *ssl, int *sys_errno)
     if (ret == 1)
         return SSL_ERROR_NONE;
     err = SSL_get_error(ssl, ret);
-    *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+    status[0] = PYSSL_GET_SOCKET_ERRNO();
+    status[1] = ret;
     return err;
 }
 
 /* Returns SSL_shutdown()'s result (0: close_notify sent, 1: both sent and
- * received); when it is negative, *err holds the SSL_get_error() code. */
-static int pyssl_shutdown(SSL *ssl, int *err, int *sys_errno)
+ * received); when it is negative, *err holds the SSL_get_error() code and
+ * status is filled as above. */
+static int pyssl_shutdown(SSL *ssl, int *err, int *status)
 {
     int ret;
     ERR_clear_error();
@@ -156,7 +164,8 @@ static int pyssl_shutdown(SSL *ssl, int *err, int *sys_errno)
     ret = SSL_shutdown(ssl);
     if (ret < 0) {
         *err = SSL_get_error(ssl, ret);
-        *sys_errno = PYSSL_GET_SOCKET_ERRNO();
+        status[0] = PYSSL_GET_SOCKET_ERRNO();
+        status[1] = ret;
     }
     return ret;
 }
@@ -284,4 +293,32 @@ done:
     X509_free(x509);
     EVP_PKEY_free(pkey);
     return ok;
+}
+
+/* ---- Diffie-Hellman parameters ----------------------------------------- */
+
+/* Loads PEM "DH PARAMETERS" into the context. The DH-specific reader gives
+ * the errors users of load_dh_params() expect (PEM: NO_START_LINE for a
+ * file of something else); builds without deprecated APIs fall back to
+ * the generic decoder. Returns 1 on success. */
+static int pyssl_load_dh_params(SSL_CTX *ctx, BIO *bio)
+{
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    int ok;
+    DH *dh = PEM_read_bio_DHparams(bio, NULL, NULL, NULL);
+    if (dh == NULL)
+        return 0;
+    ok = (int)SSL_CTX_set_tmp_dh(ctx, dh);
+    DH_free(dh);
+    return ok;
+#else
+    EVP_PKEY *pkey = PEM_read_bio_Parameters(bio, NULL);
+    if (pkey == NULL)
+        return 0;
+    if (SSL_CTX_set0_tmp_dh_pkey(ctx, pkey) != 1) {
+        EVP_PKEY_free(pkey);
+        return 0;
+    }
+    return 1;
+#endif
 }

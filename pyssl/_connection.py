@@ -46,7 +46,7 @@ class Connection:
         "_owner",
         "_key",
         "_count",
-        "_errno",
+        "_status",
         "callback_error",
         "__weakref__",
     )
@@ -74,7 +74,7 @@ class Connection:
         self._owner: Any = None
         # Out-parameters of the I/O helpers, allocated once per connection.
         self._count = ffi.new("size_t *")
-        self._errno = ffi.new("int *")
+        self._status = ffi.new("int[2]")
         self.callback_error: BaseException | None = None
         self._key = register(self)
         lib.SSL_set_ex_data(ssl_ptr, EX_DATA_INDEX, self._key)
@@ -150,7 +150,7 @@ class Connection:
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         """Called when OpenSSL needs I/O (``err`` is WANT_READ/WANT_WRITE)
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
-        raise connection_error(self, err, 0, operation)
+        raise connection_error(self, err, None, operation)
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
@@ -171,16 +171,16 @@ class Connection:
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
         ssl_ptr = self.ssl_ptr
-        errno = self._errno
+        status = self._status
         deadline = None
         while True:
-            err = lib.pyssl_do_handshake(ssl_ptr, errno)
+            err = lib.pyssl_do_handshake(ssl_ptr, status)
             if err == _ERROR_NONE:
                 break
             if (err == _WANT_READ or err == _WANT_WRITE) and self.callback_error is None:
                 deadline = self._wait(err, deadline, "handshake")
                 continue
-            self._fail(connection_error(self, err, errno[0], "do_handshake"))
+            self._fail(connection_error(self, err, status, "do_handshake"))
         if self.callback_error is not None:
             self._raise_callback_error()
 
@@ -202,10 +202,10 @@ class Connection:
                 return 0
         ssl_ptr = self.ssl_ptr
         count = self._count
-        errno = self._errno
+        status = self._status
         deadline = None
         while True:
-            err = lib.pyssl_read(ssl_ptr, dest, len, count, errno)
+            err = lib.pyssl_read(ssl_ptr, dest, len, count, status)
             if err == _ERROR_NONE:
                 break
             if err == _WANT_READ or err == _WANT_WRITE:
@@ -214,7 +214,7 @@ class Connection:
             if err == _ZERO_RETURN and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN:
                 # The peer closed cleanly and this side has not: plain EOF.
                 return b"" if buffer is None else 0
-            self._fail(connection_error(self, err, errno[0], "read"))
+            self._fail(connection_error(self, err, status, "read"))
         if self.callback_error is not None:
             self._raise_callback_error()
         if buffer is None:
@@ -231,10 +231,10 @@ class Connection:
             ) from None
         ssl_ptr = self.ssl_ptr
         count = self._count
-        errno = self._errno
+        status = self._status
         deadline = None
         while True:
-            err = lib.pyssl_write(ssl_ptr, src, ffi.sizeof(src), count, errno)
+            err = lib.pyssl_write(ssl_ptr, src, ffi.sizeof(src), count, status)
             if err == _ERROR_NONE:
                 if self.callback_error is not None:
                     self._raise_callback_error()
@@ -242,7 +242,7 @@ class Connection:
             if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, "write")
                 continue
-            self._fail(connection_error(self, err, errno[0], "write"))
+            self._fail(connection_error(self, err, status, "write"))
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""
@@ -253,11 +253,11 @@ class Connection:
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        sys_errno = self._errno
+        sys_status = self._status
         deadline = None
         zeros = 0
         while True:
-            ret = lib.pyssl_shutdown(ssl_ptr, err, sys_errno)
+            ret = lib.pyssl_shutdown(ssl_ptr, err, status)
             if ret > 0:
                 break
             if ret == 0:
@@ -272,7 +272,7 @@ class Connection:
             if code == _WANT_READ or code == _WANT_WRITE:
                 deadline = self._wait(code, deadline, "read" if code == _WANT_READ else "write")
                 continue
-            self._fail(connection_error(self, code, sys_errno[0], "shutdown"))
+            self._fail(connection_error(self, code, status, "shutdown"))
         self._raise_callback_error()
         return self._transport()
 
@@ -437,9 +437,15 @@ class Connection:
     @property
     def session(self) -> Any:
         """The SSLSession of this connection, or None."""
-        session = lib.SSL_get1_session(self.ssl_ptr)
-        if session == ffi.NULL:
+        current = lib.SSL_get_session(self.ssl_ptr)
+        if current == ffi.NULL:
             return None
+        # A copy: OpenSSL marks a session unresumable when the SSL that made
+        # it is freed without a TLS shutdown, which is how most connections
+        # end (openssl/openssl#1550).
+        session = lib.SSL_SESSION_dup(current)
+        if session == ffi.NULL:
+            raise error_from_queue("session")
         return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
 
     @session.setter
@@ -452,5 +458,13 @@ class Connection:
             raise ValueError("Cannot set session for server-side SSLSocket.")
         if lib.SSL_is_init_finished(self.ssl_ptr):
             raise ValueError("Cannot set session after handshake.")
-        if not lib.SSL_set_session(self.ssl_ptr, session._session_ptr):
+        # A copy again, so that this connection ending without a shutdown
+        # cannot spoil the caller's session for the next one.
+        copy = lib.SSL_SESSION_dup(session._session_ptr)
+        if copy == ffi.NULL:
             raise error_from_queue("session")
+        try:
+            if not lib.SSL_set_session(self.ssl_ptr, copy):
+                raise error_from_queue("session")
+        finally:
+            lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference

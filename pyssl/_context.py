@@ -172,7 +172,7 @@ class SSLContext(ContextCallbacks):
 
     @options.setter
     def options(self, value: int) -> None:
-        new = int(value)
+        new = operator.index(value)
         if new < 0:
             raise OverflowError("options must be a non-negative integer")
         current = lib.SSL_CTX_get_options(self._ctx_ptr)
@@ -303,7 +303,7 @@ class SSLContext(ContextCallbacks):
 
     @verify_flags.setter
     def verify_flags(self, value: int) -> None:
-        new = int(value)
+        new = operator.index(value)
         if new < 0:
             raise OverflowError("verify_flags must be a non-negative integer")
         param = lib.SSL_CTX_get0_param(self._ctx_ptr)

@@ -120,12 +120,11 @@ def add_ca_certs(ctx_ptr: Any, cadata: Any) -> None:
         lib.ERR_clear_error()
         what = "no start line" if pem else "not enough data"
         raise SSLError(0, f"{what}: cadata does not contain a certificate")
-    # Running out of input ends the loop with an "error" that only means EOF.
-    end_of_input = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE) if pem else (
-        lib.ERR_LIB_ASN1,
-        lib.ASN1_R_HEADER_TOO_LONG,
-    )
-    if last and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) != end_of_input:
+    # Running out of PEM input ends the loop with "no start line", which
+    # only means EOF; DER input ends cleanly, so any error there is real
+    # (trailing garbage, a truncated certificate).
+    end_of_pem = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
+    if last and not (pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem):
         raise error_from_queue("load_verify_locations")
     lib.ERR_clear_error()
 
@@ -153,10 +152,5 @@ def load_dh_params(ctx_ptr: Any, path: Any) -> None:
         data = f.read()
     bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
     lib.ERR_clear_error()
-    pkey = lib.PEM_read_bio_Parameters(bio, ffi.NULL)
-    if pkey == ffi.NULL:
-        raise error_from_queue("load_dh_params")
-    if lib.SSL_CTX_set0_tmp_dh_pkey(ctx_ptr, pkey) != 1:
-        # On success the context owns the key; on failure it is ours.
-        lib.EVP_PKEY_free(pkey)
+    if not lib.pyssl_load_dh_params(ctx_ptr, bio):
         raise error_from_queue("load_dh_params")

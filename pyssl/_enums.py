@@ -29,6 +29,8 @@ _protocols = types.SimpleNamespace(
 )
 IntEnum._convert_("_SSLMethod", __name__, lambda name: name.startswith("PROTOCOL_"), source=_protocols)  # type: ignore[attr-defined]
 _SSLMethod = globals()["_SSLMethod"]
+# An alias kept outside the members, as the stdlib keeps it.
+_SSLMethod.PROTOCOL_SSLv23 = _SSLMethod.PROTOCOL_TLS
 PROTOCOL_SSLv23 = PROTOCOL_TLS = _SSLMethod.PROTOCOL_TLS
 
 _options = types.SimpleNamespace(

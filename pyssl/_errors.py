@@ -166,12 +166,12 @@ def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLErro
     """The SSLError for a failed call outside a connection (loading keys,
     configuring a context), built from the newest error in the queue.
 
-    As in the stdlib, ``args[0]`` is the packed OpenSSL error code.
+    As in the stdlib, ``args[0]`` is OpenSSL's reason code.
     """
     errcode = lib.ERR_peek_last_error()
     library, reason, text = _describe(errcode)
     lib.ERR_clear_error()
-    return _build(cls, errcode & 0x7FFFFFFF, library, reason, text, where)
+    return _build(cls, lib.ERR_GET_REASON(errcode) if errcode else 0, library, reason, text, where)
 
 
 def clear_queue() -> None:
@@ -200,12 +200,13 @@ _WANT_ERRORS: dict[int, tuple[type[SSLError], str]] = {
 _EOF_TEXT = "EOF occurred in violation of protocol"
 
 
-def connection_error(conn: Any, err: int, sys_errno: int, where: str) -> OSError:
+def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
     """The exception for a failed operation on a connection.
 
-    ``err`` is the ``SSL_get_error`` code and ``sys_errno`` the errno the
-    operation left. ``conn`` provides ``ssl_ptr``, ``server_hostname`` and
-    ``uses_socket`` (False over memory BIOs, where errno means nothing).
+    ``err`` is the ``SSL_get_error`` code; ``status`` holds the errno the
+    operation left and the OpenSSL call's return value (see the I/O
+    helpers in _native/helpers.h). ``conn`` provides ``ssl_ptr``,
+    ``server_hostname`` and ``uses_socket`` (False over memory BIOs).
     """
     if err in _WANT_ERRORS:
         cls, text = _WANT_ERRORS[err]
@@ -219,11 +220,21 @@ def connection_error(conn: Any, err: int, sys_errno: int, where: str) -> OSError
     if err == SSL_ERROR_SYSCALL:
         if errcode == 0:
             lib.ERR_clear_error()
-            if conn.uses_socket and sys_errno:
+            sys_errno, ret = (status[0], status[1]) if status is not None else (0, 0)
+            # As the stdlib: only a -1 from the handshake or the shutdown is
+            # an I/O error worth its errno; a failed read or write (the _ex
+            # calls return 0) is an EOF that broke the protocol.
+            if conn.uses_socket and ret == -1 and sys_errno:
                 return OSError(sys_errno, os.strerror(sys_errno))
-            cls, number, text = SSLEOFError, SSL_ERROR_EOF, _EOF_TEXT
-        else:
-            cls = SSLSyscallError
+            if ret not in (0, -1) and conn.uses_socket:
+                cls, text = SSLSyscallError, "Some I/O error occurred"
+            else:
+                cls, number, text = SSLEOFError, SSL_ERROR_EOF, _EOF_TEXT
+        elif (
+            lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SSL
+            and lib.ERR_GET_REASON(errcode) == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING
+        ):
+            cls = SSLEOFError
     elif err == SSL_ERROR_SSL:
         if errcode == 0:
             text = "A failure in the SSL library occurred"
