@@ -308,3 +308,28 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"openssl program: {version}")
     return lines
 
+
+
+# ---- one complete conversation, inspected from both ends -------------------
+
+
+def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any], Any],
+             server_hostname: str | None = "localhost") -> tuple[Any, Any]:
+    """Connect a client wrapped by ``client_ctx`` to a server thread wrapped by
+    ``server_ctx``, exchange one byte each way (so that both ends have
+    finished the handshake), and return ``(probe(server), probe(client))``,
+    each taken on its own SSLSocket while the connection is open."""
+
+    def handler(conn: socket.socket) -> Any:
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            assert tls.recv(1) == b"?"
+            tls.sendall(b"!")
+            return probe(tls)
+
+    server = serve(handler)
+    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+        tls.sendall(b"?")
+        assert tls.recv(1) == b"!"
+        client_value = probe(tls)
+    [server_value] = server.join()
+    return server_value, client_value
