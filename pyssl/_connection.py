@@ -36,6 +36,17 @@ _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
 _FINISHED_MAX = 128
 
 
+def _der(cert: Any) -> bytes:
+    """The DER encoding of an ``X509*``."""
+    size = lib.i2d_X509(cert, ffi.NULL)
+    if size < 0:
+        raise error_from_queue("getpeercert")
+    buf = ffi.new("unsigned char[]", size)
+    if lib.i2d_X509(cert, ffi.new("unsigned char **", buf)) != size:
+        raise error_from_queue("getpeercert")
+    return ffi.buffer(buf, size)[:]
+
+
 class Connection:
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
@@ -333,8 +344,6 @@ class Connection:
     def getpeercert(self, binary_form: bool = False) -> Any:
         """The peer's certificate: DER bytes, or the decoded dict (empty
         when it was not verified); None if the peer sent none."""
-        from pyssl import _x509
-
         ssl_ptr = self.ssl_ptr
         if not lib.SSL_is_init_finished(ssl_ptr):
             raise ValueError("handshake not done yet")
@@ -343,7 +352,10 @@ class Connection:
             return None
         cert = ffi.gc(cert, lib.X509_free)
         if binary_form:
-            return _x509.certificate_to_der(cert)
+            return _der(cert)
+        # Decoding the dict form is the only use of the X.509 decoder.
+        from pyssl import _x509
+
         if not lib.SSL_CTX_get_verify_mode(lib.SSL_get_SSL_CTX(ssl_ptr)) & lib.SSL_VERIFY_PEER:
             return {}
         return _x509.decode_certificate(cert)
