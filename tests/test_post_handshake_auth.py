@@ -96,3 +96,106 @@ def test_pyssl_server_gets_the_certificate_of_openssl_s_client(serve, certs, ope
     [(before, after)] = server.join()
     assert before is None
     assert after == der_of(certs.client_cert)
+
+
+# ---- every unmet precondition is an SSLError -------------------------------------
+
+
+def request_failure(module, tls):
+    with pytest.raises(module.SSLError) as info:
+        tls.verify_client_post_handshake()
+    return info.value
+
+
+def failed_request(serve, certs, module, server_settings=None, client_settings=None, side="server",
+                   earlier_requests=0):
+    """Handshake, then call verify_client_post_handshake() on ``side`` (on
+    the server, after ``earlier_requests`` successful calls); returns the
+    exception it raised."""
+    server_ctx = pha_server_context(module, certs, **(server_settings or {}))
+    client_ctx = pha_client_context(module, certs, **(client_settings or {}))
+
+    def handler(conn):
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            assert tls.recv(1) == b"?"
+            error = None
+            if side == "server":
+                for _ in range(earlier_requests):
+                    tls.verify_client_post_handshake()
+                error = request_failure(module, tls)
+            tls.sendall(b"!")
+            return error
+
+    server = serve(handler)
+    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"?")
+        assert tls.recv(1) == b"!"
+        client_error = request_failure(module, tls) if side == "client" else None
+    [server_error] = server.join()
+    return server_error if side == "server" else client_error
+
+
+# OpenSSL's reason codes (include/openssl/sslerr.h): the stdlib's args[0].
+SSL_R = {
+    "WRONG_SSL_VERSION": 266,
+    "EXTENSION_NOT_RECEIVED": 279,
+    "INVALID_CONFIG": 283,
+    "NOT_SERVER": 284,
+    "STILL_IN_INIT": 121,
+}
+
+
+def assert_ssl_reason(module, error, reason):
+    assert type(error) is module.SSLError
+    assert (error.library, error.reason) == ("SSL", reason)
+    assert error.args[0] == SSL_R[reason]
+
+
+def test_on_the_client_side(serve, certs, either):
+    error = failed_request(serve, certs, either, side="client")
+    assert_ssl_reason(either, error, "NOT_SERVER")
+
+
+def test_over_tls_1_2(serve, certs, either):
+    error = failed_request(serve, certs, either, client_settings={"maximum_version": either.TLSVersion.TLSv1_2})
+    assert_ssl_reason(either, error, "WRONG_SSL_VERSION")
+
+
+def test_client_did_not_enable_it(serve, certs, either):
+    error = failed_request(serve, certs, either, client_settings={"post_handshake_auth": False})
+    assert_ssl_reason(either, error, "EXTENSION_NOT_RECEIVED")
+
+
+def test_server_that_does_not_verify_clients_cannot_ask(serve, certs, either):
+    error = failed_request(serve, certs, either, server_settings={"verify_mode": either.CERT_NONE})
+    assert_ssl_reason(either, error, "INVALID_CONFIG")
+
+
+def test_asking_again_before_the_answer(serve, certs, either):
+    # A request makes OpenSSL count the connection as handshaking again.
+    error = failed_request(serve, certs, either, earlier_requests=1)
+    assert_ssl_reason(either, error, "STILL_IN_INIT")
+
+
+def test_before_the_handshake(certs, either):
+    # No protocol version is settled yet, so it is not TLS 1.3.
+    ctx = pha_server_context(either, certs)
+    left, right = socket.socketpair()
+    with right, ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls:
+        with pytest.raises(either.SSLError) as info:
+            tls.verify_client_post_handshake()
+    assert_ssl_reason(either, info.value, "WRONG_SSL_VERSION")
+
+
+def test_unconnected_socket_is_a_value_error(certs, either):
+    ctx = pha_server_context(either, certs)
+    with ctx.wrap_socket(socket.socket(), server_side=True) as tls:
+        with pytest.raises(ValueError) as info:
+            tls.verify_client_post_handshake()
+    assert str(info.value).startswith("No SSL wrapper around ")
+
+
+def test_not_implemented_error_is_unreachable_here():
+    # verify_client_post_handshake() raises NotImplementedError only with an
+    # OpenSSL without TLS 1.3; this one has TLS 1.3.
+    assert pyssl.HAS_TLSv1_3 is True
