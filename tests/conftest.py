@@ -246,6 +246,9 @@ class OpenSSLProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(TIMEOUT)
+        # The reader sees EOF once the process is gone; closing its stream
+        # under it would fail the read.
+        self.reader.join(TIMEOUT)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
