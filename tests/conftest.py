@@ -4,6 +4,7 @@ peers on loopback — threaded servers (pyssl or the stdlib ``ssl``) and the
 
 from __future__ import annotations
 
+import base64
 import queue
 import shutil
 import socket
@@ -111,6 +112,13 @@ def either(request: pytest.FixtureRequest) -> Any:
     """pyssl or the stdlib, for tests that prove pyssl does what the stdlib
     does: the same assertions must hold for both."""
     return module_named(request.param)
+
+
+def der_of(pem_path: str) -> bytes:
+    """The DER bytes of the (first) certificate in a PEM file."""
+    pem = Path(pem_path).read_text()
+    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    return base64.b64decode(body)
 
 
 def server_context(module: Any, certs: CertFiles, **settings: Any) -> Any:

@@ -9,20 +9,12 @@ ends, against the stdlib in both roles and against ``openssl s_client``."""
 
 from __future__ import annotations
 
-import base64
 import socket
-from pathlib import Path
 
 import pytest
 
 import pyssl
-from conftest import client_context, module_named, needs_openssl, server_context
-
-
-def der_of(pem_path):
-    pem = Path(pem_path).read_text()
-    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
-    return base64.b64decode(body)
+from conftest import client_context, der_of, module_named, needs_openssl, server_context
 
 
 def pha_server_context(module, certs, **settings):
