@@ -47,6 +47,13 @@ def _der(cert: Any) -> bytes:
     return ffi.buffer(buf, size)[:]
 
 
+def _copy_session(session: Any) -> Any:
+    copy = lib.SSL_SESSION_dup(session)
+    if copy == ffi.NULL:
+        raise error_from_queue("session")
+    return ffi.gc(copy, lib.SSL_SESSION_free)
+
+
 class Connection:
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
@@ -414,13 +421,18 @@ class Connection:
         """Whether the handshake resumed an earlier session."""
         return bool(lib.SSL_session_reused(self.ssl_ptr))
 
+    # Sessions cross the API as copies. OpenSSL marks a connection's
+    # session unresumable when the connection is freed without a TLS
+    # shutdown (SSL_free -> ssl_clear_bad_session); a session shared with
+    # the caller would be spoilt for every later connection.
+
     @property
     def session(self) -> Any:
         """The SSLSession of this connection, or None."""
-        session = lib.SSL_get1_session(self.ssl_ptr)
+        session = lib.SSL_get_session(self.ssl_ptr)
         if session == ffi.NULL:
             return None
-        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
+        return SSLSession._wrap(_copy_session(session), self._context)
 
     @session.setter
     def session(self, session: Any) -> None:
@@ -432,5 +444,5 @@ class Connection:
             raise ValueError("Cannot set session for server-side SSLSocket.")
         if lib.SSL_is_init_finished(self.ssl_ptr):
             raise ValueError("Cannot set session after handshake.")
-        if not lib.SSL_set_session(self.ssl_ptr, session._session_ptr):
+        if not lib.SSL_set_session(self.ssl_ptr, _copy_session(session._session_ptr)):
             raise error_from_queue("session")
