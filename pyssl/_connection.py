@@ -369,6 +369,9 @@ class Connection:
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
         """Channel binding data (RFC 5929), None before the handshake."""
+        if not isinstance(cb_type, str):
+            got = "None" if cb_type is None else type(cb_type).__name__
+            raise TypeError(f"get_channel_binding() argument 'cb_type' must be str, not {got}")
         if cb_type != "tls-unique":
             raise ValueError(f"'{cb_type}' channel binding type not implemented")
         ssl_ptr = self.ssl_ptr

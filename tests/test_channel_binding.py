@@ -144,3 +144,16 @@ def test_unknown_type_before_connecting_is_a_value_error(certs, either, cb_type)
         with pytest.raises(ValueError) as info:
             tls.get_channel_binding(cb_type)
     assert str(info.value) == f"{cb_type} channel binding type not implemented"
+
+
+@pytest.mark.parametrize("cb_type", [None, b"tls-unique", 1])
+def test_non_str_type_on_a_connection_is_a_type_error(serve, certs, either, cb_type):
+    def probe(tls):
+        with pytest.raises(TypeError) as info:
+            tls.get_channel_binding(cb_type)
+        return str(info.value)
+
+    messages = converse(serve, server_context(either, certs), client_context(either, certs), probe)
+    type_name = "None" if cb_type is None else type(cb_type).__name__
+    expected = f"get_channel_binding() argument 'cb_type' must be str, not {type_name}"
+    assert messages == (expected, expected)
