@@ -36,6 +36,8 @@ NEGOTIATIONS = {
     "client did not ask": (["h2", "http/1.1"], None, None),
     "server offers nothing": (None, ["h2", "http/1.1"], None),
     "neither side": (None, None, None),
+    "client's empty list": (["h2"], [], None),
+    "server's empty list": ([], ["h2"], None),
 }
 
 

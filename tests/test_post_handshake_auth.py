@@ -90,6 +90,58 @@ def test_pyssl_server_gets_the_certificate_of_openssl_s_client(serve, certs, ope
     assert after == der_of(certs.client_cert)
 
 
+def run_request(serve, server_ctx, client_ctx):
+    """The exchange of authenticating_server() with a client that may not
+    have the certificate asked for; returns what the server's handler
+    returned or raised, and what the client read."""
+    outcome = {}
+
+    def handler(conn):
+        try:
+            outcome["server"] = authenticating_server(server_ctx)(conn)
+        except Exception as exc:
+            outcome["server"] = exc
+
+    server = serve(handler)
+    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"hello\n")
+        assert tls.recv(1024) == b"who are you?\n"
+        try:
+            tls.sendall(b"it is me\n")
+        except OSError:
+            pass  # a server that refused the answer may be gone already
+        server.join()
+    return outcome["server"]
+
+
+def test_client_without_a_certificate_when_optional(serve, certs, either):
+    client_ctx = client_context(either, certs, post_handshake_auth=True)
+    result = run_request(serve, pha_server_context(either, certs), client_ctx)
+    assert result == (None, None)
+
+
+def test_client_without_a_certificate_when_required(serve, certs, either):
+    server_ctx = pha_server_context(either, certs, verify_mode=either.CERT_REQUIRED)
+    client_ctx = client_context(either, certs, post_handshake_auth=True)
+    error = run_request(serve, server_ctx, client_ctx)
+    assert type(error) is either.SSLError
+    assert (error.library, error.reason) == ("SSL", "PEER_DID_NOT_RETURN_A_CERTIFICATE")
+    assert error.args[0] == either.SSL_ERROR_SSL
+
+
+def test_client_certificate_from_an_unknown_ca(serve, certs, either):
+    server_ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(certs.server_chain)
+    server_ctx.load_verify_locations(certs.other_ca)  # did not sign the client's
+    server_ctx.verify_mode = either.CERT_REQUIRED
+    server_ctx.post_handshake_auth = True
+    error = run_request(serve, server_ctx, pha_client_context(either, certs))
+    assert type(error) is either.SSLCertVerificationError
+    assert error.reason == "CERTIFICATE_VERIFY_FAILED"
+    # The client sends its CA along, which the server does not trust.
+    assert error.verify_message == "self-signed certificate in certificate chain"
+
+
 # ---- every unmet precondition is an SSLError -------------------------------------
 
 
