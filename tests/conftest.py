@@ -325,22 +325,42 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any], Any],
-             server_hostname: str | None = "localhost") -> tuple[Any, Any]:
+             server_hostname: str | None = "localhost", probe_before_handshake: bool = False,
+             ) -> tuple[Any, Any]:
     """Connect a client wrapped by ``client_ctx`` to a server thread wrapped by
     ``server_ctx``, exchange one byte each way (so that both ends have
-    finished the handshake), and return ``(probe(server), probe(client))``,
-    each taken on its own SSLSocket while the connection is open."""
+    finished the handshake, and neither leaves unread data behind), and
+    return ``(probe(server), probe(client))``, each taken on its own
+    SSLSocket while the connection is open.
 
-    def handler(conn: socket.socket) -> Any:
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+    With ``probe_before_handshake`` both ends wrap with
+    ``do_handshake_on_connect=False`` and each end's result is the pair
+    (probe before the handshake, probe after it)."""
+
+    def run(tls: Any, asks: bool) -> Any:
+        before = None
+        if probe_before_handshake:
+            before = probe(tls)
+            tls.do_handshake()
+        if asks:
+            tls.sendall(b"?")
+            assert tls.recv(1) == b"!"
+        else:
             assert tls.recv(1) == b"?"
             tls.sendall(b"!")
-            return probe(tls)
+        after = probe(tls)
+        return (before, after) if probe_before_handshake else after
+
+    on_connect = not probe_before_handshake
+
+    def handler(conn: socket.socket) -> Any:
+        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=on_connect) as tls:
+            return run(tls, asks=False)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
-        tls.sendall(b"?")
-        assert tls.recv(1) == b"!"
-        client_value = probe(tls)
+    with server.connect() as raw, client_ctx.wrap_socket(
+        raw, server_hostname=server_hostname, do_handshake_on_connect=on_connect
+    ) as tls:
+        client_value = run(tls, asks=True)
     [server_value] = server.join()
     return server_value, client_value

@@ -60,21 +60,10 @@ def test_pyssl_server_with_client(serve, certs, peer, case):
 
 
 def test_none_before_the_handshake(serve, certs, either):
-    def handler(conn):
-        ctx = alpn_context(server_context, either, certs, ["h2"])
-        with ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
-            before = tls.selected_alpn_protocol()
-            tls.do_handshake()
-            return before, tls.selected_alpn_protocol()
-
-    server = serve(handler)
-    ctx = alpn_context(client_context, either, certs, ["h2"])
-    with server.connect() as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False) as tls:
-            assert tls.selected_alpn_protocol() is None
-            tls.do_handshake()
-            assert tls.selected_alpn_protocol() == "h2"
-    assert server.join() == [(None, "h2")]
+    server_ctx = alpn_context(server_context, either, certs, ["h2"])
+    client_ctx = alpn_context(client_context, either, certs, ["h2"])
+    ends = converse(serve, server_ctx, client_ctx, selected, probe_before_handshake=True)
+    assert ends == ((None, "h2"), (None, "h2"))
 
 
 def test_none_on_an_unconnected_socket(certs, either):

@@ -88,12 +88,13 @@ def test_resumed_tls_1_2_session(serve, certs, peer):
 # ---- None when there is no handshake ------------------------------------------------
 
 
-def test_none_before_the_handshake(certs, either):
-    left, right = socket.socketpair()
-    ctx = client_context(either, certs)
-    with right, ctx.wrap_socket(left, server_hostname="localhost", do_handshake_on_connect=False) as tls:
-        assert tls.get_channel_binding("tls-unique") is None
-        assert tls.get_channel_binding() is None
+def test_none_before_the_handshake(serve, certs, either):
+    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    (server_before, server_after), (client_before, client_after) = converse(
+        serve, server_ctx, client_ctx, lambda tls: tls.get_channel_binding(), probe_before_handshake=True
+    )
+    assert server_before is None and client_before is None
+    assert server_after == client_after is not None
 
 
 def test_none_on_an_unconnected_socket(certs, either):

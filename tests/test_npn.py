@@ -89,24 +89,10 @@ def test_none_when_the_stdlib_server_does_not_speak_npn(serve, certs):
 
 
 def test_none_before_the_handshake(serve, certs):
-    def handler(conn):
-        ctx = npn_context(server_context, pyssl, certs, ["h2"])
-        with ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
-            before = tls.selected_npn_protocol()
-            tls.do_handshake()
-            return before, tls.selected_npn_protocol()
-
-    server = serve(handler)
-    ctx = npn_context(client_context, pyssl, certs, ["h2"])
-    with server.connect() as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False) as tls:
-            assert tls.selected_npn_protocol() is None
-            tls.do_handshake()
-            assert tls.selected_npn_protocol() == "h2"
-            # The server has its Finished only once the client has read
-            # it; the client's first write follows that.
-            tls.sendall(b"x")
-    assert server.join() == [(None, "h2")]
+    server_ctx = npn_context(server_context, pyssl, certs, ["h2"])
+    client_ctx = npn_context(client_context, pyssl, certs, ["h2"])
+    ends = converse(serve, server_ctx, client_ctx, selected, probe_before_handshake=True)
+    assert ends == ((None, "h2"), (None, "h2"))
 
 
 # ---- the openssl programs ---------------------------------------------------

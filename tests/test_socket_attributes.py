@@ -55,6 +55,7 @@ def test_assigning_a_context_switches_the_certificate(serve, certs, either, seco
             assert tls.context is second
             tls.do_handshake()
             assert tls.recv(1) == b"?"
+            tls.sendall(b"!")
             return tls.context
 
     server = serve(handler)
@@ -63,6 +64,7 @@ def test_assigning_a_context_switches_the_certificate(serve, certs, either, seco
     with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
         received = tls.getpeercert(binary_form=True)
         tls.sendall(b"?")
+        assert tls.recv(1) == b"!"
     assert server.join() == [second]
     assert received == der_of(cert)
     assert received != der_of(certs.server_cert)
@@ -111,19 +113,17 @@ def test_server_side(serve, certs, either):
 # ---- server_hostname ---------------------------------------------------------------
 
 
-def sni_recording_server(serve, certs):
-    """A stdlib server that reports the SNI name its client sent."""
+def sni_recording_context(certs):
+    """A stdlib server context, and the list of SNI names its clients sent."""
     stdlib = module_named("stdlib")
     ctx = server_context(stdlib, certs)
     names = []
     ctx.sni_callback = lambda sslobj, name, context: names.append(name)
+    return ctx, names
 
-    def handler(conn):
-        with ctx.wrap_socket(conn, server_side=True) as tls:
-            assert tls.recv(1) == b"?"
-            return names
 
-    return serve(handler)
+def hostname(tls):
+    return tls.server_hostname
 
 
 @pytest.mark.parametrize(
@@ -134,31 +134,20 @@ def sni_recording_server(serve, certs):
         ("pythön.org", "xn--pythn-mua.org", "xn--pythn-mua.org"),
         ("xn--pythn-mua.org", "xn--pythn-mua.org", "xn--pythn-mua.org"),
         ("127.0.0.1", "127.0.0.1", None),  # SNI carries host names, never addresses
+        (None, None, None),
     ],
-    ids=["str", "bytes", "internationalised", "A-label", "address"],
+    ids=["str", "bytes", "internationalised", "A-label", "address", "no name"],
 )
 def test_server_hostname_and_the_sni_sent(serve, certs, either, given, expected, sni):
-    server = sni_recording_server(serve, certs)
-    ctx = client_context(either, certs, check_hostname=False)  # the names are not all the certificate's
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname=given) as tls:
-        assert type(tls.server_hostname) is str
-        assert tls.server_hostname == expected
-        tls.sendall(b"?")
-    assert server.join() == [[sni]]
-
-
-def test_server_hostname_is_none_without_a_name(serve, certs, either):
-    server = sni_recording_server(serve, certs)
-    ctx = client_context(either, certs, check_hostname=False)
-    with server.connect() as raw, ctx.wrap_socket(raw) as tls:
-        assert tls.server_hostname is None
-        tls.sendall(b"?")
-    assert server.join() == [[None]]
+    server_ctx, names = sni_recording_context(certs)
+    client_ctx = client_context(either, certs, check_hostname=False)  # the names are not all the certificate's
+    ends = converse(serve, server_ctx, client_ctx, hostname, server_hostname=given)
+    assert ends == (None, expected)
+    assert names == [sni]
 
 
 def test_server_hostname_is_none_on_server_sockets(serve, certs, either):
-    ends = converse(serve, server_context(either, certs), client_context(either, certs),
-                    lambda tls: tls.server_hostname)
+    ends = converse(serve, server_context(either, certs), client_context(either, certs), hostname)
     assert ends == (None, "localhost")
 
 

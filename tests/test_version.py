@@ -60,22 +60,9 @@ def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, args, 
 
 
 def test_none_before_the_handshake(serve, certs, either):
-    def handler(conn):
-        ctx = server_context(either, certs)
-        with ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
-            before = tls.version()
-            tls.do_handshake()
-            return before, tls.version()
-
-    server = serve(handler)
-    ctx = client_context(either, certs)
-    with server.connect() as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False) as tls:
-            assert tls.version() is None
-            tls.do_handshake()
-            assert tls.version() == "TLSv1.3"
-            tls.sendall(b"x")  # lets the server's handshake finish
-    assert server.join() == [(None, "TLSv1.3")]
+    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    ends = converse(serve, server_ctx, client_ctx, version, probe_before_handshake=True)
+    assert ends == ((None, "TLSv1.3"), (None, "TLSv1.3"))
 
 
 def test_none_on_an_unconnected_socket(certs, either):
