@@ -54,11 +54,10 @@ def test_every_connection_has_its_own(serve, certs):
 
 
 def test_resumed_tls_1_2_session(serve, certs, peer):
-    # In an abbreviated handshake the server's Finished comes first, so the
-    # two ends swap which Finished message they report.
+    # In an abbreviated handshake the server's Finished message comes
+    # first; both ends must report that one.
     server_ctx = server_context(peer, certs, maximum_version=peer.TLSVersion.TLSv1_2)
     client_ctx = client_context(pyssl, certs)
-    sessions = []
 
     def handler(conn):
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
@@ -66,23 +65,23 @@ def test_resumed_tls_1_2_session(serve, certs, peer):
             tls.sendall(b"!")
             return tls.session_reused, tls.get_channel_binding()
 
-    results = []
-    for session in (None, "resume"):
+    def connect(session):
         server = serve(handler)
         with server.connect() as raw:
-            with client_ctx.wrap_socket(raw, server_hostname="localhost",
-                                        session=sessions[0] if session else None) as tls:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
                 tls.sendall(b"?")
                 assert tls.recv(1) == b"!"
-                sessions.append(tls.session)
                 client_end = tls.session_reused, tls.get_channel_binding()
-        [server_end] = server.join()
-        assert server_end == client_end
-        results.append(client_end)
-    (first_reused, first_cb), (second_reused, second_cb) = results
-    assert (first_reused, second_reused) == (False, True)
+                session = tls.session
+        assert server.join() == [client_end]
+        return client_end, session
+
+    (reused, first_cb), session = connect(None)
+    assert reused is False
+    (reused, second_cb), _ = connect(session)
+    assert reused is True
     assert len(second_cb) == 12
-    assert first_cb != second_cb
+    assert second_cb != first_cb
 
 
 # ---- None when there is no handshake ------------------------------------------------
