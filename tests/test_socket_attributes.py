@@ -8,6 +8,8 @@ checks run on both modules."""
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 
 import pytest
@@ -161,3 +163,17 @@ def test_names_without_an_a_label_are_refused(certs, either, given, error):
     sock = socket.socket()
     with sock, pytest.raises(error):
         ctx.wrap_socket(sock, server_hostname=given)
+
+
+def test_a_refused_name_does_not_leak_the_descriptor(certs):
+    # pyssl alone: the stdlib has already moved the descriptor into an
+    # SSLSocket it does not close when the name is refused; it stays open
+    # until the garbage collector finds that socket.
+    ctx = client_context(pyssl, certs)
+    sock = socket.socket()
+    fd = sock.fileno()
+    with sock, pytest.raises(UnicodeError):
+        ctx.wrap_socket(sock, server_hostname="a..b")
+    with pytest.raises(OSError) as info:
+        os.fstat(fd)
+    assert info.value.errno == errno.EBADF
