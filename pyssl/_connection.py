@@ -192,20 +192,28 @@ class Connection:
                 raise ValueError("size should not be negative")
             if len == 0:
                 return b""
-            dest = _new_uninitialised("char[]", len)
-        else:
-            dest = ffi.from_buffer(buffer, require_writable=True)
+            # Released on the way out, whatever happens: a traceback that
+            # keeps this frame must not keep the memory.
+            with _new_uninitialised("char[]", len) as dest:
+                count = self._read_into(dest, len)
+                return ffi.unpack(dest, count)
+        # The caller's buffer is held only for the call, as the stdlib's
+        # Py_buffer is: released even when the read fails.
+        with ffi.from_buffer(buffer, require_writable=True) as dest:
             size = ffi.sizeof(dest)
             if len <= 0 or len > size:
                 len = size
             if len == 0:
                 return 0
+            return self._read_into(dest, len)
+
+    def _read_into(self, dest: Any, size: int) -> int:
         ssl_ptr = self.ssl_ptr
         count = self._count
         status = self._status
         deadline = None
         while True:
-            err = lib.pyssl_read(ssl_ptr, dest, len, count, status)
+            err = lib.pyssl_read(ssl_ptr, dest, size, count, status)
             if err == _ERROR_NONE:
                 break
             if err == _WANT_READ or err == _WANT_WRITE:
@@ -213,12 +221,10 @@ class Connection:
                 continue
             if err == _ZERO_RETURN and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN:
                 # The peer closed cleanly and this side has not: plain EOF.
-                return b"" if buffer is None else 0
+                return 0
             self._fail(connection_error(self, err, status, "read"))
         if self.callback_error is not None:
             self._raise_callback_error()
-        if buffer is None:
-            return ffi.unpack(dest, count[0])
         return count[0]
 
     def write(self, data: Any) -> int:
@@ -229,12 +235,17 @@ class Connection:
             raise TypeError(
                 f"a bytes-like object is required, not '{type(data).__name__}'"
             ) from None
+        # The caller's buffer is held only for the call (see read()).
+        with src:
+            return self._write_from(src, ffi.sizeof(src))
+
+    def _write_from(self, src: Any, size: int) -> int:
         ssl_ptr = self.ssl_ptr
         count = self._count
         status = self._status
         deadline = None
         while True:
-            err = lib.pyssl_write(ssl_ptr, src, ffi.sizeof(src), count, status)
+            err = lib.pyssl_write(ssl_ptr, src, size, count, status)
             if err == _ERROR_NONE:
                 if self.callback_error is not None:
                     self._raise_callback_error()
@@ -253,7 +264,7 @@ class Connection:
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        sys_status = self._status
+        status = self._status
         deadline = None
         zeros = 0
         while True:
@@ -378,6 +389,9 @@ class Connection:
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
         """Channel binding data (RFC 5929), None before the handshake."""
+        if not isinstance(cb_type, str):
+            got = "None" if cb_type is None else type(cb_type).__name__
+            raise TypeError(f"get_channel_binding() argument 'cb_type' must be str, not {got}")
         if cb_type != "tls-unique":
             raise ValueError(f"'{cb_type}' channel binding type not implemented")
         ssl_ptr = self.ssl_ptr
@@ -433,6 +447,11 @@ class Connection:
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session."""
         return bool(lib.SSL_session_reused(self.ssl_ptr))
+
+    # Sessions cross the API as copies. OpenSSL marks a connection's
+    # session unresumable when the connection is freed without a TLS
+    # shutdown (SSL_free -> ssl_clear_bad_session); a session shared with
+    # the caller would be spoilt for every later connection.
 
     @property
     def session(self) -> Any:

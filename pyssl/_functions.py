@@ -180,8 +180,8 @@ def RAND_add(string: Any, entropy: float) -> None:  # noqa: N802
     ``entropy`` bytes of estimated randomness."""
     if isinstance(string, str):
         string = string.encode("utf-8")
-    data = ffi.from_buffer(string)
-    lib.RAND_add(data, len(data), float(entropy))
+    with ffi.from_buffer(string) as data:
+        lib.RAND_add(data, len(data), float(entropy))
 
 
 # ---- talking to a server ----------------------------------------------------

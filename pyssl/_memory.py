@@ -61,12 +61,14 @@ class MemoryBIO:
             src = ffi.from_buffer(data)
         except TypeError:
             raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None
-        size = len(src)
-        if size > 0x7FFFFFFF:
-            raise OverflowError("string longer than 2147483647 bytes")
-        if self._eof_written:
-            raise SSLError("cannot write() after write_eof()")
-        count = lib.BIO_write(self.bio_ptr, src, size)
+        # The caller's buffer is held only for the call.
+        with src:
+            size = len(src)
+            if size > 0x7FFFFFFF:
+                raise OverflowError("string longer than 2147483647 bytes")
+            if self._eof_written:
+                raise SSLError("cannot write() after write_eof()")
+            count = lib.BIO_write(self.bio_ptr, src, size)
         if count < 0:
             raise error_from_queue("MemoryBIO.write")
         return count

@@ -211,8 +211,9 @@ class SSLSocket(_socket_module.socket):
 
     @context.setter
     def context(self, context: Any) -> None:
-        self._context = context
+        # The connection checks the type: store only what it accepted.
         self._sslobj.context = context
+        self._context = context
 
     @property
     def session(self) -> Any:

@@ -4,6 +4,7 @@ peers on loopback — threaded servers (pyssl or the stdlib ``ssl``) and the
 
 from __future__ import annotations
 
+import base64
 import datetime
 import glob
 import os
@@ -116,6 +117,13 @@ def either(request: pytest.FixtureRequest) -> Any:
     """pyssl or the stdlib, for tests that prove pyssl does what the stdlib
     does: the same assertions must hold for both."""
     return module_named(request.param)
+
+
+def der_of(pem_path: str) -> bytes:
+    """The DER bytes of the (first) certificate in a PEM file."""
+    pem = Path(pem_path).read_text()
+    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    return base64.b64decode(body)
 
 
 def server_context(module: Any, certs: CertFiles, **settings: Any) -> Any:
@@ -251,6 +259,9 @@ class OpenSSLProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(TIMEOUT)
+        # The reader sees EOF once the process is gone; closing its stream
+        # under it would fail the read.
+        self.reader.join(TIMEOUT)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
@@ -412,3 +423,47 @@ def make_certificate(tmp_path_factory, certificate_key):
         return str(path)
 
     return make
+
+# ---- one complete conversation, inspected from both ends -------------------
+
+
+def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any], Any],
+             server_hostname: str | None = "localhost", probe_before_handshake: bool = False,
+             ) -> tuple[Any, Any]:
+    """Connect a client wrapped by ``client_ctx`` to a server thread wrapped by
+    ``server_ctx``, exchange one byte each way (so that both ends have
+    finished the handshake, and neither leaves unread data behind), and
+    return ``(probe(server), probe(client))``, each taken on its own
+    SSLSocket while the connection is open.
+
+    With ``probe_before_handshake`` both ends wrap with
+    ``do_handshake_on_connect=False`` and each end's result is the pair
+    (probe before the handshake, probe after it)."""
+
+    def run(tls: Any, asks: bool) -> Any:
+        before = None
+        if probe_before_handshake:
+            before = probe(tls)
+            tls.do_handshake()
+        if asks:
+            tls.sendall(b"?")
+            assert tls.recv(1) == b"!"
+        else:
+            assert tls.recv(1) == b"?"
+            tls.sendall(b"!")
+        after = probe(tls)
+        return (before, after) if probe_before_handshake else after
+
+    on_connect = not probe_before_handshake
+
+    def handler(conn: socket.socket) -> Any:
+        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=on_connect) as tls:
+            return run(tls, asks=False)
+
+    server = serve(handler)
+    with server.connect() as raw, client_ctx.wrap_socket(
+        raw, server_hostname=server_hostname, do_handshake_on_connect=on_connect
+    ) as tls:
+        client_value = run(tls, asks=True)
+    [server_value] = server.join()
+    return server_value, client_value

@@ -1,0 +1,185 @@
+"""SSLSocket.selected_alpn_protocol(): the protocol ALPN (RFC 7301) chose,
+or None when none was chosen; and SSLContext.set_alpn_protocols()'s checks.
+
+The stdlib documents all of this, so the pyssl end of each conversation is
+paired with pyssl, the stdlib and the openssl programs, and the checks that
+need no peer run against both modules."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import pyssl
+from conftest import client_context, converse, needs_openssl, server_context
+
+
+def alpn_context(make, module, certs, protocols, maximum=None):
+    ctx = make(module, certs)
+    if protocols is not None:
+        ctx.set_alpn_protocols(protocols)
+    if maximum is not None:
+        ctx.maximum_version = getattr(module.TLSVersion, maximum)
+    return ctx
+
+
+def selected(tls):
+    return tls.selected_alpn_protocol()
+
+
+# (server's list, client's list, what both ends must report)
+NEGOTIATIONS = {
+    "server preference wins": (["h2", "http/1.1"], ["http/1.1", "h2"], "h2"),
+    "the one common protocol": (["spdy/3", "http/1.1"], ["h2", "http/1.1"], "http/1.1"),
+    "no common protocol": (["h2"], ["http/1.1"], None),
+    "client did not ask": (["h2", "http/1.1"], None, None),
+    "server offers nothing": (None, ["h2", "http/1.1"], None),
+    "neither side": (None, None, None),
+    "client's empty list": (["h2"], [], None),
+    "server's empty list": ([], ["h2"], None),
+}
+
+
+@pytest.mark.parametrize("maximum", ["TLSv1_2", "TLSv1_3"])
+@pytest.mark.parametrize("case", NEGOTIATIONS)
+def test_pyssl_client_with_server(serve, certs, peer, case, maximum):
+    server_protocols, client_protocols, expected = NEGOTIATIONS[case]
+    server_ctx = alpn_context(server_context, peer, certs, server_protocols)
+    client_ctx = alpn_context(client_context, pyssl, certs, client_protocols, maximum)
+    # The handshake succeeds whatever the lists: no overlap is no ALPN.
+    assert converse(serve, server_ctx, client_ctx, selected) == (expected, expected)
+
+
+@pytest.mark.parametrize("case", NEGOTIATIONS)
+def test_pyssl_server_with_client(serve, certs, peer, case):
+    server_protocols, client_protocols, expected = NEGOTIATIONS[case]
+    server_ctx = alpn_context(server_context, pyssl, certs, server_protocols)
+    client_ctx = alpn_context(client_context, peer, certs, client_protocols)
+    assert converse(serve, server_ctx, client_ctx, selected) == (expected, expected)
+
+
+def test_none_before_the_handshake(serve, certs, either):
+    server_ctx = alpn_context(server_context, either, certs, ["h2"])
+    client_ctx = alpn_context(client_context, either, certs, ["h2"])
+    ends = converse(serve, server_ctx, client_ctx, selected, probe_before_handshake=True)
+    assert ends == ((None, "h2"), (None, "h2"))
+
+
+def test_none_on_an_unconnected_socket(certs, either):
+    ctx = alpn_context(client_context, either, certs, ["h2"])
+    with ctx.wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+        assert tls.selected_alpn_protocol() is None
+
+
+# ---- the openssl programs ---------------------------------------------------
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "server_args, client_protocols, expected",
+    [
+        (["-alpn", "h2,http/1.1"], ["http/1.1", "h2"], "h2"),
+        ([], ["h2", "http/1.1"], None),  # s_server without -alpn ignores the extension
+        (["-alpn", "h2"], None, None),
+    ],
+    ids=["server preference", "server without ALPN", "client without ALPN"],
+)
+def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, client_protocols, expected):
+    proc, port = openssl_server(*server_args)
+    ctx = alpn_context(client_context, pyssl, certs, client_protocols)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == expected
+            tls.sendall(b"done\n")
+            proc.wait_for(b"done")
+    if expected is not None:
+        assert any(line.strip() == f"ALPN protocols selected: {expected}".encode() for line in proc.transcript)
+
+
+@needs_openssl
+def test_s_server_refusing_every_proposal_fails_the_handshake(openssl_server, certs):
+    # Unlike pyssl and the stdlib, s_server answers "no overlap" with a
+    # fatal no_application_protocol alert; the client reports that alert.
+    # pyssl alone: the stdlib's table of reason names predates this alert
+    # and gives reason None.
+    proc, port = openssl_server("-alpn", "h2")
+    ctx = alpn_context(client_context, pyssl, certs, ["http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with pytest.raises(pyssl.SSLError) as info:
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    assert info.value.library == "SSL"
+    assert info.value.reason == "TLSV1_ALERT_NO_APPLICATION_PROTOCOL"
+    assert info.value.args[0] == pyssl.SSL_ERROR_SSL
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "server_protocols, client_args, expected",
+    [
+        (["h2", "http/1.1"], ["-alpn", "http/1.1,h2"], "h2"),
+        (["h2"], ["-alpn", "http/1.1"], None),
+        (["h2", "http/1.1"], [], None),  # s_client without -alpn sends no extension
+        (None, ["-alpn", "h2"], None),
+    ],
+    ids=["server preference", "no overlap", "client without ALPN", "server without ALPN"],
+)
+def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, server_protocols, client_args, expected):
+    ctx = alpn_context(server_context, pyssl, certs, server_protocols)
+
+    def handler(conn):
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"hello\n")
+            return tls.selected_alpn_protocol()
+
+    server = serve(handler)
+    client = openssl_client(server.port, *client_args)
+    line = client.wait_for(b"ALPN")
+    client.wait_for(b"hello")
+    assert server.join() == [expected]
+    if expected is None:
+        assert line.strip() == b"No ALPN negotiated"
+    else:
+        assert line.strip() == f"ALPN protocol: {expected}".encode()
+
+
+# ---- set_alpn_protocols() argument checks ------------------------------------
+
+
+@pytest.mark.parametrize("protocols", [[""], ["h2", ""], ["x" * 256]], ids=["empty", "empty second", "256 bytes"])
+def test_name_length_outside_1_to_255_is_an_sslerror(either, protocols):
+    ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(either.SSLError) as info:
+        ctx.set_alpn_protocols(protocols)
+    assert info.value.args == ("ALPN protocols must be 1 to 255 in length",)
+
+
+def test_255_byte_name_is_accepted(serve, certs, either):
+    name = "p" * 255
+    server_ctx = alpn_context(server_context, pyssl, certs, ["h2", name])
+    client_ctx = alpn_context(client_context, either, certs, [name])
+    assert converse(serve, server_ctx, client_ctx, selected) == (name, name)
+
+
+def test_non_ascii_name_is_a_unicode_encode_error(either):
+    ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(UnicodeEncodeError) as info:
+        ctx.set_alpn_protocols(["h2", "pythön"])
+    assert info.value.encoding == "ascii"
+    assert info.value.object == "pythön"
+
+
+@pytest.mark.parametrize(
+    "protocols, message",
+    [
+        ([b"h2"], "encoding without a string argument"),
+        ([2], "encoding without a string argument"),
+        (None, "'NoneType' object is not iterable"),
+    ],
+    ids=["bytes name", "int name", "None"],
+)
+def test_wrong_types_are_type_errors(either, protocols, message):
+    ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(TypeError) as info:
+        ctx.set_alpn_protocols(protocols)
+    assert str(info.value) == message
