@@ -2,6 +2,7 @@
 
 Commands:
   info (default)  OpenSSL version, features and a loopback handshake
+  conformance     run this interpreter's test.test_ssl against pyssl
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         from pyssl._info import main as info
 
         return info(args[1:])
+    if command == "conformance":
+        from pyssl._conformance import main as conformance
+
+        return conformance(args[1:])
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 
