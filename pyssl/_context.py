@@ -60,18 +60,20 @@ _FIXED_VERSION_PROTOCOLS = {
 
 
 def _method_for(protocol: int) -> Any:
+    # The deprecation warnings name the line that created the context:
+    # stacklevel 3 is the caller of SSLContext.__new__.
     if protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
         return lib.TLS_client_method()
     if protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
         return lib.TLS_server_method()
     if protocol == _SSLMethod.PROTOCOL_TLS:
-        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4)
+        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=3)
         return lib.TLS_method()
     if protocol in _FIXED_VERSION_PROTOCOLS:
         method = lib.pyssl_fixed_version_method(_FIXED_VERSION_PROTOCOLS[protocol])
         if method != ffi.NULL:
             name = _SSLMethod(protocol).name
-            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=4)
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=3)
             return method
     raise ValueError(f"invalid or unsupported protocol version {protocol}")
 

@@ -1,0 +1,202 @@
+"""SSLContext settings: the constructor, options, verification settings,
+protocol versions, and the module's constants and enums, as the stdlib has
+them; where a setting changes a handshake, a real peer shows it."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import pyssl
+from conftest import OPENSSL, outcome
+
+CONTEXT_PROTOCOLS = ["PROTOCOL_TLS_CLIENT", "PROTOCOL_TLS_SERVER"]
+# Deprecated, but still accepted (with a warning) by the stdlib.
+DEPRECATED_PROTOCOLS = [
+    "PROTOCOL_TLS",
+    "PROTOCOL_TLSv1",
+    "PROTOCOL_TLSv1_1",
+    "PROTOCOL_TLSv1_2",
+]
+
+
+def new_context(module, protocol="PROTOCOL_TLS_CLIENT"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return module.SSLContext(getattr(module, protocol))
+
+
+def assigning(attribute, value, protocol="PROTOCOL_TLS_CLIENT"):
+    """An action for outcome(): set ``attribute`` on a new context and
+    return the value read back."""
+
+    def action(module):
+        ctx = new_context(module, protocol)
+        setattr(ctx, attribute, value)
+        return getattr(ctx, attribute)
+
+    return action
+
+
+def call_line():
+    """The line after the caller's: where a warning must point."""
+    return inspect.currentframe().f_back.f_lineno + 1
+
+
+# ---- the constructor -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", DEPRECATED_PROTOCOLS)
+def test_deprecated_protocol_warns_at_the_callers_line(either, protocol):
+    value = getattr(either, protocol)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = call_line()
+        ctx = either.SSLContext(value)
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (DeprecationWarning, f"ssl.{protocol} is deprecated")
+    ]
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+    assert ctx.protocol is value
+
+
+def test_no_protocol_argument_warns_twice_and_means_protocol_tls(either):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = call_line()
+        ctx = either.SSLContext()
+    assert [(w.category, str(w.message), w.filename, w.lineno) for w in caught] == [
+        (
+            DeprecationWarning,
+            "ssl.SSLContext() without protocol argument is deprecated.",
+            __file__,
+            line,
+        ),
+        (DeprecationWarning, "ssl.PROTOCOL_TLS is deprecated", __file__, line),
+    ]
+    assert ctx.protocol is either.PROTOCOL_TLS
+
+
+# ---- defaults per protocol ----------------------------------------------------------
+
+SETTINGS = [
+    "protocol",
+    "options",
+    "verify_mode",
+    "check_hostname",
+    "minimum_version",
+    "maximum_version",
+    "verify_flags",
+    "post_handshake_auth",
+    "security_level",
+    "hostname_checks_common_name",
+]
+
+
+# ---- options ------------------------------------------------------------------------
+
+
+# ---- verify_mode and check_hostname ----------------------------------------------
+
+
+# ---- protocol versions ------------------------------------------------------------
+
+
+# ---- verify_flags -------------------------------------------------------------------
+
+
+# ---- post_handshake_auth, security_level -------------------------------------------
+
+
+# ---- hostname_checks_common_name ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def common_name_only(tmp_path_factory):
+    """A CA and a server certificate for localhost that names it in its
+    subject common name only, with no subjectAltName."""
+    if OPENSSL is None:
+        pytest.skip("the openssl program is not installed")
+    import trustme
+
+    base = tmp_path_factory.mktemp("cn-only")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(base / "ca.pem"))
+    ca.private_key_pem.write_to_path(str(base / "ca-key.pem"))
+    (base / "ext.cnf").write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+
+    def openssl(command):
+        subprocess.run(
+            [OPENSSL, *command.split()], cwd=base, check=True, capture_output=True
+        )
+
+    openssl(
+        "req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem"
+        " -subj /CN=localhost -out cert.csr"
+    )
+    openssl(
+        "x509 -req -in cert.csr -CA ca.pem -CAkey ca-key.pem -set_serial 1 -days 2"
+        " -extfile ext.cnf -out cert.pem"
+    )
+    text = subprocess.run(
+        [OPENSSL, "x509", "-in", "cert.pem", "-noout", "-text"],
+        cwd=base,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "Subject: CN = localhost" in text and "Alternative Name" not in text
+    return base
+
+
+def common_name_handshake(
+    handshake, client_module, certificate_dir, checks_common_name
+):
+    """A handshake with a pyssl server presenting the common-name-only
+    certificate to a ``client_module`` client."""
+    server_ctx = new_context(pyssl, "PROTOCOL_TLS_SERVER")
+    server_ctx.load_cert_chain(
+        str(certificate_dir / "cert.pem"), str(certificate_dir / "key.pem")
+    )
+    client_ctx = new_context(client_module)
+    client_ctx.load_verify_locations(str(certificate_dir / "ca.pem"))
+    client_ctx.hostname_checks_common_name = checks_common_name
+    return handshake(server_ctx, client_ctx)
+
+
+# ---- module constants and enums --------------------------------------------------
+
+CONSTANT_FAMILIES = [
+    "OP_",
+    "VERIFY_",
+    "CERT_",
+    "PROTOCOL_",
+    "ALERT_DESCRIPTION_",
+    "SSL_ERROR_",
+]
+
+
+def constants(module, prefix):
+    return {
+        name: getattr(module, name) for name in dir(module) if name.startswith(prefix)
+    }
+
+
+ENUMS = [
+    "TLSVersion",
+    "Options",
+    "VerifyMode",
+    "VerifyFlags",
+    "AlertDescription",
+    "SSLErrorNumber",
+    "_SSLMethod",
+    "Purpose",
+]
