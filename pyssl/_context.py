@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from typing import Any
 
 from pyssl import _credentials
+from pyssl._arguments import (
+    as_c_int,
+    as_c_long,
+    as_clinic_int,
+    as_unsigned_long_long,
+    as_unsigned_long_mask,
+)
 from pyssl._asn1 import _ASN1Object
 from pyssl._callbacks import register
 from pyssl._ciphers import cipher_list, cipher_to_dict
@@ -78,6 +86,14 @@ def _method_for(protocol: int) -> Any:
     raise ValueError(f"invalid or unsupported protocol version {protocol}")
 
 
+def _options_argument(value: Any) -> int:
+    """The new ``options``: Python 3.12 made the setter take an unsigned
+    64-bit int; before, it took a C long, negative numbers included."""
+    if sys.version_info >= (3, 12):
+        return as_unsigned_long_long(value)
+    return as_c_long(value) & 0xFFFFFFFFFFFFFFFF
+
+
 def protocol_list(protocols: Any, what: str) -> bytes:
     """ALPN/NPN protocol names in wire format (RFC 7301, 3.1)."""
     wire = bytearray()
@@ -107,6 +123,7 @@ class SSLContext:
                 stacklevel=2,
             )
             protocol = _SSLMethod.PROTOCOL_TLS
+        protocol = as_clinic_int(protocol)
         self = super().__new__(cls)
         method = _method_for(protocol)
         ctx_ptr = lib.SSL_CTX_new(method)
@@ -173,9 +190,7 @@ class SSLContext:
 
     @options.setter
     def options(self, value: int) -> None:
-        new = int(value)
-        if new < 0:
-            raise OverflowError("options must be a non-negative integer")
+        new = _options_argument(value)
         current = lib.SSL_CTX_get_options(self._ctx_ptr)
         to_clear = current & ~new
         to_set = ~current & new
@@ -191,9 +206,11 @@ class SSLContext:
             lib.SSL_CTX_set_options(self._ctx_ptr, to_set)
 
     def _check_version_change(self, value: Any) -> int:
-        if isinstance(value, float) or not hasattr(value, "__index__"):
-            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
-        version = value.__index__()
+        """``value`` as a protocol version number, checked as the stdlib
+        checks it, with the deprecation warning for SSLv3 to TLSv1.1."""
+        version = as_c_long(value)
+        if version > 2**31 - 1:
+            raise OverflowError("Option is too long")
         if self._protocol not in (
             _SSLMethod.PROTOCOL_TLS,
             _SSLMethod.PROTOCOL_TLS_CLIENT,
@@ -211,7 +228,8 @@ class SSLContext:
             TLSVersion.TLSv1_2,
             TLSVersion.TLSv1_3,
         ):
-            raise ValueError(f"Unsupported TLS/SSL version 0x{version:x}")
+            # Printed as the C int it is (-3 is 0xfffffffd).
+            raise ValueError(f"Unsupported TLS/SSL version 0x{version & 0xFFFFFFFF:x}")
         return version
 
     @property
@@ -273,9 +291,7 @@ class SSLContext:
 
     @verify_mode.setter
     def verify_mode(self, value: Any) -> None:
-        if isinstance(value, float) or not hasattr(value, "__index__"):
-            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
-        mode = value.__index__()
+        mode = as_c_int(value)
         if mode not in _VERIFY_MODE_TO_OPENSSL:
             raise ValueError("invalid value for verify_mode")
         if mode == VerifyMode.CERT_NONE and self._check_hostname:
@@ -304,9 +320,7 @@ class SSLContext:
 
     @verify_flags.setter
     def verify_flags(self, value: int) -> None:
-        new = int(value)
-        if new < 0:
-            raise OverflowError("verify_flags must be a non-negative integer")
+        new = as_unsigned_long_mask(value)
         param = lib.SSL_CTX_get0_param(self._ctx_ptr)
         current = lib.X509_VERIFY_PARAM_get_flags(param)
         to_clear = current & ~new

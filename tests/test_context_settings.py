@@ -82,6 +82,22 @@ def test_no_protocol_argument_warns_twice_and_means_protocol_tls(either):
     assert ctx.protocol is either.PROTOCOL_TLS
 
 
+@pytest.mark.parametrize("value", [42, -1, 0, 1, 6, 0x12, True])
+def test_invalid_protocol_raises_value_error(either, value):
+    with pytest.raises(ValueError) as info:
+        either.SSLContext(value)
+    assert info.value.args == (f"invalid or unsupported protocol version {int(value)}",)
+
+
+@pytest.mark.parametrize(
+    "value", ["PROTOCOL_TLS_CLIENT", 16.0, b"\x10", 2**40, -(2**70)]
+)
+def test_protocol_of_a_wrong_type_or_size_fails_as_in_the_stdlib(stdlib, value):
+    result = outcome(lambda module: module.SSLContext(value), pyssl)
+    assert result == outcome(lambda module: module.SSLContext(value), stdlib)
+    assert result[1] in ("TypeError", "OverflowError")
+
+
 # ---- defaults per protocol ----------------------------------------------------------
 
 SETTINGS = [
@@ -101,13 +117,76 @@ SETTINGS = [
 # ---- options ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "value", ["x", 1.0, None, b"\x01", 2**64, 2**63, 2**64 - 1, True]
+)
+def test_options_of_a_wrong_type_or_size_fail_as_in_the_stdlib(stdlib, value):
+    assert outcome(assigning("options", value), pyssl) == outcome(
+        assigning("options", value), stdlib
+    )
+
+
+def test_negative_options_are_taken_as_the_stdlib_takes_them(stdlib):
+    result = outcome(assigning("options", -1), pyssl)
+    if sys.version_info >= (3, 12):
+        # An unsigned 64-bit number since 3.12.
+        assert result == outcome(assigning("options", -1), stdlib)
+        assert result[1] == "OverflowError"
+    else:
+        # A C long before: accepted (what 3.10 and 3.11 read back differs).
+        assert result[0] == outcome(assigning("options", -1), stdlib)[0] == "returned"
+
+
 # ---- verify_mode and check_hostname ----------------------------------------------
+
+
+@pytest.mark.parametrize("value", [3, -1, 2**31])
+def test_verify_mode_out_of_range_raises_value_error_or_overflow(stdlib, value):
+    result = outcome(assigning("verify_mode", value, "PROTOCOL_TLS_SERVER"), pyssl)
+    assert result == outcome(
+        assigning("verify_mode", value, "PROTOCOL_TLS_SERVER"), stdlib
+    )
+    assert result[1] == ("ValueError" if value in (3, -1) else "OverflowError")
+
+
+@pytest.mark.parametrize("value", [None, "CERT_NONE", 1.0, 2**70])
+def test_verify_mode_of_a_wrong_type_or_size_fails_as_in_the_stdlib(stdlib, value):
+    action = assigning("verify_mode", value, "PROTOCOL_TLS_SERVER")
+    assert outcome(action, pyssl) == outcome(action, stdlib)
 
 
 # ---- protocol versions ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("attribute", ["minimum_version", "maximum_version"])
+@pytest.mark.parametrize("value", [42, 0x0305, 0x0200, 0, -3, -(2**40)])
+def test_unknown_protocol_version_raises_value_error(stdlib, attribute, value):
+    result = outcome(assigning(attribute, value), pyssl)
+    assert result == outcome(assigning(attribute, value), stdlib)
+    assert result[1] == "ValueError"
+    assert result[2] == (f"Unsupported TLS/SSL version 0x{value & 0xFFFFFFFF:x}",)
+
+
+@pytest.mark.parametrize("attribute", ["minimum_version", "maximum_version"])
+@pytest.mark.parametrize("value", ["TLSv1_2", 771.0, None, 2**31, 2**70])
+def test_protocol_version_of_a_wrong_type_or_size_fails_as_in_the_stdlib(
+    stdlib, attribute, value
+):
+    result = outcome(assigning(attribute, value), pyssl)
+    assert result == outcome(assigning(attribute, value), stdlib)
+    assert result[1] in ("TypeError", "OverflowError")
+
+
 # ---- verify_flags -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [-1, 2**64, 2**64 + 5, 1.0, None, "x", True, 0x10000000]
+)
+def test_verify_flags_values_are_taken_as_by_the_stdlib(stdlib, value):
+    assert outcome(assigning("verify_flags", value), pyssl) == outcome(
+        assigning("verify_flags", value), stdlib
+    )
 
 
 # ---- post_handshake_auth, security_level -------------------------------------------
