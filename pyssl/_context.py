@@ -30,7 +30,7 @@ from pyssl._enums import (
     _SSLMethod,
 )
 from pyssl._errors import SSLError, error_from_queue
-from pyssl._lib import ffi, lib
+from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
 DEFAULT_CIPHERS = (
@@ -65,6 +65,23 @@ _FIXED_VERSION_PROTOCOLS = {
     _SSLMethod.PROTOCOL_TLSv1_1: lib.TLS1_1_VERSION,
     _SSLMethod.PROTOCOL_TLSv1_2: lib.TLS1_2_VERSION,
 }
+
+
+# What MINIMUM_SUPPORTED means as a maximum and MAXIMUM_SUPPORTED as a
+# minimum: OpenSSL has no marker for those, so the stdlib picks the oldest
+# (newest) version this OpenSSL build was compiled with.
+_MINIMUM_AVAILABLE = next(
+    version
+    for version, available in (
+        (lib.SSL3_VERSION, HAS_SSLv3),
+        (lib.TLS1_VERSION, HAS_TLSv1),
+        (lib.TLS1_1_VERSION, HAS_TLSv1_1),
+        (lib.TLS1_2_VERSION, HAS_TLSv1_2),
+        (lib.TLS1_3_VERSION, True),
+    )
+    if available
+)
+_MAXIMUM_AVAILABLE = lib.TLS1_3_VERSION
 
 
 def _method_for(protocol: int) -> Any:
@@ -240,13 +257,15 @@ class SSLContext:
 
     @minimum_version.setter
     def minimum_version(self, value: Any) -> None:
-        version = self._check_version_change(value)
-        if version == TLSVersion.SSLv3:
+        # Allowing SSLv3 takes OP_NO_SSLv3 away first, as the stdlib's
+        # ssl.py does before its C setter checks anything.
+        if value == TLSVersion.SSLv3:
             self.options &= ~Options.OP_NO_SSLv3
+        version = self._check_version_change(value)
         if version == PROTO_MINIMUM_SUPPORTED:
             version = 0
         elif version == PROTO_MAXIMUM_SUPPORTED:
-            version = lib.TLS1_3_VERSION
+            version = _MAXIMUM_AVAILABLE
         if not lib.SSL_CTX_set_min_proto_version(self._ctx_ptr, version):
             lib.ERR_clear_error()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
@@ -263,7 +282,7 @@ class SSLContext:
         if version == PROTO_MAXIMUM_SUPPORTED:
             version = 0
         elif version == PROTO_MINIMUM_SUPPORTED:
-            version = lib.SSL3_VERSION
+            version = _MINIMUM_AVAILABLE
         if not lib.SSL_CTX_set_max_proto_version(self._ctx_ptr, version):
             lib.ERR_clear_error()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")

@@ -159,6 +159,19 @@ def test_verify_mode_of_a_wrong_type_or_size_fails_as_in_the_stdlib(stdlib, valu
 
 
 @pytest.mark.parametrize("attribute", ["minimum_version", "maximum_version"])
+@pytest.mark.parametrize(
+    "version", ["TLSv1_2", "TLSv1_3", "MINIMUM_SUPPORTED", "MAXIMUM_SUPPORTED"]
+)
+def test_protocol_version_bounds_read_back_as_the_stdlibs(stdlib, attribute, version):
+    def assign(module):
+        ctx = new_context(module)
+        setattr(ctx, attribute, getattr(module.TLSVersion, version))
+        return ctx.minimum_version, ctx.maximum_version
+
+    assert outcome(assign, pyssl) == outcome(assign, stdlib)
+
+
+@pytest.mark.parametrize("attribute", ["minimum_version", "maximum_version"])
 @pytest.mark.parametrize("value", [42, 0x0305, 0x0200, 0, -3, -(2**40)])
 def test_unknown_protocol_version_raises_value_error(stdlib, attribute, value):
     result = outcome(assigning(attribute, value), pyssl)
@@ -175,6 +188,16 @@ def test_protocol_version_of_a_wrong_type_or_size_fails_as_in_the_stdlib(
     result = outcome(assigning(attribute, value), pyssl)
     assert result == outcome(assigning(attribute, value), stdlib)
     assert result[1] in ("TypeError", "OverflowError")
+
+
+def test_allowing_sslv3_clears_op_no_sslv3_before_any_check(stdlib):
+    def allow_sslv3(module):
+        ctx = new_context(module, "PROTOCOL_TLSv1_2")
+        with pytest.raises(ValueError):
+            ctx.minimum_version = module.TLSVersion.SSLv3
+        return ctx.options & module.OP_NO_SSLv3
+
+    assert outcome(allow_sslv3, pyssl) == outcome(allow_sslv3, stdlib)
 
 
 # ---- verify_flags -------------------------------------------------------------------
