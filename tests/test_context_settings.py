@@ -292,6 +292,16 @@ def constants(module, prefix):
     }
 
 
+@pytest.mark.parametrize("prefix", CONSTANT_FAMILIES)
+def test_constant_family_is_the_stdlibs(stdlib, prefix):
+    ours, theirs = constants(pyssl, prefix), constants(stdlib, prefix)
+    assert sorted(ours) == sorted(theirs)
+    for name, value in theirs.items():
+        assert ours[name] == value, name
+        assert type(ours[name]).__name__ == type(value).__name__, name
+        assert (repr(ours[name]), str(ours[name])) == (repr(value), str(value)), name
+
+
 ENUMS = [
     "TLSVersion",
     "Options",
@@ -302,3 +312,39 @@ ENUMS = [
     "_SSLMethod",
     "Purpose",
 ]
+
+
+@pytest.mark.parametrize("name", ENUMS)
+def test_enum_members_reprs_and_strs_are_the_stdlibs(stdlib, name):
+    ours, theirs = getattr(pyssl, name), getattr(stdlib, name)
+    assert issubclass(ours, enum.Enum)
+    assert list(ours.__members__) == list(theirs.__members__)
+    assert [member.name for member in ours] == [member.name for member in theirs]
+    for member_name, member in theirs.__members__.items():
+        mine = ours.__members__[member_name]
+        assert mine.value == member.value
+        assert (repr(mine), str(mine), format(mine), f"{mine!s:>40}") == (
+            repr(member),
+            str(member),
+            format(member),
+            f"{member!s:>40}",
+        )
+
+
+@pytest.mark.parametrize(
+    "name, combination",
+    [
+        ("Options", ["OP_ALL", "OP_NO_TICKET", "OP_NO_TLSv1"]),
+        ("Options", []),
+        ("VerifyFlags", ["VERIFY_CRL_CHECK_CHAIN", "VERIFY_X509_STRICT"]),
+        ("VerifyFlags", []),
+    ],
+)
+def test_flag_combinations_print_as_the_stdlibs(stdlib, name, combination):
+    def combined(module):
+        value = getattr(module, name)(0)
+        for member in combination:
+            value |= getattr(module, member)
+        return value, str(value), ~value
+
+    assert outcome(combined, pyssl) == outcome(combined, stdlib)
