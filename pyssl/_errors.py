@@ -165,12 +165,13 @@ def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLErro
     """The SSLError for a failed call outside a connection (loading keys,
     configuring a context), built from the newest error in the queue.
 
-    As in the stdlib, ``args[0]`` is the packed OpenSSL error code.
+    As in the stdlib, ``args[0]`` is the reason part of the OpenSSL error
+    code (``ERR_GET_REASON``), e.g. 116 for X509's KEY_VALUES_MISMATCH.
     """
     errcode = lib.ERR_peek_last_error()
     library, reason, text = _describe(errcode)
     lib.ERR_clear_error()
-    return _build(cls, errcode & 0x7FFFFFFF, library, reason, text, where)
+    return _build(cls, lib.ERR_GET_REASON(errcode), library, reason, text, where)
 
 
 def clear_queue() -> None:
