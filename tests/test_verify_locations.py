@@ -45,6 +45,15 @@ CADATA_FORMS = {
 }
 
 
+def test_contiguous_buffer_of_any_shape_is_read_as_its_bytes(
+    either, certs, verify_with
+):
+    data = der(certs.other_ca) + der(certs.ca)
+    ctx = client_ctx(either)
+    ctx.load_verify_locations(cadata=memoryview(data).cast("B", (1, len(data))))
+    assert verify_with(ctx) == "TLSv1.3"
+
+
 def test_cadata_ending_in_a_broken_pem_block_raises_ssl_error(stdlib, certs):
     cadata = (
         pem(certs.ca) + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
@@ -69,6 +78,22 @@ def test_cadata_with_trailing_garbage_after_der_raises_ssl_error(stdlib, certs):
         errors.append((info.value.args[0], info.value.library, info.value.reason))
     assert errors[0] == errors[1]
     assert errors[0][1:] == ("ASN1", "NOT_ENOUGH_DATA")
+
+
+def test_cadata_buffer_is_let_go_even_after_an_error(either):
+    data = bytearray(b"garbage")
+    with pytest.raises(either.SSLError) as info:
+        client_ctx(either).load_verify_locations(cadata=data)
+    assert info.value.args[0] == 0  # the traceback is still alive here
+    data.extend(b" and more")  # BufferError while the buffer is still held
+
+
+def test_non_contiguous_cadata_raises_buffer_error(stdlib, certs):
+    data = der(certs.ca) * 2
+    strided = memoryview(data)[::2]
+    result = outcome(loading(cadata=strided), pyssl)
+    assert result == outcome(loading(cadata=strided), stdlib)
+    assert result[1] == "BufferError"
 
 
 # ---- cafile and capath --------------------------------------------------------
