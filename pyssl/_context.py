@@ -14,6 +14,7 @@ from pyssl._arguments import (
     as_clinic_int,
     as_unsigned_long_long,
     as_unsigned_long_mask,
+    type_name,
 )
 from pyssl._asn1 import _ASN1Object
 from pyssl._callbacks import register
@@ -406,13 +407,15 @@ class SSLContext:
 
     # ---- ciphers and protocols -------------------------------------------
 
-    def set_ciphers(self, ciphers: str) -> None:
+    def set_ciphers(self, ciphers: str, /) -> None:
         """Set the TLS 1.2-and-older cipher list (OpenSSL cipher string)."""
         if not isinstance(ciphers, str):
-            raise TypeError(f"set_ciphers() argument must be str, not {type(ciphers).__name__}")
+            raise TypeError(f"set_ciphers() argument must be str, not {type_name(ciphers)}")
         if "\0" in ciphers:
             raise ValueError("embedded null character")
-        if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("ascii", "replace")):
+        # UTF-8 as the stdlib's "s" converter encodes it; a name OpenSSL
+        # does not know then matches no cipher.
+        if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("utf-8")):
             lib.ERR_clear_error()
             raise SSLError("No cipher can be selected.")
 
