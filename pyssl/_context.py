@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import operator
 import os
+import sys
 import warnings
 from typing import Any
 
 from pyssl import _credentials
+from pyssl._arguments import (
+    as_c_int,
+    as_c_long,
+    as_clinic_int,
+    as_unsigned_long_long,
+    as_unsigned_long_mask,
+    type_name,
+)
 from pyssl._asn1 import _ASN1Object
 from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
@@ -23,7 +32,7 @@ from pyssl._enums import (
     _SSLMethod,
 )
 from pyssl._errors import SSLError, error_from_queue
-from pyssl._lib import ffi, lib
+from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
 DEFAULT_CIPHERS = (
@@ -60,21 +69,48 @@ _FIXED_VERSION_PROTOCOLS = {
 }
 
 
+# What MINIMUM_SUPPORTED means as a maximum and MAXIMUM_SUPPORTED as a
+# minimum: OpenSSL has no marker for those, so the stdlib picks the oldest
+# (newest) version this OpenSSL build was compiled with.
+_MINIMUM_AVAILABLE = next(
+    version
+    for version, available in (
+        (lib.SSL3_VERSION, HAS_SSLv3),
+        (lib.TLS1_VERSION, HAS_TLSv1),
+        (lib.TLS1_1_VERSION, HAS_TLSv1_1),
+        (lib.TLS1_2_VERSION, HAS_TLSv1_2),
+        (lib.TLS1_3_VERSION, True),
+    )
+    if available
+)
+_MAXIMUM_AVAILABLE = lib.TLS1_3_VERSION
+
+
 def _method_for(protocol: int) -> Any:
+    # The deprecation warnings name the line that created the context:
+    # stacklevel 3 is the caller of SSLContext.__new__.
     if protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
         return lib.TLS_client_method()
     if protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
         return lib.TLS_server_method()
     if protocol == _SSLMethod.PROTOCOL_TLS:
-        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4)
+        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=3)
         return lib.TLS_method()
     if protocol in _FIXED_VERSION_PROTOCOLS:
         method = lib.pyssl_fixed_version_method(_FIXED_VERSION_PROTOCOLS[protocol])
         if method != ffi.NULL:
             name = _SSLMethod(protocol).name
-            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=4)
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=3)
             return method
     raise ValueError(f"invalid or unsupported protocol version {protocol}")
+
+
+def _options_argument(value: Any) -> int:
+    """The new ``options``: Python 3.12 made the setter take an unsigned
+    64-bit int; before, it took a C long, negative numbers included."""
+    if sys.version_info >= (3, 12):
+        return as_unsigned_long_long(value)
+    return as_c_long(value) & 0xFFFFFFFFFFFFFFFF
 
 
 def protocol_list(protocols: Any, what: str) -> bytes:
@@ -106,6 +142,7 @@ class SSLContext(ContextCallbacks):
                 stacklevel=2,
             )
             protocol = _SSLMethod.PROTOCOL_TLS
+        protocol = as_clinic_int(protocol)
         self = super().__new__(cls)
         method = _method_for(protocol)
         ctx_ptr = lib.SSL_CTX_new(method)
@@ -172,9 +209,7 @@ class SSLContext(ContextCallbacks):
 
     @options.setter
     def options(self, value: int) -> None:
-        new = operator.index(value)
-        if new < 0:
-            raise OverflowError("options must be a non-negative integer")
+        new = _options_argument(value)
         current = lib.SSL_CTX_get_options(self._ctx_ptr)
         to_clear = current & ~new
         to_set = ~current & new
@@ -190,9 +225,11 @@ class SSLContext(ContextCallbacks):
             lib.SSL_CTX_set_options(self._ctx_ptr, to_set)
 
     def _check_version_change(self, value: Any) -> int:
-        if isinstance(value, float) or not hasattr(value, "__index__"):
-            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
-        version = value.__index__()
+        """``value`` as a protocol version number, checked as the stdlib
+        checks it, with the deprecation warning for SSLv3 to TLSv1.1."""
+        version = as_c_long(value)
+        if version > 2**31 - 1:
+            raise OverflowError("Option is too long")
         if self._protocol not in (
             _SSLMethod.PROTOCOL_TLS,
             _SSLMethod.PROTOCOL_TLS_CLIENT,
@@ -210,7 +247,8 @@ class SSLContext(ContextCallbacks):
             TLSVersion.TLSv1_2,
             TLSVersion.TLSv1_3,
         ):
-            raise ValueError(f"Unsupported TLS/SSL version 0x{version:x}")
+            # Printed as the C int it is (-3 is 0xfffffffd).
+            raise ValueError(f"Unsupported TLS/SSL version 0x{version & 0xFFFFFFFF:x}")
         return version
 
     @property
@@ -221,13 +259,15 @@ class SSLContext(ContextCallbacks):
 
     @minimum_version.setter
     def minimum_version(self, value: Any) -> None:
-        version = self._check_version_change(value)
-        if version == TLSVersion.SSLv3:
+        # Allowing SSLv3 takes OP_NO_SSLv3 away first, as the stdlib's
+        # ssl.py does before its C setter checks anything.
+        if value == TLSVersion.SSLv3:
             self.options &= ~Options.OP_NO_SSLv3
+        version = self._check_version_change(value)
         if version == PROTO_MINIMUM_SUPPORTED:
             version = 0
         elif version == PROTO_MAXIMUM_SUPPORTED:
-            version = lib.TLS1_3_VERSION
+            version = _MAXIMUM_AVAILABLE
         if not lib.SSL_CTX_set_min_proto_version(self._ctx_ptr, version):
             lib.ERR_clear_error()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
@@ -244,7 +284,7 @@ class SSLContext(ContextCallbacks):
         if version == PROTO_MAXIMUM_SUPPORTED:
             version = 0
         elif version == PROTO_MINIMUM_SUPPORTED:
-            version = lib.SSL3_VERSION
+            version = _MINIMUM_AVAILABLE
         if not lib.SSL_CTX_set_max_proto_version(self._ctx_ptr, version):
             lib.ERR_clear_error()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
@@ -272,9 +312,7 @@ class SSLContext(ContextCallbacks):
 
     @verify_mode.setter
     def verify_mode(self, value: Any) -> None:
-        if isinstance(value, float) or not hasattr(value, "__index__"):
-            raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
-        mode = value.__index__()
+        mode = as_c_int(value)
         if mode not in _VERIFY_MODE_TO_OPENSSL:
             raise ValueError("invalid value for verify_mode")
         if mode == VerifyMode.CERT_NONE and self._check_hostname:
@@ -303,9 +341,7 @@ class SSLContext(ContextCallbacks):
 
     @verify_flags.setter
     def verify_flags(self, value: int) -> None:
-        new = operator.index(value)
-        if new < 0:
-            raise OverflowError("verify_flags must be a non-negative integer")
+        new = as_unsigned_long_mask(value)
         param = lib.SSL_CTX_get0_param(self._ctx_ptr)
         current = lib.X509_VERIFY_PARAM_get_flags(param)
         to_clear = current & ~new
@@ -372,13 +408,15 @@ class SSLContext(ContextCallbacks):
 
     # ---- ciphers and protocols -------------------------------------------
 
-    def set_ciphers(self, ciphers: str) -> None:
+    def set_ciphers(self, ciphers: str, /) -> None:
         """Set the TLS 1.2-and-older cipher list (OpenSSL cipher string)."""
         if not isinstance(ciphers, str):
-            raise TypeError(f"set_ciphers() argument must be str, not {type(ciphers).__name__}")
+            raise TypeError(f"set_ciphers() argument must be str, not {type_name(ciphers)}")
         if "\0" in ciphers:
             raise ValueError("embedded null character")
-        if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("ascii", "replace")):
+        # UTF-8 as the stdlib's "s" converter encodes it; a name OpenSSL
+        # does not know then matches no cipher.
+        if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("utf-8")):
             lib.ERR_clear_error()
             raise SSLError("No cipher can be selected.")
 

@@ -67,31 +67,41 @@ def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: 
             lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, ffi.NULL)
 
 
-def _cadata_bytes(cadata: Any) -> tuple[bytes, int]:
-    """(data, SSL_FILETYPE_*) for ``cadata``: PEM text or DER bytes."""
+def _cadata_buffer(cadata: Any) -> tuple[Any, bool]:
+    """(buffer, is PEM) for ``cadata``: PEM text or DER bytes."""
     invalid = "cadata should be an ASCII string or a bytes-like object"
     if isinstance(cadata, str):
         try:
-            return cadata.encode("ascii"), lib.SSL_FILETYPE_PEM
+            return ffi.from_buffer(cadata.encode("ascii")), True
         except UnicodeEncodeError:
             raise TypeError(invalid) from None
+    # A simple buffer request, as the stdlib makes: any C-contiguous
+    # buffer is its bytes, whatever its shape; the exporter itself raises
+    # BufferError for one that is not contiguous.
     try:
-        view = memoryview(cadata)
+        return ffi.from_buffer(cadata), False
     except TypeError:
         raise TypeError(invalid) from None
-    with view:
-        if not view.c_contiguous or view.ndim > 1:
-            raise TypeError("cadata should be a contiguous buffer with a single dimension")
-        return view.tobytes(), lib.SSL_FILETYPE_ASN1
 
 
 def add_ca_certs(ctx_ptr: Any, cadata: Any) -> None:
     """Add every certificate in ``cadata`` to the context's trust store."""
-    data, filetype = _cadata_bytes(cadata)
-    if not data:
-        raise ValueError("Empty certificate data")
-    pem = filetype == lib.SSL_FILETYPE_PEM
-    bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
+    data, pem = _cadata_buffer(cadata)
+    # Released on the way out, error or not: a traceback must not keep the
+    # caller's bytearray locked against resizing.
+    with data:
+        if not len(data):
+            raise ValueError("Empty certificate data")
+        bio = lib.BIO_new_mem_buf(data, len(data))
+        if bio == ffi.NULL:
+            raise MemoryError()
+        try:
+            _add_certs_from_bio(ctx_ptr, bio, pem)
+        finally:
+            lib.BIO_free(bio)
+
+
+def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
     store = lib.SSL_CTX_get_cert_store(ctx_ptr)
     lib.ERR_clear_error()
     loaded = 0

@@ -11,6 +11,7 @@ name (``OP_ALL``, ``CERT_REQUIRED``, ...).
 
 from __future__ import annotations
 
+import sys
 import types
 from enum import Enum, IntEnum, IntFlag
 
@@ -51,8 +52,9 @@ _options = types.SimpleNamespace(
             "NO_RENEGOTIATION",
             "ENABLE_MIDDLEBOX_COMPAT",
             "IGNORE_UNEXPECTED_EOF",
-            "LEGACY_SERVER_CONNECT",
-            "ENABLE_KTLS",
+            # Python 3.12 added these two; before, the stdlib's Options has
+            # no such members, and its reprs name no such flags.
+            *(("LEGACY_SERVER_CONNECT", "ENABLE_KTLS") if sys.version_info >= (3, 12) else ()),
         )
     },
     # The stdlib keeps the CBC record-splitting countermeasure on: OP_ALL

@@ -166,14 +166,13 @@ def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLErro
     """The SSLError for a failed call outside a connection (loading keys,
     configuring a context), built from the newest error in the queue.
 
-    As in the stdlib, ``args[0]`` is the error's reason code (the
-    ``ERR_GET_REASON`` part of the packed code), 0 if the queue was empty.
+    As in the stdlib, ``args[0]`` is the reason part of the OpenSSL error
+    code (``ERR_GET_REASON``), e.g. 116 for X509's KEY_VALUES_MISMATCH.
     """
     errcode = lib.ERR_peek_last_error()
     library, reason, text = _describe(errcode)
     lib.ERR_clear_error()
-    number = lib.ERR_GET_REASON(errcode) if errcode else 0
-    return _build(cls, number, library, reason, text, where)
+    return _build(cls, lib.ERR_GET_REASON(errcode), library, reason, text, where)
 
 
 def clear_queue() -> None:

@@ -9,12 +9,14 @@ import datetime
 import glob
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
         other_key=write("other-key.pem", other.private_key_pem),
         tmpdir=base,
     )
+
+
+def der_certificate(pem_text: str) -> bytes:
+    """The DER bytes of the first PEM certificate in ``pem_text``."""
+    body = pem_text.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    return base64.b64decode(body)
 
 
 # ---- which ssl module plays the peer ---------------------------------------
@@ -329,13 +337,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def stdlib_ssl():
+def stdlib_ssl() -> Any:
     """The stdlib ``ssl`` module; the test is skipped where it is missing."""
-    try:
-        import ssl
-    except ImportError:
-        pytest.skip("the stdlib ssl module is not importable")
-    return ssl
+    return module_named("stdlib")
 
 
 def _cpython_test_dirs() -> list[str]:
@@ -467,3 +471,97 @@ def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any]
         client_value = run(tls, asks=True)
     [server_value] = server.join()
     return server_value, client_value
+
+# ---- comparing pyssl with the stdlib -----------------------------------------
+
+
+@pytest.fixture
+def stdlib() -> Any:
+    """The stdlib ssl module, for tests that compare pyssl's results with it."""
+    return module_named("stdlib")
+
+
+# Where an error was raised ("(_ssl.c:1006)", "(pyssl:do_handshake)") is no
+# part of the behaviour being compared.
+_ERROR_LOCATION = re.compile(r" \((?:_ssl\.c|pyssl):[^)]*\)$")
+
+
+def outcome(action: Callable[[Any], Any], module: Any) -> tuple[Any, ...]:
+    """What ``action(module)`` does, comparable between pyssl and the
+    stdlib: ("returned", repr of the result) or ("raised", exception type
+    name, args), then the warnings it gave as (category, message, file,
+    line)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result: tuple[Any, ...] = ("returned", repr(action(module)))
+        except Exception as exc:
+            args = tuple(_ERROR_LOCATION.sub("", a) if isinstance(a, str) else a for a in exc.args)
+            result = ("raised", type(exc).__name__, args)
+    given = [(w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught]
+    return (*result, given)
+
+
+def _negotiated_version(tls: Any) -> Any:
+    return tls.version()
+
+
+@pytest.fixture
+def handshake(serve: Any) -> Any:
+    """handshake(server_ctx, client_ctx, server_hostname="localhost",
+    on_server=..., on_client=...) connects a client to a server on loopback
+    and returns (client, server): what on_client(tls) and on_server(tls)
+    returned (the negotiated version unless given), or the exception the
+    handshake raised on that side."""
+
+    def run(server_ctx: Any, client_ctx: Any, server_hostname: Any = "localhost",
+            on_server: Callable[[Any], Any] = _negotiated_version,
+            on_client: Callable[[Any], Any] = _negotiated_version) -> tuple[Any, Any]:
+        def handler(conn: socket.socket) -> Any:
+            try:
+                tls = server_ctx.wrap_socket(conn, server_side=True)
+            except Exception as exc:
+                return exc
+            with tls:
+                result = on_server(tls)
+                tls.sendall(b"!")  # the client inspects its side after this
+                try:
+                    tls.recv(1)  # until the client closes
+                except OSError:
+                    pass
+                return result
+
+        server = serve(handler)
+        with server.connect() as raw:
+            try:
+                tls = client_ctx.wrap_socket(raw, server_hostname=server_hostname)
+            except Exception as exc:
+                client = exc
+            else:
+                with tls:
+                    tls.recv(1)
+                    client = on_client(tls)
+        [server_result] = server.join()
+        return client, server_result
+
+    return run
+
+
+@pytest.fixture
+def verify_with(handshake: Any, certs: CertFiles) -> Any:
+    """verify_with(client_ctx, server_hostname="localhost") runs a handshake
+    of ``client_ctx`` with a pyssl server presenting the test server
+    certificate; returns the client's outcome (the version or the exception)."""
+
+    def run(ctx: Any, server_hostname: str = "localhost") -> Any:
+        client, _server = handshake(server_context(pyssl, certs), ctx, server_hostname=server_hostname)
+        return client
+
+    return run
+
+
+@pytest.fixture
+def default_ca_file(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """default_ca_file(path) makes ``path`` the CA file OpenSSL loads as the
+    system's (SSL_CERT_FILE, read whenever the default paths are loaded)."""
+    return lambda path: monkeypatch.setenv("SSL_CERT_FILE", path)

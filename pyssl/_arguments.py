@@ -1,0 +1,70 @@
+"""Integer arguments converted as the C ``_ssl`` module converts them.
+
+The stdlib's setters and constructors take their numbers through CPython's
+argument converters (``PyArg_Parse`` formats, Argument Clinic), so a wrong
+type or an out-of-range value raises a particular ``TypeError`` or
+``OverflowError`` before any check of the value itself. These helpers give
+the same exceptions, so that pyssl fails where and how the stdlib fails.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_ULONG_MASK = 2**64 - 1
+
+
+def type_name(value: Any) -> str:
+    """The type as CPython's argument errors name it ("None" for None)."""
+    return "None" if value is None else type(value).__name__
+
+
+def as_c_long(value: Any) -> int:
+    """The ``"l"`` format: any ``__index__`` object within a C long."""
+    number = operator.index(value)
+    if not _LONG_MIN <= number <= _LONG_MAX:
+        raise OverflowError("Python int too large to convert to C long")
+    return number
+
+
+def as_c_int(value: Any) -> int:
+    """The ``"i"`` format of ``PyArg_Parse``: a C long, then range-checked."""
+    number = as_c_long(value)
+    if number > _INT_MAX:
+        raise OverflowError("signed integer is greater than maximum")
+    if number < _INT_MIN:
+        raise OverflowError("signed integer is less than minimum")
+    return number
+
+
+def as_clinic_int(value: Any) -> int:
+    """An Argument Clinic ``int`` parameter (``_PyLong_AsInt``)."""
+    number = operator.index(value)
+    if not _INT_MIN <= number <= _INT_MAX:
+        raise OverflowError("Python int too large to convert to C int")
+    return number
+
+
+def _require_int(value: Any) -> int:
+    # The "k" and "O!" formats take int (and its subclasses) only.
+    if not isinstance(value, int):
+        raise TypeError(f"argument must be int, not {type_name(value)}")
+    return int(value)
+
+
+def as_unsigned_long_mask(value: Any) -> int:
+    """The ``"k"`` format: an int, wrapped modulo 2**64 without a check."""
+    return _require_int(value) & _ULONG_MASK
+
+
+def as_unsigned_long_long(value: Any) -> int:
+    """An int converted with ``PyLong_AsUnsignedLongLong``."""
+    number = _require_int(value)
+    if number < 0:
+        raise OverflowError("can't convert negative int to unsigned")
+    if number > _ULONG_MASK:
+        raise OverflowError("int too big to convert")
+    return number
