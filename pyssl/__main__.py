@@ -1,4 +1,4 @@
-"""``python -m pyssl [command]``: the pyssl command line.
+"""``python -m pyssl [command]`` (or ``pyssl [command]``): the command line.
 
 Commands:
   info (default)  OpenSSL version, features and a loopback handshake

@@ -5,7 +5,18 @@ Every other module reaches OpenSSL through ``ffi`` and ``lib`` from here.
 
 from __future__ import annotations
 
-from pyssl._openssl import ffi, lib
+try:
+    from pyssl._openssl import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on how pyssl was run
+    import os as _os
+
+    raise ImportError(
+        f"pyssl's compiled binding (pyssl._openssl) is missing from "
+        f"{_os.path.dirname(__file__)}: this looks like the source tree, which "
+        "shadows an installed pyssl when Python runs from the checkout. Run "
+        "from another directory (or use the `pyssl` command), or compile the "
+        "binding in place with `python _native/build.py`."
+    ) from exc
 
 __all__ = ["ffi", "lib"]
 
