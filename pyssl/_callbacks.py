@@ -26,6 +26,7 @@ import weakref
 from typing import Any, Callable
 
 from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType
+from pyssl._errors import SSLError
 from pyssl._lib import ffi, lib
 
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
@@ -217,7 +218,7 @@ class ContextCallbacks:
         from pyssl._enums import PROTOCOL_TLS_SERVER
 
         if self._protocol == PROTOCOL_TLS_SERVER:
-            raise ValueError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
+            raise SSLError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         self._psk_client_callback = callback
@@ -231,7 +232,7 @@ class ContextCallbacks:
         from pyssl._enums import PROTOCOL_TLS_CLIENT
 
         if self._protocol == PROTOCOL_TLS_CLIENT:
-            raise ValueError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
+            raise SSLError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         hint = ffi.NULL if identity_hint is None else identity_hint.encode("utf-8")

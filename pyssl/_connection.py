@@ -29,6 +29,8 @@ _RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
 # Read buffers are filled by OpenSSL before they are read: no need to zero.
 _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
 
+_SESSION_ID_CONTEXT = b"pyssl"
+
 # RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
 # the hash length (48) in TLS 1.3.
 _FINISHED_MAX = 128
@@ -85,6 +87,10 @@ class Connection:
         if server_hostname is not None:
             self._configure_hostname(server_hostname)
         if server_side:
+            # A server resumes only sessions made in its own session id
+            # context. Clients get none: a TLS 1.3 external PSK makes a
+            # session without one, which a client with a context refuses.
+            lib.SSL_set_session_id_context(ssl_ptr, _SESSION_ID_CONTEXT, len(_SESSION_ID_CONTEXT))
             lib.SSL_set_accept_state(ssl_ptr)
         else:
             lib.SSL_set_connect_state(ssl_ptr)

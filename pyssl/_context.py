@@ -186,8 +186,6 @@ class SSLContext(ContextCallbacks):
             lib.SSL_CTX_set_min_proto_version(ctx_ptr, lib.TLS1_2_VERSION)
         # Idle connections give their read/write buffers back.
         lib.SSL_CTX_set_mode(ctx_ptr, lib.SSL_MODE_RELEASE_BUFFERS)
-        sid_ctx = b"pyssl"
-        lib.SSL_CTX_set_session_id_context(ctx_ptr, sid_ctx, len(sid_ctx))
         param = lib.SSL_CTX_get0_param(ctx_ptr)
         # Better chain building with cross-signed intermediates.
         lib.X509_VERIFY_PARAM_set_flags(param, lib.X509_V_FLAG_TRUSTED_FIRST)
