@@ -5,6 +5,7 @@ import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native"))
 
@@ -23,7 +24,22 @@ class build_ext_checking_openssl(build_ext):
         super().run()
 
 
+class build_py_with_startup_hook(build_py):
+    """Also install pyssl-inject.pth at the top of site-packages: with
+    PYSSL_INJECT=1 in the environment, every interpreter started there
+    calls pyssl.inject_into_stdlib() before running any user code."""
+
+    def run(self):
+        super().run()
+        self.copy_file("pyssl-inject.pth", os.path.join(self.build_lib, "pyssl-inject.pth"))
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [
+            os.path.join(self.build_lib, "pyssl-inject.pth")
+        ]
+
+
 setup(
     cffi_modules=["_native/build.py:ffibuilder"],
-    cmdclass={"build_ext": build_ext_checking_openssl},
+    cmdclass={"build_ext": build_ext_checking_openssl, "build_py": build_py_with_startup_hook},
 )
