@@ -54,7 +54,13 @@ def scan(header_dir: str) -> tuple[list[str], list[str], list[tuple[str, str]]]:
 
 
 def c_source(header_dir: str | None) -> str:
-    headers, libs, reasons = scan(header_dir) if header_dir else ([], [], [])
+    # This runs whenever setuptools loads the builder, even for an sdist or
+    # before the OpenSSL check: headers that are missing or incomplete give
+    # an empty table here, and the build step reports the real problem.
+    try:
+        headers, libs, reasons = scan(header_dir) if header_dir else ([], [], [])
+    except OSError:
+        headers, libs, reasons = [], [], []
     out = [f"#include <openssl/{h}>" for h in headers]
     out.append(CDEF.split("extern")[0].strip())
     out.append("const struct pyssl_err_lib pyssl_err_libs[] = {")

@@ -1,0 +1,59 @@
+"""Installing from source: where OpenSSL cannot be found, or is too old, the
+build stops with a message that says what to do, not a compiler error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    not (SOURCE / "setup.py").is_file(), reason="runs from a source checkout only"
+)
+
+
+def pip_install_source(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    # A copy, so that the build leaves nothing in the checkout.
+    tree = tmp_path / "src"
+    subprocess.run(
+        ["git", "-C", str(SOURCE), "archive", "--prefix=src/", "-o", str(tmp_path / "src.tar"), "HEAD"],
+        check=True,
+    )
+    subprocess.run(["tar", "-xf", str(tmp_path / "src.tar"), "-C", str(tmp_path)], check=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps",
+         "--target", str(tmp_path / "target"), str(tree)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_missing_openssl_headers_stop_the_install_with_what_to_install(tmp_path):
+    # -nostdinc hides every system header, as on a machine without libssl-dev.
+    result = pip_install_source(tmp_path, CC="cc -nostdinc")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "pyssl needs the OpenSSL 3.0 (or newer) development headers" in output
+    assert "apt-get install libssl-dev" in output
+    assert "PYSSL_OPENSSL_DIR" in output
+    assert "Traceback" not in output
+
+
+def test_openssl_dir_variable_is_where_the_headers_come_from(tmp_path):
+    # A prefix whose headers claim OpenSSL 1.1.1: the build must read these
+    # (not the system's 3.x) and refuse them.
+    include = tmp_path / "old-openssl" / "include" / "openssl"
+    include.mkdir(parents=True)
+    (include / "opensslv.h").write_text("#define OPENSSL_VERSION_NUMBER 0x1010117fL\n")
+    (include / "ssl.h").write_text("/* not a real OpenSSL */\n")
+    result = pip_install_source(tmp_path, PYSSL_OPENSSL_DIR=str(tmp_path / "old-openssl"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "pyssl needs OpenSSL 3.0 or newer" in output
+    assert "Traceback" not in output
