@@ -4,6 +4,7 @@ build stops with a message that says what to do, not a compiler error."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,13 @@ pytestmark = pytest.mark.skipif(
 def pip_install_source(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     # A copy, so that the build leaves nothing in the checkout.
     tree = tmp_path / "src"
-    subprocess.run(
-        ["git", "-C", str(SOURCE), "archive", "--prefix=src/", "-o", str(tmp_path / "src.tar"), "HEAD"],
-        check=True,
+    shutil.copytree(
+        SOURCE,
+        tree,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.pyd"
+        ),
     )
-    subprocess.run(["tar", "-xf", str(tmp_path / "src.tar"), "-C", str(tmp_path)], check=True)
     return subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps",
          "--target", str(tmp_path / "target"), str(tree)],
