@@ -2,6 +2,7 @@
 
 Commands:
   info (default)  OpenSSL version, features and a loopback handshake
+  bench           the stdlib ssl and pyssl measured side by side (--quick)
   conformance     run this interpreter's test.test_ssl against pyssl
 """
 
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from pyssl._info import main as info
 
         return info(args[1:])
+    if command == "bench":
+        from pyssl._bench.runner import main as bench
+
+        return bench(args[1:])
     if command == "conformance":
         from pyssl._conformance import main as conformance
 

@@ -1,0 +1,31 @@
+"""One measurement in a fresh process:
+``python -m pyssl._bench.child MODULE WORKLOAD SECONDS EC_CHAIN RSA_CHAIN``
+prints the result as JSON. MODULE is ``stdlib`` or ``pyssl``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv: list[str]) -> int:
+    module_name, workload_name, seconds, ec_chain, rsa_chain = argv
+    if module_name == "pyssl":
+        import pyssl
+
+        # asyncio must run on pyssl too: make it the ssl module everywhere.
+        pyssl.inject_into_stdlib()
+        module = pyssl
+    else:
+        import ssl
+
+        module = ssl
+    from pyssl._bench.workloads import BY_NAME, Files
+
+    value = BY_NAME[workload_name].run(module, Files(ec=ec_chain, rsa=rsa_chain), float(seconds))
+    print(json.dumps({"value": value}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

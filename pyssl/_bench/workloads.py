@@ -1,0 +1,415 @@
+"""The benchmark's workloads, each written once against an ssl module.
+
+A workload is a function ``(ssl, files, seconds) -> float`` that measures
+for about ``seconds`` and returns one number in the workload's unit. Both
+ends of a connection use the module under test, except the round trips,
+whose peer is the ``openssl s_server`` program so that only the client side
+is Python.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Files:
+    """Certificate chains (key + self-signed certificate, PEM) per key type."""
+
+    ec: str
+    rsa: str
+
+    def chain(self, key: str) -> str:
+        return self.ec if key == "ec" else self.rsa
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    unit: str
+    higher_is_better: bool
+    run: Callable[[Any, Files, float], float]
+    needs: str = ""  # a program the workload needs ("openssl"), if any
+
+
+# ---- contexts and a server thread ------------------------------------------------
+
+
+def _contexts(ssl: Any, files: Files, key: str = "ec", version: str = "TLSv1_3",
+              alpn: bool = False) -> tuple[Any, Any]:
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(files.chain(key))
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(files.chain(key))
+    for ctx in (server, client):
+        ctx.maximum_version = getattr(ssl.TLSVersion, version)
+        if alpn:
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+    return server, client
+
+
+class _Server:
+    """Accepts connections in a thread and runs ``serve(tls_socket)`` on
+    each, one at a time, until stopped."""
+
+    def __init__(self, ssl: Any, context: Any, serve: Callable[[Any], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()
+        self.context = context
+        self.serve = serve
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                with self.context.wrap_socket(conn, server_side=True) as tls:
+                    self.serve(tls)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+def _timed(seconds: float, step: Callable[[], int]) -> float:
+    """Repeat ``step`` (which returns how much it did) for ``seconds``;
+    returns the amount per second."""
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        done += step()
+        now = time.perf_counter()
+        if now >= deadline:
+            return done / (now - start)
+
+
+# ---- handshakes ------------------------------------------------------------------
+
+
+def _handshakes(key: str, version: str, resumed: bool = False) -> Callable[[Any, Files, float], float]:
+    def run(ssl: Any, files: Files, seconds: float) -> float:
+        server_ctx, client_ctx = _contexts(ssl, files, key, version)
+
+        def serve(tls: Any) -> None:
+            # One byte after the handshake carries the TLS 1.3 tickets.
+            tls.sendall(b"x")
+            tls.recv(1)
+
+        server = _Server(ssl, server_ctx, serve)
+        session = None
+        reused = 0
+
+        def one() -> int:
+            nonlocal session, reused
+            with socket.create_connection(server.address) as raw:
+                with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                    tls.recv(1)
+                    tls.sendall(b"y")
+                    if resumed:
+                        reused += tls.session_reused
+                        if session is None:
+                            session = tls.session
+            return 1
+
+        try:
+            rate = _timed(seconds, one)
+        finally:
+            server.close()
+        if resumed and reused == 0:
+            raise RuntimeError("no handshake was resumed")
+        return rate
+
+    return run
+
+
+# ---- bulk data over loopback -----------------------------------------------------
+
+
+def _bulk(chunk: int) -> Callable[[Any, Files, float], float]:
+    def run(ssl: Any, files: Files, seconds: float) -> float:
+        server_ctx, client_ctx = _contexts(ssl, files)
+        stop = threading.Event()
+        payload = os.urandom(chunk)
+
+        def serve(tls: Any) -> None:
+            while not stop.is_set():
+                tls.sendall(payload)
+
+        server = _Server(ssl, server_ctx, serve)
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        try:
+            with socket.create_connection(server.address) as raw:
+                with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.recv_into(view)  # the transfer is under way
+                    rate = _timed(seconds, lambda: _fill(tls, view, chunk))
+                    stop.set()
+        finally:
+            server.close()
+        return rate / MIB
+
+    return run
+
+
+def _fill(tls: Any, view: memoryview, size: int) -> int:
+    got = 0
+    while got < size:
+        got += tls.recv_into(view[got:])
+    return got
+
+
+# ---- round trips against a C peer -------------------------------------------------
+
+
+def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", files.ec, "-key", files.ec,
+         "-rev", "-naccept", "1", "-quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        port = None
+        for line in proc.stdout:
+            if line.startswith(b"ACCEPT"):
+                port = int(line.rsplit(b":", 1)[1])
+                break
+        if port is None:
+            raise RuntimeError("openssl s_server did not start")
+        _, client_ctx = _contexts(ssl, files)
+        message = b"m" * 63 + b"\n"
+        expected = message[-2::-1] + b"\n"
+        buf = bytearray(64)
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+
+                def one() -> int:
+                    tls.sendall(message)
+                    got = 0
+                    while got < 64:
+                        got += tls.recv_into(memoryview(buf)[got:])
+                    if buf != expected:
+                        raise RuntimeError("the echo came back wrong")
+                    return 1
+
+                return _timed(seconds, one)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ---- SSLObject over MemoryBIO (the asyncio path, without sockets) ---------------
+
+
+def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
+    server_ctx, client_ctx = _contexts(ssl, files)
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = [False, False]
+    while not all(done):
+        for i, side in enumerate((client, server)):
+            if not done[i]:
+                try:
+                    side.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    chunk = os.urandom(16 * KIB)
+    buf = bytearray(16 * KIB)
+
+    def one() -> int:
+        server.write(chunk)
+        c_in.write(s_out.read())
+        got = 0
+        while got < len(chunk):
+            got += client.read(len(chunk) - got, memoryview(buf)[got:])
+        return got
+
+    return _timed(seconds, one) / MIB
+
+
+# ---- asyncio streams ----------------------------------------------------------------
+
+
+def _asyncio_bulk(ssl: Any, files: Files, seconds: float) -> float:
+    import asyncio
+
+    server_ctx, client_ctx = _contexts(ssl, files)
+    chunk = os.urandom(64 * KIB)
+
+    async def main() -> float:
+        stop = asyncio.Event()
+
+        async def serve(reader: Any, writer: Any) -> None:
+            while not stop.is_set():
+                writer.write(chunk)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx,
+                                                       server_hostname="localhost")
+        await reader.readexactly(64 * KIB)
+        total = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            total += len(await reader.read(64 * KIB))
+        rate = total / (time.perf_counter() - start)
+        stop.set()
+        writer.close()
+        server.close()
+        return rate
+
+    return asyncio.run(main()) / MIB
+
+
+def _asyncio_round_trips(ssl: Any, files: Files, seconds: float) -> float:
+    import asyncio
+
+    server_ctx, client_ctx = _contexts(ssl, files)
+
+    async def main() -> float:
+        async def serve(reader: Any, writer: Any) -> None:
+            while data := await reader.read(64):
+                writer.write(data)
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx,
+                                                       server_hostname="localhost")
+        message = b"r" * 64
+        count = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            writer.write(message)
+            await reader.readexactly(64)
+            count += 1
+        rate = count / (time.perf_counter() - start)
+        writer.close()
+        server.close()
+        return rate
+
+    return asyncio.run(main())
+
+
+# ---- per-call latency of getters ----------------------------------------------------
+
+
+def _getter(name: str, call: Callable[[Any], Any]) -> Callable[[Any, Files, float], float]:
+    def run(ssl: Any, files: Files, seconds: float) -> float:
+        server_ctx, client_ctx = _contexts(ssl, files, alpn=True)
+        server = _Server(ssl, server_ctx, lambda tls: tls.recv(1))
+        try:
+            with socket.create_connection(server.address) as raw:
+                with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    call(tls)
+                    batch = 1000
+                    calls = 0
+                    start = time.perf_counter()
+                    while time.perf_counter() - start < seconds:
+                        for _ in range(batch):
+                            call(tls)
+                        calls += batch
+                    elapsed = time.perf_counter() - start
+                    tls.sendall(b"x")
+        finally:
+            server.close()
+        return elapsed / calls * 1e9
+
+    return run
+
+
+# ---- memory ---------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
+    """Resident memory added by 1,000 established, idle connections (both
+    ends in this process), in KiB."""
+    count = 1000
+    server_ctx, client_ctx = _contexts(ssl, files)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=count)
+    address = listener.getsockname()
+    servers: list[Any] = []
+
+    def accept_all() -> None:
+        for _ in range(count):
+            conn, _ = listener.accept()
+            servers.append(server_ctx.wrap_socket(conn, server_side=True))
+
+    # Warm up allocators and caches with one connection first.
+    with socket.create_connection(address) as raw:
+        acceptor = threading.Thread(target=lambda: listener.accept()[0].close())
+        acceptor.start()
+        acceptor.join()
+    gc.collect()
+    before = _rss_bytes()
+    thread = threading.Thread(target=accept_all)
+    thread.start()
+    clients = []
+    for _ in range(count):
+        raw = socket.create_connection(address)
+        clients.append(client_ctx.wrap_socket(raw, server_hostname="localhost"))
+    thread.join()
+    gc.collect()
+    after = _rss_bytes()
+    for tls in clients + servers:
+        tls.close()
+    listener.close()
+    return (after - before) / KIB
+
+
+WORKLOADS: list[Workload] = [
+    Workload("handshakes TLS 1.3 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_3")),
+    Workload("handshakes TLS 1.3 RSA-2048", "/s", True, _handshakes("rsa", "TLSv1_3")),
+    Workload("handshakes TLS 1.2 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_2")),
+    Workload("handshakes TLS 1.2 RSA-2048", "/s", True, _handshakes("rsa", "TLSv1_2")),
+    Workload("resumed handshakes TLS 1.2", "/s", True, _handshakes("ec", "TLSv1_2", resumed=True)),
+    Workload("resumed handshakes TLS 1.3", "/s", True, _handshakes("ec", "TLSv1_3", resumed=True)),
+    Workload("bulk 16 KiB writes, recv_into", "MiB/s", True, _bulk(16 * KIB)),
+    Workload("bulk 64 KiB writes, recv_into", "MiB/s", True, _bulk(64 * KIB)),
+    Workload("64-byte round trips vs s_server", "/s", True, _round_trips, needs="openssl"),
+    Workload("SSLObject/MemoryBIO 16 KiB", "MiB/s", True, _memory_bio),
+    Workload("asyncio streams bulk", "MiB/s", True, _asyncio_bulk),
+    Workload("asyncio streams round trips", "/s", True, _asyncio_round_trips),
+    Workload("pending()", "ns/call", False, _getter("pending", lambda s: s.pending())),
+    Workload("version()", "ns/call", False, _getter("version", lambda s: s.version())),
+    Workload("selected_alpn_protocol()", "ns/call", False,
+             _getter("alpn", lambda s: s.selected_alpn_protocol())),
+    Workload("cipher()", "ns/call", False, _getter("cipher", lambda s: s.cipher())),
+    Workload("getpeercert()", "ns/call", False, _getter("getpeercert", lambda s: s.getpeercert())),
+    Workload("memory per 1,000 connections", "KiB", False, _memory_per_1000),
+]
+
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def available(workload: Workload) -> bool:
+    return not workload.needs or shutil.which(workload.needs) is not None
