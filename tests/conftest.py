@@ -174,7 +174,7 @@ class ThreadedServer:
             raise self.errors[0]
         return self.results
 
-    def connect(self, timeout: float = TIMEOUT) -> socket.socket:
+    def connect(self, timeout: float | None = TIMEOUT) -> socket.socket:
         return socket.create_connection(self.address, timeout=timeout)
 
 
@@ -193,6 +193,52 @@ def serve() -> Any:
     for server in servers:
         server.listener.close()
         server.thread.join(TIMEOUT)
+
+
+# ---- TLS connections for the socket tests -----------------------------------
+
+
+@pytest.fixture
+def serve_tls(serve: Any, certs: CertFiles) -> Any:
+    """serve_tls(module, handler, connections=1, **context_settings) starts a
+    ThreadedServer that wraps each connection server-side with ``module``'s
+    SSLContext (handshake done) and hands the SSLSocket to ``handler``."""
+
+    def start(module: Any, handler: Callable[[Any], Any], connections: int = 1,
+              **settings: Any) -> ThreadedServer:
+        context = server_context(module, certs, **settings)
+
+        def run(conn: socket.socket) -> Any:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                return handler(tls)
+
+        return serve(run, connections)
+
+    return start
+
+
+def connect_tls(module: Any, certs: CertFiles, server: ThreadedServer,
+                timeout: float | None = TIMEOUT, **wrap_settings: Any) -> Any:
+    """A ``module`` client SSLSocket connected to ``server``, trusting the
+    test CA; ``wrap_settings`` go to wrap_socket()."""
+    raw = server.connect(timeout=timeout)
+    try:
+        return client_context(module, certs).wrap_socket(
+            raw, server_hostname="localhost", **wrap_settings)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def recv_exactly(sock: Any, size: int) -> bytes:
+    """Exactly ``size`` bytes from ``sock``; EOFError if the stream ends first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError(f"EOF after {len(data)} of {size} bytes")
+        data += chunk
+    return bytes(data)
 
 
 # ---- the openssl command-line programs ---------------------------------------
