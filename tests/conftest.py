@@ -217,6 +217,18 @@ def serve_tls(serve: Any, certs: CertFiles) -> Any:
     return start
 
 
+@pytest.fixture
+def connected_pair() -> Any:
+    """Two connected TCP sockets (a, b) on loopback, closed afterwards."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        a = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
+        b, _ = listener.accept()
+    b.settimeout(TIMEOUT)
+    yield a, b
+    a.close()
+    b.close()
+
+
 def connect_tls(module: Any, certs: CertFiles, server: ThreadedServer,
                 timeout: float | None = TIMEOUT, **wrap_settings: Any) -> Any:
     """A ``module`` client SSLSocket connected to ``server``, trusting the

@@ -10,7 +10,6 @@ import socket
 
 import pytest
 
-import pyssl
 from conftest import connect_tls, module_named, recv_exactly
 
 
@@ -205,7 +204,9 @@ def test_negative_read_length_is_refused(serve_tls, certs, either):
 def test_nonzero_flags_are_refused(serve_tls, certs, either, method, args):
     server = serve_tls(either, echo)
     with connect_tls(either, certs, server) as tls:
-        message = f"non-zero flags not allowed in calls to {method}() on {class_of(either)}"
+        message = (
+            f"non-zero flags not allowed in calls to {method}() on {class_of(either)}"
+        )
         with pytest.raises(ValueError) as caught:
             getattr(tls, method)(*args, socket.MSG_PEEK)
         assert str(caught.value) == message
@@ -221,12 +222,17 @@ def test_nonzero_flags_are_refused(serve_tls, certs, either, method, args):
         ("sendto", (b"x", 0, ("127.0.0.1", 9))),
     ],
 )
-def test_datagram_methods_are_refused_while_wrapped(serve_tls, certs, either, method, args):
+def test_datagram_methods_are_refused_while_wrapped(
+    serve_tls, certs, either, method, args
+):
     server = serve_tls(either, echo)
     with connect_tls(either, certs, server) as tls:
         with pytest.raises(ValueError) as caught:
             getattr(tls, method)(*args)
-        assert str(caught.value) == f"{method} not allowed on instances of {class_of(either)}"
+        assert (
+            str(caught.value)
+            == f"{method} not allowed on instances of {class_of(either)}"
+        )
         # Nothing went out in clear text: the TLS stream is intact.
         tls.sendall(b"still TLS")
         assert recv_exactly(tls, 9) == b"still TLS"
@@ -246,7 +252,10 @@ def test_message_methods_are_not_implemented(serve_tls, certs, either, method, a
     with connect_tls(either, certs, server) as tls:
         with pytest.raises(NotImplementedError) as caught:
             getattr(tls, method)(*args)
-        assert str(caught.value) == f"{method} not allowed on instances of {class_of(either)}"
+        assert (
+            str(caught.value)
+            == f"{method} not allowed on instances of {class_of(either)}"
+        )
     server.join()
 
 
@@ -299,7 +308,9 @@ def test_one_large_write_goes_out_whole(serve_tls, certs, sides):
     # when every byte has been sent.
     server_module, client_module = sides
     payload = pattern(UPLOAD, 3)
-    server = serve_tls(server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest())
+    server = serve_tls(
+        server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest()
+    )
     with connect_tls(client_module, certs, server) as tls:
         assert tls.write(payload) == UPLOAD
         tls.unwrap()
@@ -384,7 +395,9 @@ def data_file(tmp_path):
 def test_sendfile_sends_a_whole_file_over_tls(serve_tls, certs, sides, data_file):
     server_module, client_module = sides
     path, content = data_file
-    server = serve_tls(server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest())
+    server = serve_tls(
+        server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest()
+    )
     with connect_tls(client_module, certs, server) as tls, open(path, "rb") as f:
         assert tls.sendfile(f) == len(content)
         tls.unwrap()
@@ -406,14 +419,18 @@ def test_sendfile_with_offset_and_count(serve_tls, certs, either, data_file):
 
 
 @pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
-def test_close_notify_reads_as_end_of_stream(serve_tls, certs, either, peer, suppress_ragged_eofs):
+def test_close_notify_reads_as_end_of_stream(
+    serve_tls, certs, either, peer, suppress_ragged_eofs
+):
     def handler(tls):
         tls.sendall(b"bye")
         # unwrap() sends close_notify, then waits for the client's.
         tls.unwrap()
 
     server = serve_tls(peer, handler)
-    with connect_tls(either, certs, server, suppress_ragged_eofs=suppress_ragged_eofs) as tls:
+    with connect_tls(
+        either, certs, server, suppress_ragged_eofs=suppress_ragged_eofs
+    ) as tls:
         assert recv_exactly(tls, 3) == b"bye"
         assert tls.recv(10) == b""
         assert tls.read(10) == b""
@@ -456,4 +473,3 @@ def test_ragged_eof_raises_without_suppression(serve_tls, certs, either, peer, m
         "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol"
     )
     server.join()
-

@@ -23,18 +23,6 @@ def echo_once(tls):
 
 
 @pytest.fixture
-def connected_pair():
-    """Two connected TCP sockets (a, b) on loopback, closed afterwards."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        a = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
-        b, _ = listener.accept()
-    b.settimeout(TIMEOUT)
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
 def refused_address():
     """A loopback address where nothing listens: the port is bound, so that
     nobody else takes it, but not listening."""
@@ -65,7 +53,9 @@ def test_sslsocket_has_no_public_constructor(either):
 def test_wrap_socket_refuses_datagram_sockets(either):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        with pytest.raises(NotImplementedError, match="only stream sockets are supported"):
+        with pytest.raises(
+            NotImplementedError, match="only stream sockets are supported"
+        ):
             ctx.wrap_socket(udp, server_hostname="localhost")
         # Refused before the socket was taken over.
         assert udp.fileno() != -1
@@ -76,7 +66,9 @@ def test_server_hostname_is_refused_server_side(either, certs):
     with socket.socket() as sock:
         with pytest.raises(ValueError) as caught:
             ctx.wrap_socket(sock, server_side=True, server_hostname="localhost")
-        assert str(caught.value) == "server_hostname can only be specified in client mode"
+        assert (
+            str(caught.value) == "server_hostname can only be specified in client mode"
+        )
         assert sock.fileno() != -1
 
 
@@ -93,7 +85,8 @@ def test_wrapping_takes_over_the_descriptor(connected_pair, either, certs):
     raw, _ = connected_pair
     fd = raw.fileno()
     tls = client_context(either, certs).wrap_socket(
-        raw, server_hostname="localhost", do_handshake_on_connect=False)
+        raw, server_hostname="localhost", do_handshake_on_connect=False
+    )
     with tls:
         assert tls.fileno() == fd
         assert raw.fileno() == -1
@@ -123,7 +116,9 @@ def test_connect_does_the_handshake(serve_tls, certs, either, peer, method):
     ctx = client_context(either, certs)
     with ctx.wrap_socket(socket.socket(), server_hostname="localhost") as tls:
         assert tls.version() is None
-        assert getattr(tls, method)(server.address) == (0 if method == "connect_ex" else None)
+        assert getattr(tls, method)(server.address) == (
+            0 if method == "connect_ex" else None
+        )
         assert tls.version() == "TLSv1.3"
         tls.sendall(b"over TLS")
         assert recv_exactly(tls, 8) == b"over TLS"
@@ -133,8 +128,9 @@ def test_connect_does_the_handshake(serve_tls, certs, either, peer, method):
 def test_connect_without_handshake_on_connect(serve_tls, certs, either):
     server = serve_tls(either, echo_once)
     ctx = client_context(either, certs)
-    tls = ctx.wrap_socket(socket.socket(), server_hostname="localhost",
-                          do_handshake_on_connect=False)
+    tls = ctx.wrap_socket(
+        socket.socket(), server_hostname="localhost", do_handshake_on_connect=False
+    )
     with tls:
         tls.connect(server.address)
         assert tls.version() is None
@@ -177,7 +173,9 @@ def test_connecting_twice_is_refused(serve_tls, certs, either):
 def test_connect_on_a_socket_wrapped_connected_is_refused(serve_tls, certs, either):
     server = serve_tls(either, echo_once)
     with connect_tls(either, certs, server) as tls:
-        with pytest.raises(ValueError, match="attempt to connect already-connected SSLSocket!"):
+        with pytest.raises(
+            ValueError, match="attempt to connect already-connected SSLSocket!"
+        ):
             tls.connect(server.address)
         tls.sendall(b"x")
         assert tls.recv(1) == b"x"
@@ -206,7 +204,9 @@ def client_exchange(module, certs, address, payload=b"hello"):
 
 def test_accept_returns_a_server_side_sslsocket(certs, either, peer, in_thread):
     ctx = server_context(either, certs)
-    with ctx.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True) as listener:
+    with ctx.wrap_socket(
+        socket.create_server(("127.0.0.1", 0)), server_side=True
+    ) as listener:
         listener.settimeout(TIMEOUT)
         assert listener.version() is None
         client = in_thread(client_exchange, peer, certs, listener.getsockname())
@@ -226,8 +226,12 @@ def test_accept_returns_a_server_side_sslsocket(certs, either, peer, in_thread):
 
 def test_accept_inherits_the_listeners_settings(certs, either, in_thread):
     ctx = server_context(either, certs)
-    listener = ctx.wrap_socket(socket.create_server(("127.0.0.1", 0)), server_side=True,
-                               do_handshake_on_connect=False, suppress_ragged_eofs=False)
+    listener = ctx.wrap_socket(
+        socket.create_server(("127.0.0.1", 0)),
+        server_side=True,
+        do_handshake_on_connect=False,
+        suppress_ragged_eofs=False,
+    )
     with listener:
         listener.settimeout(TIMEOUT)
         client = in_thread(client_exchange, either, certs, listener.getsockname())
@@ -314,6 +318,8 @@ def test_shutdown_drops_the_tls_layer(serve_tls, certs, either):
 def test_detach_hands_over_the_descriptor(serve_tls, certs, either):
     server = serve_tls(either, echo_once)
     tls = connect_tls(either, certs, server)
+    tls.sendall(b"x")
+    assert tls.recv(1) == b"x"
     address = tls.getpeername()
     fd = tls.fileno()
     assert tls.detach() == fd
@@ -327,7 +333,8 @@ def test_detach_hands_over_the_descriptor(serve_tls, certs, either):
 def test_dup_is_not_implemented(connected_pair, either, certs):
     raw, _ = connected_pair
     tls = client_context(either, certs).wrap_socket(
-        raw, server_hostname="localhost", do_handshake_on_connect=False)
+        raw, server_hostname="localhost", do_handshake_on_connect=False
+    )
     with tls:
         with pytest.raises(NotImplementedError) as caught:
             tls.dup()
