@@ -11,6 +11,7 @@ poll the socket until the deadline instead.
 from __future__ import annotations
 
 import weakref
+from operator import index
 from typing import Any
 
 from pyssl._callbacks import register
@@ -183,6 +184,8 @@ class Connection:
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read up to ``len`` bytes; into ``buffer`` when given (returning
         the count), else as ``bytes``. A clean close_notify gives 0 / b''."""
+        if type(len) is not int:
+            len = index(len)
         if buffer is None:
             if len < 0:
                 raise ValueError("size should not be negative")
@@ -190,7 +193,14 @@ class Connection:
                 return b""
             dest = _new_uninitialised("char[]", len)
         else:
-            dest = ffi.from_buffer(buffer, require_writable=True)
+            try:
+                dest = ffi.from_buffer(buffer, require_writable=True)
+            except (TypeError, BufferError):
+                # The stdlib's "w*" argument: writable and contiguous.
+                raise TypeError(
+                    "read() argument 2 must be read-write bytes-like object, "
+                    f"not {type(buffer).__name__}"
+                ) from None
             size = ffi.sizeof(dest)
             if len <= 0 or len > size:
                 len = size

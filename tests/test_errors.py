@@ -528,6 +528,28 @@ def test_sending_needs_a_bytes_like_object(tls_client, method, data):
         getattr(tls_client, method)(data)
 
 
+@pytest.mark.parametrize(
+    "buffer, kind",
+    [(b"immutable", "bytes"), (memoryview(bytearray(6))[::2], "memoryview")],
+)
+def test_reading_into_needs_a_writable_contiguous_buffer(tls_client, buffer, kind):
+    message = f"read() argument 2 must be read-write bytes-like object, not {kind}"
+    with pytest.raises(TypeError) as caught:
+        tls_client.recv_into(buffer)
+    assert str(caught.value) == message
+    with pytest.raises(TypeError) as caught:
+        tls_client.read(3, buffer)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("size", ["10", 1.5, None])
+def test_read_length_must_be_an_integer(tls_client, size):
+    name = type(size).__name__
+    with pytest.raises(TypeError) as caught:
+        tls_client.read(size)
+    assert str(caught.value) == f"'{name}' object cannot be interpreted as an integer"
+
+
 def wrap_connected(module, sock, server_hostname, check_hostname=True):
     ctx = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = check_hostname
