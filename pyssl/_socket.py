@@ -21,7 +21,7 @@ from typing import Any
 from pyssl._connection import Connection
 from pyssl._enums import CHANNEL_BINDING_TYPES
 from pyssl._errors import SSL_ERROR_EOF, SSLError, connection_error, error_from_queue
-from pyssl._lib import ffi, lib
+from pyssl._lib import lib
 
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 # SSLError.args[0] when the socket under a connection is gone (the stdlib's
