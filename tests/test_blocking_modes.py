@@ -85,7 +85,7 @@ def drive_handshake(module, tls) -> list[type]:
 
 def test_blocking_read_waits_for_the_peer(serve_tls, certs, either):
     def handler(tls):
-        time.sleep(SHORT)
+        time.sleep(SHORT)  # the wait the client's read must sit out
         tls.sendall(b"late")
         assert tls.recv(1) == b"!"
 
@@ -332,7 +332,7 @@ def test_do_handshake_block_completes_on_a_nonblocking_socket(serve_tls, certs, 
 def test_settimeout_between_operations_is_honoured(serve_tls, certs, either, release):
     def handler(tls):
         assert release.wait(TIMEOUT)
-        time.sleep(SHORT)
+        time.sleep(SHORT)  # the wait the client's blocking read must sit out
         tls.sendall(b"blocking")
 
     server = serve_tls(either, handler)

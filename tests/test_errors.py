@@ -286,6 +286,54 @@ def test_server_side_handshake_errors(serve, certs, bad_certs, either, peer, nam
     check(server_error, either, scenario.server)
 
 
+# The same failures with the openssl program on the other side.
+
+
+def pyssl_client_error(ctx, port: int) -> BaseException:
+    """What a pyssl client with ``ctx`` meets from the server on ``port``:
+    in the handshake, or at its first read (TLS 1.3 client certificates)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with pytest.raises(pyssl.SSLError) as caught:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.recv(1)
+    return caught.value
+
+
+def test_pyssl_client_rejecting_openssl_s_server(certs, bad_certs, openssl_server):
+    _, port = openssl_server()
+    _, client_ctx = contexts("unknown CA", pyssl, pyssl, certs, bad_certs)
+    error = pyssl_client_error(client_ctx, port)
+    check(error, pyssl, SCENARIOS["unknown CA"].client)
+
+
+def test_openssl_s_server_requiring_a_client_certificate(
+    certs, bad_certs, openssl_server
+):
+    # -Verify: a client certificate is required, not merely asked for.
+    _, port = openssl_server("-Verify", "1", "-CAfile", certs.ca)
+    name = "no client certificate, TLS 1.3"
+    _, client_ctx = contexts(name, pyssl, pyssl, certs, bad_certs)
+    error = pyssl_client_error(client_ctx, port)
+    check(error, pyssl, SCENARIOS[name].client)
+
+
+def test_openssl_s_client_without_a_client_certificate(
+    serve, certs, bad_certs, openssl_client
+):
+    name = "no client certificate, TLS 1.3"
+    server_ctx, _ = contexts(name, pyssl, pyssl, certs, bad_certs)
+
+    def handler(conn):
+        with pytest.raises(pyssl.SSLError) as caught:
+            server_ctx.wrap_socket(conn, server_side=True)
+        return caught.value
+
+    server = serve(handler)
+    openssl_client(server.port)
+    [error] = server.join()
+    check(error, pyssl, SCENARIOS[name].server)
+
+
 # ---- misbehaving peers --------------------------------------------------------------
 
 GARBAGE = {

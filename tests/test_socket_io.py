@@ -10,7 +10,15 @@ import socket
 
 import pytest
 
-from conftest import connect_tls, module_named, recv_exactly
+import pyssl
+from conftest import (
+    TIMEOUT,
+    client_context,
+    connect_tls,
+    module_named,
+    recv_exactly,
+    server_context,
+)
 
 
 def echo(tls):
@@ -473,3 +481,72 @@ def test_ragged_eof_raises_without_suppression(serve_tls, certs, either, peer, m
         "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol"
     )
     server.join()
+
+
+# The openssl program as the peer: s_client sends close_notify when its
+# input ends; a killed s_client or s_server leaves the kernel to close the
+# TCP connection, without close_notify.
+
+
+def pyssl_server_reading_to_the_end(certs, suppress_ragged_eofs):
+    def handler(conn):
+        ctx = server_context(pyssl, certs)
+        with ctx.wrap_socket(
+            conn, server_side=True, suppress_ragged_eofs=suppress_ragged_eofs
+        ) as tls:
+            assert recv_exactly(tls, 6) == b"hello\n"
+            # Once s_client prints this, it has read everything sent before
+            # (the session tickets too): closing it then sends no RST.
+            tls.sendall(b"ready\n")
+            try:
+                return tls.recv(10)
+            except pyssl.SSLError as exc:
+                return exc
+
+    return handler
+
+
+def test_close_notify_from_openssl_s_client(serve, certs, openssl_client):
+    server = serve(pyssl_server_reading_to_the_end(certs, False))
+    client = openssl_client(server.port, "-quiet", "-no_ign_eof")
+    client.send(b"hello\n")
+    client.wait_for(b"ready")
+    client.proc.stdin.close()
+    assert server.join() == [b""]
+
+
+@pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
+def test_openssl_s_client_killed_is_a_ragged_eof(
+    serve, certs, openssl_client, suppress_ragged_eofs
+):
+    server = serve(pyssl_server_reading_to_the_end(certs, suppress_ragged_eofs))
+    client = openssl_client(server.port, "-quiet")
+    client.send(b"hello\n")
+    client.wait_for(b"ready")
+    client.stop()
+    [result] = server.join()
+    if suppress_ragged_eofs:
+        assert result == b""
+    else:
+        assert isinstance(result, pyssl.SSLEOFError)
+        assert result.reason == "UNEXPECTED_EOF_WHILE_READING"
+
+
+@pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
+def test_openssl_s_server_killed_is_a_ragged_eof(
+    certs, openssl_server, suppress_ragged_eofs
+):
+    proc, port = openssl_server()
+    ctx = client_context(pyssl, certs)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with ctx.wrap_socket(
+            raw, server_hostname="localhost", suppress_ragged_eofs=suppress_ragged_eofs
+        ) as tls:
+            proc.send(b"from s_server\n")
+            assert recv_exactly(tls, 14) == b"from s_server\n"
+            proc.stop()
+            if suppress_ragged_eofs:
+                assert tls.recv(10) == b""
+            else:
+                with pytest.raises(pyssl.SSLEOFError):
+                    tls.recv(10)
