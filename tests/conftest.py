@@ -304,6 +304,9 @@ class OpenSSLProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(TIMEOUT)
+        # The reader meets EOF now that the process is gone; closing stdout
+        # while it is still in readline() would fail it in its thread.
+        self.reader.join(TIMEOUT)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
