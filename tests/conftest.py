@@ -200,19 +200,18 @@ def serve() -> Any:
 
 @pytest.fixture
 def serve_tls(serve: Any, certs: CertFiles) -> Any:
-    """serve_tls(module, handler, connections=1, **context_settings) starts a
-    ThreadedServer that wraps each connection server-side with ``module``'s
-    SSLContext (handshake done) and hands the SSLSocket to ``handler``."""
+    """serve_tls(module, handler) starts a ThreadedServer that wraps its
+    connection server-side with ``module``'s SSLContext (handshake done) and
+    hands the SSLSocket to ``handler``."""
 
-    def start(module: Any, handler: Callable[[Any], Any], connections: int = 1,
-              **settings: Any) -> ThreadedServer:
-        context = server_context(module, certs, **settings)
+    def start(module: Any, handler: Callable[[Any], Any]) -> ThreadedServer:
+        context = server_context(module, certs)
 
         def run(conn: socket.socket) -> Any:
             with context.wrap_socket(conn, server_side=True) as tls:
                 return handler(tls)
 
-        return serve(run, connections)
+        return serve(run)
 
     return start
 

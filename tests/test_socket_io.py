@@ -47,6 +47,10 @@ def receive_all(tls):
         received += data
 
 
+def digest_of_all(tls):
+    return hashlib.sha256(receive_all(tls)).hexdigest()
+
+
 def class_of(module):
     return f"<class '{module.__name__}.SSLSocket'>"
 
@@ -316,9 +320,7 @@ def test_one_large_write_goes_out_whole(serve_tls, certs, sides):
     # when every byte has been sent.
     server_module, client_module = sides
     payload = pattern(UPLOAD, 3)
-    server = serve_tls(
-        server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest()
-    )
+    server = serve_tls(server_module, digest_of_all)
     with connect_tls(client_module, certs, server) as tls:
         assert tls.write(payload) == UPLOAD
         tls.unwrap()
@@ -403,9 +405,7 @@ def data_file(tmp_path):
 def test_sendfile_sends_a_whole_file_over_tls(serve_tls, certs, sides, data_file):
     server_module, client_module = sides
     path, content = data_file
-    server = serve_tls(
-        server_module, lambda tls: hashlib.sha256(receive_all(tls)).hexdigest()
-    )
+    server = serve_tls(server_module, digest_of_all)
     with connect_tls(client_module, certs, server) as tls, open(path, "rb") as f:
         assert tls.sendfile(f) == len(content)
         tls.unwrap()
