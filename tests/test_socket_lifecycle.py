@@ -107,6 +107,19 @@ def test_handshake_deferred_until_do_handshake(serve_tls, certs, either, peer):
     server.join()
 
 
+def test_unconnected_socket_has_no_tls_yet(either, certs):
+    ctx = client_context(either, certs)
+    with ctx.wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+        assert tls.version() is None
+        assert tls.cipher() is None
+        assert tls.pending() == 0
+        with pytest.raises(OSError) as caught:
+            tls.do_handshake()
+        assert caught.value.errno == errno.ENOTCONN
+        with pytest.raises(ValueError, match="Read on closed or unwrapped SSL socket."):
+            tls.read()
+
+
 # ---- connect() ---------------------------------------------------------------------
 
 
