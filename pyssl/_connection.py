@@ -11,6 +11,7 @@ poll the socket until the deadline instead.
 from __future__ import annotations
 
 import weakref
+from operator import index
 from typing import Any
 
 from pyssl import _x509
@@ -193,6 +194,8 @@ class Connection:
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read up to ``len`` bytes; into ``buffer`` when given (returning
         the count), else as ``bytes``. A clean close_notify gives 0 / b''."""
+        if type(len) is not int:
+            len = index(len)
         if buffer is None:
             if len < 0:
                 raise ValueError("size should not be negative")
@@ -203,9 +206,17 @@ class Connection:
             with _new_uninitialised("char[]", len) as dest:
                 count = self._read_into(dest, len)
                 return ffi.unpack(dest, count)
+        try:
+            dest = ffi.from_buffer(buffer, require_writable=True)
+        except (TypeError, BufferError):
+            # The stdlib's "w*" argument: writable and contiguous.
+            raise TypeError(
+                "read() argument 2 must be read-write bytes-like object, "
+                f"not {type(buffer).__name__}"
+            ) from None
         # The caller's buffer is held only for the call, as the stdlib's
         # Py_buffer is: released even when the read fails.
-        with ffi.from_buffer(buffer, require_writable=True) as dest:
+        with dest:
             size = ffi.sizeof(dest)
             if len <= 0 or len > size:
                 len = size

@@ -9,6 +9,7 @@ drain the error queue, so a later failure is never blamed on this one.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from pyssl._lib import ffi, lib
@@ -199,6 +200,7 @@ _WANT_ERRORS: dict[int, tuple[type[SSLError], str]] = {
 }
 
 _EOF_TEXT = "EOF occurred in violation of protocol"
+_OSERROR_FROM_READ_WRITE = sys.version_info >= (3, 13)
 
 
 def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
@@ -222,10 +224,12 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
         if errcode == 0:
             lib.ERR_clear_error()
             sys_errno, ret = (status[0], status[1]) if status is not None else (0, 0)
-            # As the stdlib: only a -1 from the handshake or the shutdown is
-            # an I/O error worth its errno; a failed read or write (the _ex
-            # calls return 0) is an EOF that broke the protocol.
-            if conn.uses_socket and ret == -1 and sys_errno:
+            # The errno of a failed system call is an OSError. Before 3.13
+            # the stdlib took it only from a handshake or shutdown returning
+            # -1, and reported a failed read or write (the _ex calls return
+            # 0) as an EOF, so a reset connection read as a ragged EOF;
+            # pyssl does what the running Python's stdlib does.
+            if conn.uses_socket and sys_errno and (ret == -1 or _OSERROR_FROM_READ_WRITE):
                 return OSError(sys_errno, os.strerror(sys_errno))
             if ret not in (0, -1) and conn.uses_socket:
                 cls, text = SSLSyscallError, "Some I/O error occurred"

@@ -28,9 +28,9 @@ import trustme
 import pyssl
 
 try:
-    import ssl as _stdlib_ssl
+    import ssl as STDLIB_SSL
 except ImportError:  # an interpreter built without ssl
-    _stdlib_ssl = None  # type: ignore[assignment]
+    STDLIB_SSL = None  # type: ignore[assignment]
 
 TIMEOUT = 15.0
 OPENSSL = shutil.which("openssl")
@@ -109,9 +109,9 @@ PEER_MODULES = ["pyssl", "stdlib"]
 def module_named(name: str) -> Any:
     if name == "pyssl":
         return pyssl
-    if _stdlib_ssl is None:
+    if STDLIB_SSL is None:
         pytest.skip("this interpreter has no stdlib ssl module to compare with")
-    return _stdlib_ssl
+    return STDLIB_SSL
 
 
 @pytest.fixture(params=PEER_MODULES)
@@ -195,7 +195,7 @@ class ThreadedServer:
             raise self.errors[0]
         return self.results
 
-    def connect(self, timeout: float = TIMEOUT) -> socket.socket:
+    def connect(self, timeout: float | None = TIMEOUT) -> socket.socket:
         return socket.create_connection(self.address, timeout=timeout)
 
 
@@ -214,6 +214,63 @@ def serve() -> Any:
     for server in servers:
         server.listener.close()
         server.thread.join(TIMEOUT)
+
+
+# ---- TLS connections for the socket tests -----------------------------------
+
+
+@pytest.fixture
+def serve_tls(serve: Any, certs: CertFiles) -> Any:
+    """serve_tls(module, handler) starts a ThreadedServer that wraps its
+    connection server-side with ``module``'s SSLContext (handshake done) and
+    hands the SSLSocket to ``handler``."""
+
+    def start(module: Any, handler: Callable[[Any], Any]) -> ThreadedServer:
+        context = server_context(module, certs)
+
+        def run(conn: socket.socket) -> Any:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                return handler(tls)
+
+        return serve(run)
+
+    return start
+
+
+@pytest.fixture
+def connected_pair() -> Any:
+    """Two connected TCP sockets (a, b) on loopback, closed afterwards."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        a = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
+        b, _ = listener.accept()
+    b.settimeout(TIMEOUT)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def connect_tls(module: Any, certs: CertFiles, server: ThreadedServer,
+                timeout: float | None = TIMEOUT, **wrap_settings: Any) -> Any:
+    """A ``module`` client SSLSocket connected to ``server``, trusting the
+    test CA; ``wrap_settings`` go to wrap_socket()."""
+    raw = server.connect(timeout=timeout)
+    try:
+        return client_context(module, certs).wrap_socket(
+            raw, server_hostname="localhost", **wrap_settings)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def recv_exactly(sock: Any, size: int) -> bytes:
+    """Exactly ``size`` bytes from ``sock``; EOFError if the stream ends first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError(f"EOF after {len(data)} of {size} bytes")
+        data += chunk
+    return bytes(data)
 
 
 # ---- the openssl command-line programs ---------------------------------------
@@ -267,8 +324,8 @@ class OpenSSLProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(TIMEOUT)
-        # The reader sees EOF once the process is gone; closing its stream
-        # under it would fail the read.
+        # The reader meets EOF now that the process is gone; closing stdout
+        # while it is still in readline() would fail it in its thread.
         self.reader.join(TIMEOUT)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
@@ -323,8 +380,8 @@ def openssl_client(certs: CertFiles) -> Any:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"pyssl on {pyssl.OPENSSL_VERSION}"]
-    if _stdlib_ssl is not None:
-        lines.append(f"stdlib ssl on {_stdlib_ssl.OPENSSL_VERSION}")
+    if STDLIB_SSL is not None:
+        lines.append(f"stdlib ssl on {STDLIB_SSL.OPENSSL_VERSION}")
     else:
         lines.append("stdlib ssl: not available in this interpreter")
     if OPENSSL:
