@@ -77,6 +77,7 @@ class _Server:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            _no_delay(conn)
             try:
                 with self.context.wrap_socket(conn, server_side=True) as tls:
                     self.serve(tls)
@@ -86,6 +87,17 @@ class _Server:
     def close(self) -> None:
         self.listener.close()
         self.thread.join(10)
+
+
+def _no_delay(sock: socket.socket) -> socket.socket:
+    # Small handshake flights must not wait for Nagle's algorithm and the
+    # peer's delayed ACK (40 ms on Linux): that would measure the timers.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _connect(address: Any) -> socket.socket:
+    return _no_delay(socket.create_connection(address))
 
 
 def _timed(seconds: float, step: Callable[[], int]) -> float:
@@ -119,7 +131,7 @@ def _handshakes(key: str, version: str, resumed: bool = False) -> Callable[[Any,
 
         def one() -> int:
             nonlocal session, reused
-            with socket.create_connection(server.address) as raw:
+            with _connect(server.address) as raw:
                 with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
                     tls.recv(1)
                     tls.sendall(b"y")
@@ -157,7 +169,7 @@ def _bulk(chunk: int) -> Callable[[Any, Files, float], float]:
         buf = bytearray(chunk)
         view = memoryview(buf)
         try:
-            with socket.create_connection(server.address) as raw:
+            with _connect(server.address) as raw:
                 with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                     tls.recv_into(view)  # the transfer is under way
                     rate = _timed(seconds, lambda: _fill(tls, view, chunk))
@@ -182,7 +194,7 @@ def _fill(tls: Any, view: memoryview, size: int) -> int:
 def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", files.ec, "-key", files.ec,
-         "-rev", "-naccept", "1", "-quiet"],
+         "-rev", "-naccept", "1"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -194,11 +206,13 @@ def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
                 break
         if port is None:
             raise RuntimeError("openssl s_server did not start")
+        # Keep reading what it prints, so that it never blocks on a full pipe.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         _, client_ctx = _contexts(ssl, files)
         message = b"m" * 63 + b"\n"
         expected = message[-2::-1] + b"\n"
         buf = bytearray(64)
-        with socket.create_connection(("127.0.0.1", port)) as raw:
+        with _connect(("127.0.0.1", port)) as raw:
             with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
 
                 def one() -> int:
@@ -323,7 +337,7 @@ def _getter(name: str, call: Callable[[Any], Any]) -> Callable[[Any, Files, floa
         server_ctx, client_ctx = _contexts(ssl, files, alpn=True)
         server = _Server(ssl, server_ctx, lambda tls: tls.recv(1))
         try:
-            with socket.create_connection(server.address) as raw:
+            with _connect(server.address) as raw:
                 with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                     call(tls)
                     batch = 1000
@@ -362,7 +376,7 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
     def accept_all() -> None:
         for _ in range(count):
             conn, _ = listener.accept()
-            servers.append(server_ctx.wrap_socket(conn, server_side=True))
+            servers.append(server_ctx.wrap_socket(_no_delay(conn), server_side=True))
 
     # Warm up allocators and caches with one connection first.
     with socket.create_connection(address) as raw:
@@ -375,7 +389,7 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
     thread.start()
     clients = []
     for _ in range(count):
-        raw = socket.create_connection(address)
+        raw = _connect(address)
         clients.append(client_ctx.wrap_socket(raw, server_hostname="localhost"))
     thread.join()
     gc.collect()
