@@ -19,12 +19,12 @@ call) travel as ``ffi.new_handle``.
 from __future__ import annotations
 
 import itertools
-import operator
 import os
 import threading
 import weakref
 from typing import Any, Callable
 
+from pyssl._arguments import as_c_long
 from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType
 from pyssl._errors import SSLError
 from pyssl._lib import ffi, lib
@@ -288,7 +288,9 @@ def pyssl_servername_cb(ssl_ptr: Any, alert: Any, arg: Any) -> int:
     if result is None:
         return lib.SSL_TLSEXT_ERR_OK
     try:
-        alert[0] = operator.index(result)
+        # Converted as a C long, then narrowed to the int OpenSSL takes, as
+        # the stdlib does.
+        alert[0] = (as_c_long(result) + 2**31) % 2**32 - 2**31
     except BaseException as exc:
         alert[0] = lib.SSL_AD_INTERNAL_ERROR
         _keep_first_error(connection, exc)

@@ -245,6 +245,11 @@ FAILURES = {
         "TLSV1_ALERT_INTERNAL_ERROR",
         TypeError("'float' object cannot be interpreted as an integer"),
     ),
+    "returns a huge int": (
+        lambda sock, name, ctx: 2**64,
+        "TLSV1_ALERT_INTERNAL_ERROR",
+        OverflowError("Python int too large to convert to C long"),
+    ),
 }
 
 
