@@ -82,6 +82,13 @@ def test_no_public_constructor(either):
     assert str(info.value) == f"cannot create '{cls.__module__}.{cls.__name__}' instances"
 
 
+def test_not_subclassable(either):
+    cls = either.SSLSession
+    with pytest.raises(TypeError) as info:
+        type("Session", (cls,), {})
+    assert str(info.value) == f"type '{cls.__module__}.{cls.__name__}' is not an acceptable base type"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_attributes(serve, contexts, either, version):
     before = int(time.time())
