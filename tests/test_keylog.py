@@ -11,6 +11,7 @@ checks run on both modules."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -269,6 +270,8 @@ def test_a_directory_is_refused(either, tmp_path):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with pytest.raises(IsADirectoryError) as info:
         ctx.keylog_filename = tmp_path
+    assert info.value.filename == tmp_path
+    assert str(info.value) == f"[Errno {errno.EISDIR}] Is a directory: {tmp_path!r}"
     assert ctx.keylog_filename is None
 
 
@@ -277,6 +280,7 @@ def test_a_missing_directory_is_refused(either, tmp_path):
     path = tmp_path / "missing" / "keys.log"
     with pytest.raises(FileNotFoundError) as info:
         ctx.keylog_filename = path
+    assert info.value.filename == path
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write to read-only files")
