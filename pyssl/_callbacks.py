@@ -333,18 +333,18 @@ def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: 
     if callback is None:
         return
     data = ffi.unpack(ffi.cast("char *", buf), size)
-    # The message type is the first byte of handshake and alert messages;
-    # a record header carries the record version instead, and a
-    # ChangeCipherSpec has a pseudo message type of its own.
+    # The message type is the first byte of a handshake message and the
+    # second of an alert (its description, after the level). A record
+    # header gives its record type, and its own version replaces the
+    # connection's; a ChangeCipherSpec has a pseudo message type.
     if content_type == lib.SSL3_RT_HEADER and size >= 3:
-        msg_type = (data[1] << 8) | data[2]
+        msg_type = data[0]
+        version = (data[1] << 8) | data[2]
     elif content_type == lib.SSL3_RT_CHANGE_CIPHER_SPEC:
         msg_type = lib.SSL3_MT_CHANGE_CIPHER_SPEC
-    elif content_type in (
-        lib.SSL3_RT_ALERT,
-        lib.SSL3_RT_HANDSHAKE,
-        lib.SSL3_RT_INNER_CONTENT_TYPE,
-    ) and size > 0:
+    elif content_type == lib.SSL3_RT_ALERT and size >= 2:
+        msg_type = data[1]
+    elif content_type in (lib.SSL3_RT_HANDSHAKE, lib.SSL3_RT_INNER_CONTENT_TYPE) and size > 0:
         msg_type = data[0]
     else:
         msg_type = -1
