@@ -156,13 +156,15 @@ class Connection:
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         """Called when OpenSSL needs I/O (``err`` is WANT_READ/WANT_WRITE)
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
-        raise connection_error(self, err, None, operation)
+        self._fail(connection_error(self, err, None, operation))
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
         its cause."""
         error, self.callback_error = self.callback_error, None
         if error is not None:
+            # Also the context, where the stdlib puts it.
+            failure.__context__ = error
             raise failure from error
         raise failure
 
@@ -183,7 +185,9 @@ class Connection:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
             if err == _ERROR_NONE:
                 break
-            if (err == _WANT_READ or err == _WANT_WRITE) and self.callback_error is None:
+            # A callback's exception does not stop a handshake OpenSSL goes on
+            # with; it is raised once the handshake ends or needs I/O.
+            if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, "handshake")
                 continue
             self._fail(connection_error(self, err, status, "do_handshake"))

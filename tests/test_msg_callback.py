@@ -270,7 +270,7 @@ def failing_on(count):
     return callback
 
 
-@pytest.mark.parametrize("timeout", [None], ids=["blocking"])
+@pytest.mark.parametrize("timeout", [None, 10.0], ids=["blocking", "timeout"])
 @pytest.mark.parametrize("when", ["first call", "every call"])
 def test_the_exception_is_raised_by_the_handshake(serve, certs, either, timeout, when):
     # The handshake itself completes: the server finishes its side; the
@@ -291,6 +291,19 @@ def test_the_exception_is_raised_by_the_handshake(serve, certs, either, timeout,
                 tls.do_handshake()
             assert tls.version() == "TLSv1.3"
     assert server.join() == ["TLSv1.3"]
+
+
+def test_an_sslobject_chains_the_exception_to_the_want_read_error(certs, either):
+    server_ctx, client_ctx = contexts(either, certs)
+    client_ctx._msg_callback = failing_on({1})
+    pair = BioPair(client_ctx, server_ctx)
+    # The ClientHello is written, then the client waits for the server.
+    with pytest.raises(either.SSLWantReadError) as info:
+        pair.client.do_handshake()
+    assert type(info.value.__context__) is CallbackFailure
+    assert info.value.__context__.args == (1,)
+    pair.handshake()  # the exception was raised once: the handshake goes on
+    assert pair.client.version() == "TLSv1.3"
 
 
 def test_the_exception_is_raised_by_a_read(serve, certs, either):
