@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from pyssl._arguments import as_c_long
 from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType
-from pyssl._errors import SSLError
+from pyssl._errors import own_error
 from pyssl._lib import ffi, lib
 
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
@@ -222,7 +222,9 @@ class ContextCallbacks:
         from pyssl._enums import PROTOCOL_TLS_SERVER
 
         if self._protocol == PROTOCOL_TLS_SERVER:
-            raise SSLError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
+            raise own_error(
+                "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context", "set_psk_client_callback"
+            )
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         self._psk_client_callback = callback
@@ -236,7 +238,9 @@ class ContextCallbacks:
         from pyssl._enums import PROTOCOL_TLS_CLIENT
 
         if self._protocol == PROTOCOL_TLS_CLIENT:
-            raise SSLError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
+            raise own_error(
+                "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context", "set_psk_server_callback"
+            )
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         hint = ffi.NULL if identity_hint is None else identity_hint.encode("utf-8")

@@ -252,6 +252,22 @@ def test_a_key_too_long_is_refused_quietly(handshake, either, unraisable, versio
 # ---- setting the callbacks ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method, protocol, message", [
+    ("set_psk_client_callback", "PROTOCOL_TLS_SERVER",
+     "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context"),
+    ("set_psk_server_callback", "PROTOCOL_TLS_CLIENT",
+     "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context"),
+], ids=["client callback", "server callback"])
+def test_the_wrong_kind_of_context_is_an_sslerror(either, method, protocol, message):
+    ctx = either.SSLContext(getattr(either, protocol))
+    with pytest.raises(either.SSLError) as info:
+        getattr(ctx, method)(client_giving())
+    assert type(info.value) is either.SSLError
+    assert info.value.args[0] == 0
+    assert str(info.value).startswith(message + " (")
+    assert (info.value.library, info.value.reason) == (None, None)
+
+
 @pytest.mark.parametrize("method", ["set_psk_client_callback", "set_psk_server_callback"])
 @pytest.mark.parametrize("value", [42, "callback"], ids=["int", "str"])
 def test_non_callables_are_type_errors(either, method, value):
