@@ -237,6 +237,12 @@ class ContextCallbacks:
         bytes; ``identity_hint`` is sent to clients."""
         from pyssl._enums import PROTOCOL_TLS_CLIENT
 
+        # The argument's type is checked first, as the stdlib parses it.
+        if identity_hint is not None and not isinstance(identity_hint, str):
+            raise TypeError(
+                "set_psk_server_callback() argument 'identity_hint' must be str or None, "
+                f"not {type(identity_hint).__name__}"
+            )
         if self._protocol == PROTOCOL_TLS_CLIENT:
             raise own_error(
                 "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context", "set_psk_server_callback"

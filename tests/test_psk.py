@@ -278,6 +278,18 @@ def test_non_callables_are_type_errors(either, method, value):
     assert str(info.value) == "callback must be callable"
 
 
+@pytest.mark.parametrize("protocol", ["PROTOCOL_TLS_SERVER", "PROTOCOL_TLS_CLIENT"])
+@pytest.mark.parametrize("value, type_name", [(b"hint", "bytes"), (42, "int")])
+def test_identity_hint_must_be_a_str(either, value, type_name, protocol):
+    # On a client context too: the argument is checked before the context.
+    ctx = either.SSLContext(getattr(either, protocol))
+    with pytest.raises(TypeError) as info:
+        ctx.set_psk_server_callback(server_knowing({}), value)
+    assert str(info.value) == (
+        f"set_psk_server_callback() argument 'identity_hint' must be str or None, not {type_name}"
+    )
+
+
 def test_none_removes_the_client_callback(handshake, certs, either):
     # Without a PSK callback the client verifies certificates again.
     hints = []
