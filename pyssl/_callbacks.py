@@ -424,7 +424,7 @@ def pyssl_psk_server_cb(ssl_ptr: Any, identity: Any, psk: Any, max_psk_len: int)
         return 0
     try:
         try:
-            identity_text = None if identity == ffi.NULL else ffi.string(identity).decode("utf-8")
+            identity_text = _optional_text(identity)  # an empty identity is None
         except UnicodeDecodeError:
             return 0
         key = callback(identity_text)

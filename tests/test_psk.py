@@ -124,6 +124,15 @@ def test_identities(handshake, either, peer, version, identity):
     assert identities == [name]
 
 
+@pytest.mark.parametrize("identity", [None, ""], ids=["None", "empty"])
+def test_an_empty_identity_is_none_on_the_server(handshake, either, peer, identity):
+    identities = []
+    server_ctx = psk_server(peer, "TLSv1_2", server_knowing({None: KEY}, identities))
+    client_ctx = psk_client(either, "TLSv1_2", client_giving(identity))
+    assert handshake(server_ctx, client_ctx, server_hostname=None) == ("TLSv1.2", "TLSv1.2")
+    assert identities == [None]
+
+
 def test_an_sslobject_handshake(either):
     server_ctx = psk_server(either, "TLSv1_3", server_knowing({IDENTITY: KEY}))
     pair = BioPair(psk_client(either, "TLSv1_3", client_giving()), server_ctx, server_hostname=None)
