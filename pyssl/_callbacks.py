@@ -385,6 +385,36 @@ def _optional_text(ptr: Any) -> str | None:
     return raw.decode("utf-8") if raw else None
 
 
+def _psk_client_result(result: Any) -> tuple[bytes, bytes]:
+    """(identity, key) from a PSK client callback's result, taken as the
+    stdlib takes it: the identity a str (UTF-8), bytes or None, the key
+    bytes."""
+    if not isinstance(result, tuple):
+        raise TypeError("PSK client callback must return a tuple (identity, psk)")
+    if len(result) != 2:
+        raise TypeError(f"function takes exactly 2 arguments ({len(result)} given)")
+    identity, key = result
+    if identity is None:
+        identity_bytes = b""
+    elif isinstance(identity, str):
+        identity_bytes = identity.encode("utf-8")
+    else:
+        identity_bytes = _read_only_bytes(identity, 1)
+    return identity_bytes, _read_only_bytes(key, 2)
+
+
+def _read_only_bytes(value: Any, position: int) -> bytes:
+    """``value`` if it is bytes; a buffer that could change or must be
+    released (bytearray, memoryview) is refused."""
+    if isinstance(value, bytes):
+        return bytes(value)
+    try:
+        memoryview(value)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'") from None
+    raise TypeError(f"argument {position} must be read-only bytes-like object, not {type(value).__name__}")
+
+
 @ffi.def_extern(error=0)
 def pyssl_psk_client_cb(ssl_ptr: Any, hint: Any, identity: Any, max_identity_len: int,
                         psk: Any, max_psk_len: int) -> int:
@@ -398,14 +428,7 @@ def pyssl_psk_client_cb(ssl_ptr: Any, hint: Any, identity: Any, max_identity_len
         except UnicodeDecodeError:
             # A hint that is not UTF-8 breaks the protocol: refuse quietly.
             return 0
-        result = callback(hint_text)
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise TypeError("PSK client callback must return a tuple (identity, psk)")
-        identity_text, key = result
-        if identity_text is not None and not isinstance(identity_text, str):
-            raise TypeError("PSK identity must be str or None")
-        identity_bytes = b"" if identity_text is None else identity_text.encode("utf-8")
-        key_bytes = bytes(memoryview(key))
+        identity_bytes, key_bytes = _psk_client_result(callback(hint_text))
     except BaseException as exc:
         _keep_first_error(connection, exc)
         raise

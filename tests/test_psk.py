@@ -113,7 +113,7 @@ def test_identity_hints(handshake, either, peer, hint, received):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("identity", ["ïdentity ☃"], ids=["UTF-8"])
+@pytest.mark.parametrize("identity", ["ïdentity ☃", b"bytes-identity"], ids=["UTF-8", "bytes"])
 def test_identities(handshake, either, peer, version, identity):
     name = identity.decode() if isinstance(identity, bytes) else identity
     identities = []
@@ -198,6 +198,10 @@ def raising(argument):
 # the messages both modules give.
 CLIENT_FAILURES = {
     "raises": (raising, CallbackFailure(None)),
+    "key is a str": (lambda hint: (IDENTITY, "key"), TypeError("a bytes-like object is required, not 'str'")),
+    "key is a bytearray": (lambda hint: (IDENTITY, bytearray(KEY)),
+                           TypeError("argument 2 must be read-only bytes-like object, not bytearray")),
+    "three items": (lambda hint: (IDENTITY, KEY, 3), TypeError("function takes exactly 2 arguments (3 given)")),
 }
 SERVER_FAILURES = {
     "raises": (raising, CallbackFailure(IDENTITY)),
