@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import warnings
@@ -523,13 +522,13 @@ class SSLContext(ContextCallbacks):
 
     @num_tickets.setter
     def num_tickets(self, value: Any) -> None:
-        count = operator.index(value)
+        count = as_c_long(value)
         if count < 0:
             raise ValueError("value must be non-negative")
         if self._protocol != _SSLMethod.PROTOCOL_TLS_SERVER:
             raise ValueError("SSLContext is not a server context.")
         if lib.SSL_CTX_set_num_tickets(self._ctx_ptr, count) != 1:
-            raise TypeError("Failed to set num tickets.")
+            raise ValueError("failed to set num tickets.")
 
     # ---- connections -----------------------------------------------------
 

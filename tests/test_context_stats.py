@@ -174,9 +174,10 @@ def test_the_client_receives_num_tickets_tickets(serve, certs, either, count):
 
 @pytest.mark.parametrize("value, error, message", [
     (-1, ValueError, "value must be non-negative"),
+    (2**64, OverflowError, "Python int too large to convert to C long"),
     ("2", TypeError, "'str' object cannot be interpreted as an integer"),
     (2.0, TypeError, "'float' object cannot be interpreted as an integer"),
-], ids=["negative", "str", "float"])
+], ids=["negative", "too large", "str", "float"])
 @pytest.mark.parametrize("protocol", ["PROTOCOL_TLS_SERVER", "PROTOCOL_TLS_CLIENT"])
 def test_bad_num_tickets(either, protocol, value, error, message):
     # The value is checked before the kind of context.
