@@ -429,12 +429,11 @@ class SSLContext(ContextCallbacks):
 
     def set_ecdh_curve(self, name: Any) -> None:
         """Set the curve for ECDH key exchange, by OpenSSL short name."""
-        if isinstance(name, str):
-            name_bytes = os.fsencode(name)
-        elif isinstance(name, bytes):
-            name_bytes = name
-        else:
-            raise TypeError(f"set_ecdh_curve() argument must be str or bytes, not {type(name).__name__}")
+        # Taken as a file system path (str, bytes or path-like), as the
+        # stdlib takes it.
+        name_bytes = os.fsencode(os.fspath(name))
+        if b"\0" in name_bytes:
+            raise ValueError("embedded null byte")
         nid = lib.OBJ_sn2nid(name_bytes)
         if nid == lib.NID_undef:
             raise ValueError(f"unknown elliptic curve name {name!r}")

@@ -324,6 +324,13 @@ def test_a_curve_the_client_does_not_offer_fails(handshake, certs, either):
     assert (type(client), client.reason) == (either.SSLError, "SSLV3_ALERT_HANDSHAKE_FAILURE")
 
 
+@pytest.mark.parametrize("name", ["prime256v1", b"secp384r1"], ids=["str", "bytes"])
+def test_curve_names_as_str_bytes_or_path(either, name):
+    ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
+    ctx.set_ecdh_curve(name)
+    ctx.set_ecdh_curve(Path(os.fsdecode(name)))  # any path-like object, as the stdlib
+
+
 @pytest.mark.parametrize("name", ["brainpool", b"nonsense", "P-256"], ids=["str", "bytes", "NIST name"])
 def test_unknown_curve_names_are_value_errors(either, name):
     ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
@@ -340,6 +347,20 @@ def test_a_name_that_is_no_curve_is_an_sslerror(either):
     assert info.value.args[0] == 0
     assert str(info.value).startswith("unknown error (")
     assert (info.value.library, info.value.reason) == (None, None)
+
+
+@pytest.mark.parametrize("value", [42, None, bytearray(b"prime256v1")], ids=["int", "None", "bytearray"])
+def test_curve_names_of_other_types_are_type_errors(either, value):
+    ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
+    with pytest.raises(TypeError) as info:
+        ctx.set_ecdh_curve(value)
+    assert str(info.value) == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+
+
+def test_an_embedded_null_is_a_value_error(either):
+    with pytest.raises(ValueError) as info:
+        either.SSLContext(either.PROTOCOL_TLS_SERVER).set_ecdh_curve("prime256v1\0")
+    assert str(info.value) == "embedded null byte"
 
 
 # ---- load_dh_params() ------------------------------------------------------------------------
