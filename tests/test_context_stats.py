@@ -443,6 +443,7 @@ def test_a_missing_file_is_file_not_found(either, tmp_path, as_path):
     path = tmp_path / "missing.pem"
     with pytest.raises(FileNotFoundError) as info:
         either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(path if as_path else str(path))
+    assert info.value.filename == (path if as_path else str(path))
 
 
 def test_a_certificate_file_is_an_sslerror(certs, either):
@@ -462,6 +463,18 @@ def test_a_non_path_is_a_type_error(either, value):
     with pytest.raises(TypeError) as info:
         either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(value)
     assert str(info.value) == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+
+
+def test_a_file_descriptor_is_a_type_error(either, dh_params):
+    # A path only: an int must not be taken for an open file (and closed).
+    fd = os.open(dh_params, os.O_RDONLY)
+    try:
+        with pytest.raises(TypeError) as info:
+            either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(fd)
+        assert str(info.value) == "expected str, bytes or os.PathLike object, not int"
+        os.fstat(fd)  # still open
+    finally:
+        os.close(fd)
 
 
 def test_an_embedded_null_in_the_path_is_a_value_error(either, dh_params):
