@@ -392,9 +392,12 @@ class Connection:
             return None
         certs = _x509.certificates_from_stack(chain)
         if self.server_side:
-            # On a server OpenSSL leaves the client's own certificate out.
+            # On a server OpenSSL leaves the client's own certificate out;
+            # a client that sent none (CERT_OPTIONAL) sent no chain.
             peer = lib.SSL_get1_peer_certificate(ssl_ptr)
-            certs.insert(0, None if peer == ffi.NULL else _x509.certificate_from_ptr(peer, up_ref=False))
+            if peer == ffi.NULL:
+                return None
+            certs.insert(0, _x509.certificate_from_ptr(peer, up_ref=False))
         return certs
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:

@@ -141,7 +141,7 @@ def test_the_clients_chain_on_the_server(serve, either, pki):
     assert unverified == [pki.client, pki.intermediate]
 
 
-@pytest.mark.parametrize("mode", ["CERT_NONE"])
+@pytest.mark.parametrize("mode", ["CERT_NONE", "CERT_OPTIONAL"])
 def test_no_client_certificate(serve, either, pki, mode):
     if mode == "CERT_OPTIONAL" and either.__name__ != "pyssl":
         pytest.skip("the stdlib's get_unverified_chain() raises AttributeError here: "
@@ -218,6 +218,14 @@ def test_the_connection_gives_none_without_certificates(serve, any_module, pki):
     server_ends, _client = converse(serve, *pki_contexts(any_module, pki), certificate_objects)
     assert server_ends == (None, None)
 
+
+def test_the_connection_gives_none_when_an_optional_certificate_is_missing(serve, pki):
+    # pyssl alone: the stdlib gives [None], a chain of one missing certificate.
+    server_ctx, client_ctx = pki_contexts(pyssl, pki)
+    server_ctx.verify_mode = pyssl.CERT_OPTIONAL
+    server_ctx.load_verify_locations(pki.root_file)
+    server_ends, _client = converse(serve, server_ctx, client_ctx, certificate_objects)
+    assert server_ends == (None, None)
 
 
 def test_the_connection_gives_none_before_the_handshake(serve, any_module, pki):
