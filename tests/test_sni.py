@@ -20,7 +20,6 @@ from conftest import (
     client_context,
     converse,
     der_of,
-    module_named,
     needs_openssl,
     server_context,
 )
@@ -63,13 +62,12 @@ NAMES = {
 
 @pytest.mark.parametrize("setter", SETTERS)
 @pytest.mark.parametrize("case", NAMES)
-@pytest.mark.parametrize("client_module", ["pyssl", "stdlib"])
-def test_callback_receives_socket_name_and_context(serve, certs, either, setter, case, client_module):
+def test_callback_receives_socket_name_and_context(serve, certs, either, peer, setter, case):
     given, expected = NAMES[case]
     server_ctx = server_context(either, certs)
     calls = []
     install(server_ctx, setter, recording(calls))
-    client_ctx = client_context(module_named(client_module), certs, check_hostname=False)
+    client_ctx = client_context(peer, certs, check_hostname=False)
     sockets = converse(serve, server_ctx, client_ctx, lambda tls: tls, server_hostname=given)
     [(sock, name, ctx)] = calls
     assert sock is sockets[0]
@@ -135,11 +133,9 @@ def switching_server(module, certs, second_server, setter):
 
 
 @pytest.mark.parametrize("setter", SETTERS)
-@pytest.mark.parametrize("client_module", ["pyssl", "stdlib"])
-def test_switching_the_context_switches_the_certificate(serve, certs, either, second_server, setter,
-                                                        client_module):
+def test_switching_the_context_switches_the_certificate(serve, certs, either, peer, second_server, setter):
     first, second = switching_server(either, certs, second_server, setter)
-    client_ctx = client_context(module_named(client_module), certs)
+    client_ctx = client_context(peer, certs)
     client_ctx.load_verify_locations(second_server[2])
     server_end, client_end = converse(serve, first, client_ctx, lambda tls: (tls.context, peer_der(tls)))
     assert server_end[0] is second
