@@ -63,6 +63,14 @@ def visit(serve, server_ctx, client_ctx, session=None, shutdown=False):
     return Visit(*client, server_reused, server_session)
 
 
+def visit_handler(server_ctx, conn):
+    """The server end of a visit() made by hand: whether it resumed."""
+    with server_ctx.wrap_socket(conn, server_side=True) as tls:
+        assert tls.recv(1) == b"?"
+        tls.sendall(b"!")
+        return tls.session_reused
+
+
 @pytest.fixture
 def contexts(certs, either):
     """make(version) -> a (server, client) pair of contexts of one module."""
@@ -217,13 +225,6 @@ def test_session_attribute_of_the_socket_before_connecting(serve, contexts, vers
         if version == "TLSv1_2":
             assert tls.session == session
     assert server.join() == [True]
-
-
-def visit_handler(server_ctx, conn):
-    with server_ctx.wrap_socket(conn, server_side=True) as tls:
-        assert tls.recv(1) == b"?"
-        tls.sendall(b"!")
-        return tls.session_reused
 
 
 @pytest.mark.parametrize("version", VERSIONS)
