@@ -157,13 +157,15 @@ class Connection:
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         """Called when OpenSSL needs I/O (``err`` is WANT_READ/WANT_WRITE)
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
-        raise connection_error(self, err, None, operation)
+        self._fail(connection_error(self, err, None, operation))
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
         its cause."""
         error, self.callback_error = self.callback_error, None
         if error is not None:
+            # Also the context, where the stdlib puts it.
+            failure.__context__ = error
             raise failure from error
         raise failure
 
@@ -184,7 +186,9 @@ class Connection:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
             if err == _ERROR_NONE:
                 break
-            if (err == _WANT_READ or err == _WANT_WRITE) and self.callback_error is None:
+            # A callback's exception does not stop a handshake OpenSSL goes on
+            # with; it is raised once the handshake ends or needs I/O.
+            if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, "handshake")
                 continue
             self._fail(connection_error(self, err, status, "do_handshake"))
@@ -399,9 +403,12 @@ class Connection:
             return None
         certs = _x509.certificates_from_stack(chain)
         if self.server_side:
-            # On a server OpenSSL leaves the client's own certificate out.
+            # On a server OpenSSL leaves the client's own certificate out;
+            # a client that sent none (CERT_OPTIONAL) sent no chain.
             peer = lib.SSL_get1_peer_certificate(ssl_ptr)
-            certs.insert(0, None if peer == ffi.NULL else _x509.certificate_from_ptr(peer, up_ref=False))
+            if peer == ffi.NULL:
+                return None
+            certs.insert(0, _x509.certificate_from_ptr(peer, up_ref=False))
         return certs
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:

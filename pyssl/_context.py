@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import warnings
@@ -430,12 +429,11 @@ class SSLContext(ContextCallbacks):
 
     def set_ecdh_curve(self, name: Any) -> None:
         """Set the curve for ECDH key exchange, by OpenSSL short name."""
-        if isinstance(name, str):
-            name_bytes = os.fsencode(name)
-        elif isinstance(name, bytes):
-            name_bytes = name
-        else:
-            raise TypeError(f"set_ecdh_curve() argument must be str or bytes, not {type(name).__name__}")
+        # Taken as a file system path (str, bytes or path-like), as the
+        # stdlib takes it.
+        name_bytes = os.fsencode(os.fspath(name))
+        if b"\0" in name_bytes:
+            raise ValueError("embedded null byte")
         nid = lib.OBJ_sn2nid(name_bytes)
         if nid == lib.NID_undef:
             raise ValueError(f"unknown elliptic curve name {name!r}")
@@ -523,13 +521,13 @@ class SSLContext(ContextCallbacks):
 
     @num_tickets.setter
     def num_tickets(self, value: Any) -> None:
-        count = operator.index(value)
+        count = as_c_long(value)
         if count < 0:
             raise ValueError("value must be non-negative")
         if self._protocol != _SSLMethod.PROTOCOL_TLS_SERVER:
             raise ValueError("SSLContext is not a server context.")
         if lib.SSL_CTX_set_num_tickets(self._ctx_ptr, count) != 1:
-            raise TypeError("Failed to set num tickets.")
+            raise ValueError("failed to set num tickets.")
 
     # ---- connections -----------------------------------------------------
 

@@ -158,8 +158,13 @@ def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, 
 
 
 def load_dh_params(ctx_ptr: Any, path: Any) -> None:
-    with open(path, "rb") as f:
-        data = f.read()
+    # A path only: open() would take an int for a descriptor, and close it.
+    try:
+        with open(os.fspath(path), "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        exc.filename = path  # as given (a Path stays a Path)
+        raise
     bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
     lib.ERR_clear_error()
     if not lib.pyssl_load_dh_params(ctx_ptr, bio):

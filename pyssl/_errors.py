@@ -176,6 +176,12 @@ def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLErro
     return _build(cls, lib.ERR_GET_REASON(errcode), library, reason, text, where)
 
 
+def own_error(text: str, where: str) -> SSLError:
+    """An SSLError pyssl raises on its own, with no OpenSSL error behind
+    it: number 0 and no library or reason, as the stdlib's."""
+    return _build(SSLError, 0, None, None, text, where)
+
+
 def clear_queue() -> None:
     lib.ERR_clear_error()
 

@@ -13,8 +13,11 @@ class SSLSession:
 
     __slots__ = ("_session_ptr", "_context")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __new__(cls, *args: Any, **kwargs: Any) -> SSLSession:
         raise TypeError("cannot create 'pyssl.SSLSession' instances")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'pyssl.SSLSession' is not an acceptable base type")
 
     @classmethod
     def _wrap(cls, session_ptr: Any, context: Any) -> SSLSession:

@@ -58,7 +58,7 @@ class _SocketConnection(Connection):
             raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
         timeout = sock.gettimeout()
         if timeout == 0.0:
-            raise connection_error(self, err, None, operation)
+            self._fail(connection_error(self, err, None, operation))
         fd = sock.fileno()
         if fd < 0:
             raise SSLError("Underlying socket has been closed.")

@@ -622,3 +622,94 @@ def default_ca_file(monkeypatch: pytest.MonkeyPatch) -> Any:
     """default_ca_file(path) makes ``path`` the CA file OpenSSL loads as the
     system's (SSL_CERT_FILE, read whenever the default paths are loaded)."""
     return lambda path: monkeypatch.setenv("SSL_CERT_FILE", path)
+
+
+@pytest.fixture(scope="session")
+def second_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """Another certificate for localhost (common name second.example), from
+    another CA: (chain file, certificate file, CA file)."""
+    base = tmp_path_factory.mktemp("second")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", common_name="second.example")
+    paths = [base / "chain.pem", base / "cert.pem", base / "ca.pem"]
+    cert.private_key_and_cert_chain_pem.write_to_path(str(paths[0]))
+    cert.cert_chain_pems[0].write_to_path(str(paths[1]))
+    ca.cert_pem.write_to_path(str(paths[2]))
+    return (str(paths[0]), str(paths[1]), str(paths[2]))
+
+
+# ---- connections over memory BIOs ----------------------------------------------
+
+
+def module_of(ctx: Any) -> Any:
+    """The ssl module (pyssl or the stdlib's) an SSLContext belongs to."""
+    return pyssl if isinstance(ctx, pyssl.SSLContext) else _stdlib_ssl
+
+
+class BioPair:
+    """A client and a server SSLObject (``wrap_bio``) whose MemoryBIOs are
+    joined in memory; ``handshake()`` and ``send()`` move the bytes."""
+
+    def __init__(self, client_ctx: Any, server_ctx: Any, server_hostname: Any = "localhost",
+                 session: Any = None) -> None:
+        client_module, server_module = module_of(client_ctx), module_of(server_ctx)
+        self._client_bios = (client_module.MemoryBIO(), client_module.MemoryBIO())
+        self._server_bios = (server_module.MemoryBIO(), server_module.MemoryBIO())
+        self.client = client_ctx.wrap_bio(*self._client_bios, server_hostname=server_hostname,
+                                          session=session)
+        self.server = server_ctx.wrap_bio(*self._server_bios, server_side=True)
+
+    def _move(self) -> bool:
+        """Deliver what each side wrote to the other; whether anything moved."""
+        moved = False
+        for (_, outgoing), (incoming, _) in ((self._client_bios, self._server_bios),
+                                             (self._server_bios, self._client_bios)):
+            data = outgoing.read()
+            if data:
+                incoming.write(data)
+                moved = True
+        return moved
+
+    def _run(self, steps: dict[Any, Callable[[], Any]]) -> dict[Any, Any]:
+        """Call each side's step until it stops asking for input; the
+        result of each side's last call."""
+        results: dict[Any, Any] = {}
+        while len(results) < len(steps):
+            for side, step in steps.items():
+                if side in results:
+                    continue
+                try:
+                    results[side] = step()
+                except (pyssl.SSLWantReadError, *_stdlib_want_read()):
+                    pass
+            if not self._move() and len(results) < len(steps):
+                raise RuntimeError("the TLS conversation stalled")
+        self._move()
+        return results
+
+    def handshake(self) -> BioPair:
+        self._run({self.client: self.client.do_handshake, self.server: self.server.do_handshake})
+        return self
+
+    def send(self, data: bytes, to_server: bool = True) -> bytes:
+        """Write ``data`` on one side and return what the other reads."""
+        writer, reader = (self.client, self.server) if to_server else (self.server, self.client)
+        writer.write(data)
+        self._move()
+        return self._run({reader: lambda: reader.read(len(data))})[reader]
+
+
+def _stdlib_want_read() -> tuple[type[BaseException], ...]:
+    return () if _stdlib_ssl is None else (_stdlib_ssl.SSLWantReadError,)
+
+
+# ---- sys.unraisablehook --------------------------------------------------------
+
+
+@pytest.fixture
+def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The exceptions reported through ``sys.unraisablehook`` during the test
+    (whichever thread reported them), as UnraisableHookArgs."""
+    reported: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    return reported

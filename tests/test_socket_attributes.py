@@ -13,24 +13,9 @@ import os
 import socket
 
 import pytest
-import trustme
 
 import pyssl
 from conftest import client_context, converse, der_of, module_named, server_context
-
-
-@pytest.fixture(scope="module")
-def second_server(tmp_path_factory):
-    """Another certificate for localhost, from another CA:
-    (chain file, certificate file, CA file)."""
-    base = tmp_path_factory.mktemp("second")
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost")
-    paths = [base / "chain.pem", base / "cert.pem", base / "ca.pem"]
-    cert.private_key_and_cert_chain_pem.write_to_path(str(paths[0]))
-    cert.cert_chain_pems[0].write_to_path(str(paths[1]))
-    ca.cert_pem.write_to_path(str(paths[2]))
-    return tuple(str(path) for path in paths)
 
 
 # ---- context -----------------------------------------------------------------
