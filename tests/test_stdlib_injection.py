@@ -1,0 +1,119 @@
+"""inject_into_stdlib(), extract_from_stdlib() and is_injected(), and the
+PYSSL_INJECT start-up switch.
+
+Every test runs its interpreter through ``injected_driver.py`` (a fresh
+process per test) so that this process's modules are never switched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+import pyssl
+from conftest import TIMEOUT, server_context
+from injected_driver import BLOCKED_IMPORT, run
+from loopback_servers import HTTPSServer, ftp_responder, imap_responder, pop3_responder, xmlrpc_server
+
+def test_blocked_ssl_process_makes_verified_handshakes(certs):
+    result = run("block+inject", "handshake", ca=certs.ca, server_chain=certs.server_chain)
+    assert result["stdlib_ssl_import"] == BLOCKED_IMPORT
+    assert (result["ssl"], result["_ssl"], result["reply"]) == ("pyssl", "pyssl._ssl", "HELLO")
+    assert result["client"] == {
+        "socket": "pyssl.SSLSocket", "version": "TLSv1.3",
+        "san": [["DNS", "localhost"], ["IP Address", "127.0.0.1"], ["IP Address", "0:0:0:0:0:0:0:1"]],
+    }
+    assert result["server"] == {"socket": "pyssl.SSLSocket"}
+    assert result["pyssl_file"] == pyssl.__file__
+
+
+# ---- modules imported before the injection connect through pyssl -------------
+# (http.client, urllib.request, asyncio and smtplib: test_real_clients.py)
+
+
+PROTOCOLS = {
+    "imaplib": (imap_responder, ["CAPABILITY TLSv1.3", "NOOP TLSv1.3", "LOGOUT TLSv1.3"],
+                {"noop": "OK", "capabilities": ["IMAP4REV1"]}),
+    "poplib": (pop3_responder, ["STAT TLSv1.3", "QUIT TLSv1.3"],
+               {"welcome": "+OK POP3 ready", "stat": [2, 320]}),
+    "ftplib": (ftp_responder, ["AUTH clear", "USER TLSv1.3", "PBSZ TLSv1.3", "PROT TLSv1.3", "QUIT TLSv1.3"],
+               {"welcome": "220 FTP ready"}),
+}
+
+
+@pytest.mark.parametrize("module", list(PROTOCOLS))
+def test_mail_and_ftp_modules_imported_before_injection_use_pyssl(serve, certs, module):
+    responder, verbs, answers = PROTOCOLS[module]
+    server = serve(responder(server_context(pyssl, certs)))
+    result = run("preload+inject", "protocol_client", module=module, port=server.port, ca=certs.ca)
+    assert server.join() == [verbs]  # each command, with the TLS version it came under
+    assert result == {"setup": "preload+inject", **answers, "socket": "pyssl.SSLSocket",
+                      "context": "pyssl.SSLContext", "version": "TLSv1.3"}
+
+
+def test_xmlrpc_client_imported_before_injection_uses_pyssl(certs):
+    server = HTTPSServer(server_context(pyssl, certs), xmlrpc_server())
+    try:
+        result = run("preload+inject", "protocol_client", module="xmlrpc.client", port=server.port, ca=certs.ca)
+    finally:
+        server.close()
+    assert result == {"setup": "preload+inject", "reverse": "lssyp", "socket": "pyssl.SSLSocket",
+                      "context": "pyssl.SSLContext", "version": "TLSv1.3"}
+
+
+# ---- PYSSL_INJECT=1 in an environment where pyssl is pip-installed ------------
+
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed_venv(tmp_path_factory):
+    """A new virtual environment with pyssl installed by pip from this
+    source tree (a copy of it, so that the build leaves the tree alone)."""
+    if not (SOURCE / "setup.py").is_file() or not (SOURCE / "pyssl").is_dir():
+        pytest.skip("the pyssl source tree is not next to the tests")
+    base = tmp_path_factory.mktemp("installed")
+    source = base / "source"
+    shutil.copytree(SOURCE, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", "*.so", ".venv*", ".*_cache"))
+    venv.create(base / "venv", with_pip=True)
+    python = str(base / "venv" / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
+                   check=True, capture_output=True, timeout=300)
+    return python
+
+
+@pytest.mark.parametrize(("variable", "expected"), [
+    (None, "ssl _ssl stdlib"), ("0", "ssl _ssl stdlib"), ("1", "pyssl pyssl._ssl site-packages"),
+])
+def test_slow_startup_switch_in_pip_installed_venv(installed_venv, tmp_path, variable, expected):
+    """Slow (a venv and a pip build, about 10 s once per session): the .pth
+    file pip installed makes ``import ssl`` give pyssl in every interpreter
+    of the environment when PYSSL_INJECT=1, and the stdlib otherwise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSSL_", "PYTHON"))}
+    if variable is not None:
+        env["PYSSL_INJECT"] = variable
+    code = ("import ssl, _ssl, sysconfig; "
+            "where = 'site-packages' if ssl.__file__.startswith(sysconfig.get_paths()['purelib']) "
+            "else 'stdlib' if ssl.__file__.startswith(sysconfig.get_paths()['stdlib']) else ssl.__file__; "
+            "print(ssl.__name__, _ssl.__name__, where)")
+    done = subprocess.run([installed_venv, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert (done.stdout.strip(), done.stderr) == (expected, "")
+
+
+def test_slow_startup_switch_makes_verified_handshakes(installed_venv, certs):
+    """Slow (shares the pip-installed venv): with PYSSL_INJECT=1 the
+    installed pyssl, switched in at start-up, does a verified handshake."""
+    result = run("none", "handshake", python=installed_venv, env={"PYSSL_INJECT": "1"},
+                 ca=certs.ca, server_chain=certs.server_chain)
+    assert (result["ssl"], result["_ssl"], result["reply"]) == ("pyssl", "pyssl._ssl", "HELLO")
+    assert result["pyssl_file"].startswith(str(Path(installed_venv).parent.parent))
+    assert result["client"]["socket"] == result["server"]["socket"] == "pyssl.SSLSocket"
+    assert result["client"]["version"] == "TLSv1.3"
+
