@@ -7,9 +7,11 @@ process per test) so that this process's modules are never switched.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -19,6 +21,55 @@ import pyssl
 from conftest import TIMEOUT, server_context
 from injected_driver import BLOCKED_IMPORT, run
 from loopback_servers import HTTPSServer, ftp_responder, imap_responder, pop3_responder, xmlrpc_server
+
+HAS_URLLIB3 = importlib.util.find_spec("urllib3") is not None
+
+# The globals of stdlib modules that hold the stdlib ssl's objects once
+# they are imported (the driver preloads them): injection rebinds exactly
+# these.
+STDLIB_REBOUND = sorted([
+    "asyncio.base_events.ssl", "asyncio.selector_events.ssl", "asyncio.sslproto.ssl",
+    "ftplib._SSLSocket", "ftplib.all_errors", "ftplib.ssl", "http.client.ssl",
+    "imaplib.ssl", "poplib.ssl", "smtplib.ssl", "urllib.request.ssl",
+] + (["asyncio.sslproto.SSLAgainErrors"] if sys.version_info >= (3, 11) else []))
+# A few of urllib3's, whatever its version.
+URLLIB3_REBOUND = {
+    "urllib3.connection.BaseSSLError", "urllib3.connection.ssl",
+    "urllib3.util.ssl_.SSLContext", "urllib3.util.ssltransport.ssl",
+}
+
+
+def expected_state(step, setup):
+    """What inject_extract reports after ``step``, relative to the start."""
+    if step == "extract":
+        return {"step": step, "sys.modules": [], "globals": [], "not_pyssl_counterpart": [],
+                "still_stdlib": [], "injected": False,
+                "import ssl": ["ssl", "_ssl", "ssl.SSLContext"] if setup == "preload" else BLOCKED_IMPORT}
+    return {"step": step, "sys.modules": ["_ssl", "ssl"],
+            "globals": STDLIB_REBOUND if setup == "preload" else [],
+            "not_pyssl_counterpart": [], "still_stdlib": [], "injected": True,
+            "import ssl": ["pyssl", "pyssl._ssl", "pyssl.SSLContext"]}
+
+
+@pytest.mark.parametrize(("setup", "steps"), [
+    # _ssl blocked: sys.modules['_ssl'] is None again afterwards.
+    ("block", ["inject", "extract"]),
+], ids=lambda v: v if isinstance(v, str) else ",".join(v))
+def test_inject_rebinds_and_extract_restores_by_identity(setup, steps):
+    """After each step, compared by identity with before the first: the
+    sys.modules entries and the globals of every module that changed (the
+    stdlib ssl's own must not); each rebound global must hold pyssl's object
+    of the same name, no global may still hold one of the stdlib ssl's
+    objects while injected, and ``import ssl`` gives pyssl exactly then."""
+    result = run(setup, "inject_extract", steps=steps)
+    reports = result["steps"]
+    for report in reports:
+        third_party = {n for n in report["globals"] if n.startswith(("urllib3", "requests"))}
+        if setup == "preload" and report["injected"] and HAS_URLLIB3:
+            assert URLLIB3_REBOUND <= third_party
+        report["globals"] = sorted(set(report["globals"]) - third_party)
+    assert reports == [expected_state(step, setup) for step in steps]
+
 
 def test_blocked_ssl_process_makes_verified_handshakes(certs):
     result = run("block+inject", "handshake", ca=certs.ca, server_chain=certs.server_chain)
