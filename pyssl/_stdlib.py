@@ -66,7 +66,9 @@ def _rebind_modules(table: dict[int, tuple[Any, Any]]) -> None:
         if module is None or not isinstance(module, ModuleType):
             continue
         namespace = vars(module)
-        if namespace.get("__name__", "").startswith("pyssl"):
+        if namespace.get("__name__", "").startswith("pyssl") or id(module) in table:
+            # pyssl itself, and the stdlib modules being replaced: their
+            # own objects (a context made before the switch) keep working.
             continue
         for name, value in list(namespace.items()):
             replacement = _swap(value, table)

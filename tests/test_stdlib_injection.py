@@ -83,6 +83,16 @@ def test_blocked_ssl_process_makes_verified_handshakes(certs):
     assert result["pyssl_file"] == pyssl.__file__
 
 
+def test_stdlib_contexts_made_before_injection_keep_working(certs):
+    # Objects the stdlib made before the switch stay the stdlib's; the
+    # switch must not rewrite the stdlib ssl module those objects use.
+    result = run("preload", "handshake", ca=certs.ca, server_chain=certs.server_chain,
+                 inject_between=True)
+    assert (result["ssl"], result["reply"]) == ("pyssl", "HELLO")
+    assert result["client"]["socket"] == result["server"]["socket"] == "ssl.SSLSocket"
+    assert result["client"]["version"] == "TLSv1.3"
+
+
 # ---- modules imported before the injection connect through pyssl -------------
 # (http.client, urllib.request, asyncio and smtplib: test_real_clients.py)
 
