@@ -52,6 +52,11 @@ def expected_state(step, setup):
 
 
 @pytest.mark.parametrize(("setup", "steps"), [
+    ("preload", ["inject", "extract"]),
+    ("preload", ["inject", "inject", "extract"]),  # inject is idempotent
+    ("preload", ["extract"]),  # extract without inject does nothing
+    ("preload", ["extract", "inject", "extract", "extract"]),
+    ("preload", ["inject", "extract", "inject", "extract"]),
     # _ssl blocked: sys.modules['_ssl'] is None again afterwards.
     ("block", ["inject", "extract"]),
 ], ids=lambda v: v if isinstance(v, str) else ",".join(v))
