@@ -54,7 +54,8 @@ def payload(size):
 def run(setup, scenario, *, python=None, env=None, **args):
     """Run ``scenario`` in a new interpreter (``python``, by default this
     one with the pyssl this process imported) and return its result."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYSSL_", "SSL_CERT_"))}
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PYSSL_", "SSL_CERT_", "PYTHONPATH"))}
     if python is None:
         python = sys.executable
         pyssl_dir = os.path.dirname(os.path.dirname(importlib.util.find_spec("pyssl").origin))

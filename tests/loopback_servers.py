@@ -231,6 +231,8 @@ def connect_proxy(context: Any) -> Handler:
 
 
 def _relay(tls: Any, upstream: socket.socket) -> None:
+    # select() suffices on the TLS side: without read-ahead OpenSSL takes
+    # no more from the socket than the record recv() returns.
     while True:
         readable, _, _ = select.select([tls, upstream], [], [], TIMEOUT)
         if not readable:

@@ -149,8 +149,9 @@ def installed_venv(tmp_path_factory):
         ".git", "build", "dist", "*.egg-info", "__pycache__", "*.so", ".venv*", ".*_cache"))
     venv.create(base / "venv", with_pip=True)
     python = str(base / "venv" / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
-                   check=True, capture_output=True, timeout=300)
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     return python
 
 
