@@ -159,7 +159,7 @@ def installed_venv(tmp_path_factory):
     (None, "ssl _ssl stdlib"), ("0", "ssl _ssl stdlib"), ("1", "pyssl pyssl._ssl site-packages"),
 ])
 def test_slow_startup_switch_in_pip_installed_venv(installed_venv, tmp_path, variable, expected):
-    """Slow (a venv and a pip build, about 10 s once per session): the .pth
+    """Slow (a venv and a pip build, about 10 s, made once for the module): the .pth
     file pip installed makes ``import ssl`` give pyssl in every interpreter
     of the environment when PYSSL_INJECT=1, and the stdlib otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSSL_", "PYTHON"))}
