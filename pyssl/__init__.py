@@ -78,7 +78,7 @@ from pyssl._lib import (
 )
 from pyssl._lib import OPENSSL_API_VERSION as _OPENSSL_API_VERSION
 from pyssl._memory import MemoryBIO, SSLObject
-from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib
+from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._session import SSLSession
 from pyssl._socket import SSLSocket
 from pyssl._x509 import (

@@ -56,8 +56,9 @@ def _swap(value: Any, table: dict[int, tuple[Any, Any]]) -> Any:
     if entry is not None and entry[0] is value:
         return entry[1]
     if type(value) is tuple and any(id(item) in table for item in value):
-        # Exception tuples such as asyncio's SSLAgainErrors.
-        return tuple(_swap(item, table) for item in value)
+        # Exception tuples such as asyncio's SSLAgainErrors or ftplib's
+        # all_errors; what is not the stdlib ssl's stays as it is.
+        return tuple(item if (new := _swap(item, table)) is _MISSING else new for item in value)
     return _MISSING
 
 
@@ -66,7 +67,9 @@ def _rebind_modules(table: dict[int, tuple[Any, Any]]) -> None:
         if module is None or not isinstance(module, ModuleType):
             continue
         namespace = vars(module)
-        if namespace.get("__name__", "").startswith("pyssl"):
+        if namespace.get("__name__", "").startswith("pyssl") or id(module) in table:
+            # pyssl itself, and the stdlib modules being replaced: their
+            # own objects (a context made before the switch) keep working.
             continue
         for name, value in list(namespace.items()):
             replacement = _swap(value, table)

@@ -643,7 +643,7 @@ def second_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, s
 
 def module_of(ctx: Any) -> Any:
     """The ssl module (pyssl or the stdlib's) an SSLContext belongs to."""
-    return pyssl if isinstance(ctx, pyssl.SSLContext) else _stdlib_ssl
+    return pyssl if isinstance(ctx, pyssl.SSLContext) else STDLIB_SSL
 
 
 class BioPair:
@@ -700,7 +700,7 @@ class BioPair:
 
 
 def _stdlib_want_read() -> tuple[type[BaseException], ...]:
-    return () if _stdlib_ssl is None else (_stdlib_ssl.SSLWantReadError,)
+    return () if STDLIB_SSL is None else (STDLIB_SSL.SSLWantReadError,)
 
 
 # ---- sys.unraisablehook --------------------------------------------------------

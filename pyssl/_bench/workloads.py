@@ -85,6 +85,12 @@ class _Server:
                 pass
 
     def close(self) -> None:
+        # Closing alone does not wake a thread blocked in accept() on Linux;
+        # shutting the listener down does.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         self.thread.join(10)
 
