@@ -9,6 +9,7 @@
  *     error queue or errno.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <openssl/opensslv.h>
 #include <openssl/crypto.h>
@@ -103,36 +104,84 @@ static const SSL_METHOD *pyssl_fixed_version_method(int version)
     }
 }
 
+/* ---- handshake tracking ------------------------------------------------ */
+
+/* What the getters report (version, cipher, ALPN, the peer's certificate)
+ * is settled by handshakes: the first one, TLS 1.2 renegotiations and
+ * TLS 1.3 post-handshake authentication, and the later ones run inside a
+ * read or a write. An info callback counts the starts and ends of
+ * handshakes in the SSL's ex_data, and the I/O helpers report a change of
+ * that count with PYSSL_HANDSHAKE_SEEN, so that Python can keep those
+ * values and drop them exactly when they may have changed, with no C call
+ * per getter. */
+#define PYSSL_HANDSHAKE_SEEN 0x100
+static int pyssl_handshakes_index = -1;
+
+static int pyssl_init_handshake_tracking(void)
+{
+    if (pyssl_handshakes_index < 0)
+        pyssl_handshakes_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return pyssl_handshakes_index;
+}
+
+#define PYSSL_HANDSHAKES(ssl) SSL_get_ex_data((ssl), pyssl_handshakes_index)
+
+static void pyssl_count_handshakes(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE)) {
+        uintptr_t count = (uintptr_t)PYSSL_HANDSHAKES(ssl);
+        SSL_set_ex_data((SSL *)ssl, pyssl_handshakes_index, (void *)(count + 1));
+    }
+}
+
+static void pyssl_track_handshakes(SSL *ssl)
+{
+    SSL_set_info_callback(ssl, pyssl_count_handshakes);
+}
+
 /* ---- I/O: one C call per operation ------------------------------------ */
 
 /* Each helper returns SSL_ERROR_NONE on success; otherwise the
  * SSL_get_error() code, with status[0] = errno (the socket error on
  * Windows) and status[1] = the OpenSSL call's own return value, which
  * tells an I/O error (-1) from an EOF (0) for SSL_do_handshake() and
- * SSL_shutdown(); the _ex calls return 0 for both. */
+ * SSL_shutdown(); the _ex calls return 0 for both. The read and write
+ * helpers add PYSSL_HANDSHAKE_SEEN to the code when a handshake started
+ * or ended during the call. */
 static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
 {
     int err;
+    void *handshakes = PYSSL_HANDSHAKES(ssl);
     PYSSL_CLEAR_SOCKET_ERRNO();
     if (SSL_read_ex(ssl, buf, len, count) == 1)
-        return SSL_ERROR_NONE;
-    err = SSL_get_error(ssl, 0);
-    status[0] = PYSSL_GET_SOCKET_ERRNO();
-    status[1] = 0;
-    *count = 0;
+        err = SSL_ERROR_NONE;
+    else {
+        err = SSL_get_error(ssl, 0);
+        status[0] = PYSSL_GET_SOCKET_ERRNO();
+        status[1] = 0;
+        *count = 0;
+    }
+    if (PYSSL_HANDSHAKES(ssl) != handshakes)
+        err |= PYSSL_HANDSHAKE_SEEN;
     return err;
 }
 
 static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *status)
 {
     int err;
+    void *handshakes = PYSSL_HANDSHAKES(ssl);
     PYSSL_CLEAR_SOCKET_ERRNO();
     if (SSL_write_ex(ssl, buf, len, count) == 1)
-        return SSL_ERROR_NONE;
-    err = SSL_get_error(ssl, 0);
-    status[0] = PYSSL_GET_SOCKET_ERRNO();
-    status[1] = 0;
-    *count = 0;
+        err = SSL_ERROR_NONE;
+    else {
+        err = SSL_get_error(ssl, 0);
+        status[0] = PYSSL_GET_SOCKET_ERRNO();
+        status[1] = 0;
+        *count = 0;
+    }
+    if (PYSSL_HANDSHAKES(ssl) != handshakes)
+        err |= PYSSL_HANDSHAKE_SEEN;
     return err;
 }
 

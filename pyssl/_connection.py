@@ -26,6 +26,10 @@ _WANT_READ = lib.SSL_ERROR_WANT_READ
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 _ZERO_RETURN = lib.SSL_ERROR_ZERO_RETURN
 _RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
+_HANDSHAKE_SEEN = lib.PYSSL_HANDSHAKE_SEEN
+
+# What a getter has not looked up since the last handshake.
+_UNKNOWN: Any = type("_Unknown", (), {"__repr__": lambda self: "<unknown>"})()
 
 # Read buffers are filled by OpenSSL before they are read: no need to zero.
 _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
@@ -51,6 +55,12 @@ class Connection:
         "_count",
         "_status",
         "callback_error",
+        # What the last handshake settled, looked up once (see _forget()).
+        "_version",
+        "_cipher",
+        "_alpn",
+        "_peer_der",
+        "_peer_dict",
         "__weakref__",
     )
 
@@ -79,6 +89,8 @@ class Connection:
         self._count = ffi.new("size_t *")
         self._status = ffi.new("int[2]")
         self.callback_error: BaseException | None = None
+        self._forget()
+        lib.pyssl_track_handshakes(ssl_ptr)
         self._key = register(self)
         lib.SSL_set_ex_data(ssl_ptr, EX_DATA_INDEX, self._key)
         # Retrying a write may pass the same bytes from another address.
@@ -152,6 +164,14 @@ class Connection:
         lib.BIO_up_ref(outgoing.bio_ptr)
         lib.SSL_set_bio(self.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
 
+    def _forget(self) -> None:
+        """Drop what the getters keep. Called when a handshake may have
+        changed it: after do_handshake(), when a read or write saw one
+        (renegotiation, post-handshake authentication), on a switch of
+        context and on shutdown."""
+        self._version = self._cipher = self._alpn = _UNKNOWN
+        self._peer_der = self._peer_dict = _UNKNOWN
+
     # ---- waiting -----------------------------------------------------------
 
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
@@ -192,6 +212,7 @@ class Connection:
                 deadline = self._wait(err, deadline, "handshake")
                 continue
             self._fail(connection_error(self, err, status, "do_handshake"))
+        self._forget()
         if self.callback_error is not None:
             self._raise_callback_error()
 
@@ -237,6 +258,11 @@ class Connection:
             err = lib.pyssl_read(ssl_ptr, dest, size, count, status)
             if err == _ERROR_NONE:
                 break
+            if err & _HANDSHAKE_SEEN:
+                self._forget()
+                err &= ~_HANDSHAKE_SEEN
+                if err == _ERROR_NONE:
+                    break
             if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, "read")
                 continue
@@ -267,6 +293,9 @@ class Connection:
         deadline = None
         while True:
             err = lib.pyssl_write(ssl_ptr, src, size, count, status)
+            if err & _HANDSHAKE_SEEN:
+                self._forget()
+                err &= ~_HANDSHAKE_SEEN
             if err == _ERROR_NONE:
                 if self.callback_error is not None:
                     self._raise_callback_error()
@@ -305,6 +334,7 @@ class Connection:
                 deadline = self._wait(code, deadline, "read" if code == _WANT_READ else "write")
                 continue
             self._fail(connection_error(self, code, status, "shutdown"))
+        self._forget()
         self._raise_callback_error()
         return self._transport()
 
@@ -313,20 +343,32 @@ class Connection:
 
     # ---- state after the handshake ----------------------------------------
 
+    # The getters below keep what they looked up once the handshake is
+    # finished, until _forget(); in the middle of one they ask OpenSSL.
+
     def version(self) -> str | None:
         """The negotiated protocol ("TLSv1.3", ...), None before the handshake."""
-        ssl_ptr = self.ssl_ptr
-        if not lib.SSL_is_init_finished(ssl_ptr):
-            return None
-        version = ffi.string(lib.SSL_get_version(ssl_ptr)).decode("ascii")
-        return None if version == "unknown" else version
+        version = self._version
+        if version is _UNKNOWN:
+            ssl_ptr = self.ssl_ptr
+            if not lib.SSL_is_init_finished(ssl_ptr):
+                return None
+            version = ffi.string(lib.SSL_get_version(ssl_ptr)).decode("ascii")
+            if version == "unknown":
+                version = None
+            self._version = version
+        return version
 
     def cipher(self) -> tuple[str | None, str | None, int] | None:
         """(name, protocol, secret bits) of the current cipher, or None."""
-        cipher = lib.SSL_get_current_cipher(self.ssl_ptr)
-        if cipher == ffi.NULL:
-            return None
-        return cipher_to_tuple(cipher)
+        result = self._cipher
+        if result is _UNKNOWN:
+            ssl_ptr = self.ssl_ptr
+            cipher = lib.SSL_get_current_cipher(ssl_ptr)
+            result = None if cipher == ffi.NULL else cipher_to_tuple(cipher)
+            if lib.SSL_is_init_finished(ssl_ptr):
+                self._cipher = result
+        return result
 
     def shared_ciphers(self) -> list[tuple[str | None, str | None, int]] | None:
         """The ciphers both this server and the client enable; None on the
@@ -354,12 +396,19 @@ class Connection:
 
     def selected_alpn_protocol(self) -> str | None:
         """The protocol ALPN selected, or None."""
-        data = ffi.new("const unsigned char **")
-        size = ffi.new("unsigned int *")
-        lib.SSL_get0_alpn_selected(self.ssl_ptr, data, size)
-        if data[0] == ffi.NULL:
-            return None
-        return ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode("utf-8")
+        protocol = self._alpn
+        if protocol is _UNKNOWN:
+            ssl_ptr = self.ssl_ptr
+            data = ffi.new("const unsigned char **")
+            size = ffi.new("unsigned int *")
+            lib.SSL_get0_alpn_selected(ssl_ptr, data, size)
+            if data[0] == ffi.NULL:
+                protocol = None
+            else:
+                protocol = ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode("utf-8")
+            if lib.SSL_is_init_finished(ssl_ptr):
+                self._alpn = protocol
+        return protocol
 
     def selected_npn_protocol(self) -> str | None:
         """The protocol NPN selected, or None."""
@@ -373,6 +422,19 @@ class Connection:
     def getpeercert(self, binary_form: bool = False) -> Any:
         """The peer's certificate: DER bytes, or the decoded dict (empty
         when it was not verified); None if the peer sent none."""
+        if binary_form:
+            der = self._peer_der
+            if der is _UNKNOWN:
+                der = self._peer_der = self._peer_certificate(True)
+            return der
+        decoded = self._peer_dict
+        if decoded is _UNKNOWN:
+            decoded = self._peer_dict = self._peer_certificate(False)
+        # A new dict each time, as the stdlib's: the caller may change it.
+        # Its values are tuples, strings and numbers, which cannot change.
+        return decoded if decoded is None else dict(decoded)
+
+    def _peer_certificate(self, binary_form: bool) -> Any:
         ssl_ptr = self.ssl_ptr
         if not lib.SSL_is_init_finished(ssl_ptr):
             raise ValueError("handshake not done yet")
@@ -437,6 +499,8 @@ class Connection:
         lib.ERR_clear_error()
         if not lib.SSL_verify_client_post_handshake(self.ssl_ptr):
             raise error_from_queue("verify_client_post_handshake")
+        # OpenSSL counts the connection as handshaking until the answer.
+        self._forget()
 
     # ---- attributes --------------------------------------------------------
 
@@ -457,6 +521,8 @@ class Connection:
         msg_callback = lib.pyssl_msg_cb if context._msg_callback is not None else ffi.NULL
         lib.SSL_set_msg_callback(self.ssl_ptr, msg_callback)
         self._context = context
+        # getpeercert() depends on the context's verify mode.
+        self._forget()
 
     @property
     def owner(self) -> Any:

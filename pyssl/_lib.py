@@ -43,6 +43,11 @@ OPENSSL_VERSION_INFO = _version_info(OPENSSL_VERSION_NUMBER)
 # The version the binding was compiled against (the stdlib's _OPENSSL_API_VERSION).
 OPENSSL_API_VERSION = _version_info(lib.OPENSSL_VERSION_NUMBER)
 
+# The ex_data slot the I/O helpers count handshakes in (see helpers.h);
+# allocated once, before any connection exists.
+if lib.pyssl_init_handshake_tracking() < 0:  # pragma: no cover - out of memory
+    raise MemoryError("cannot allocate an OpenSSL ex_data index")
+
 HAS_SNI = True
 HAS_ALPN = True
 HAS_NEVER_CHECK_COMMON_NAME = True
