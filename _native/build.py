@@ -52,6 +52,7 @@ def make_ffibuilder() -> FFI:
         libraries=location.libraries,
         extra_compile_args=extra_compile_args,
         extra_link_args=location.extra_link_args,
+        py_limited_api=False,
     )
     return builder
 

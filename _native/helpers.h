@@ -115,6 +115,15 @@ static const SSL_METHOD *pyssl_fixed_version_method(int version)
  * values and drop them exactly when they may have changed, with no C call
  * per getter. */
 #define PYSSL_HANDSHAKE_SEEN 0x100
+
+/* A WANT_* result is no error: leave nothing in the thread's error queue
+ * (a later call's SSL_get_error() would mistake it for its own failure),
+ * so that Python does not have to clear it. */
+#define PYSSL_CLEAR_IF_WANT(err) \
+    do { \
+        if (((err) == SSL_ERROR_WANT_READ || (err) == SSL_ERROR_WANT_WRITE) && ERR_peek_error()) \
+            ERR_clear_error(); \
+    } while (0)
 static int pyssl_handshakes_index = -1;
 
 static int pyssl_init_handshake_tracking(void)
@@ -158,6 +167,7 @@ static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *statu
         err = SSL_ERROR_NONE;
     else {
         err = SSL_get_error(ssl, 0);
+        PYSSL_CLEAR_IF_WANT(err);
         status[0] = PYSSL_GET_SOCKET_ERRNO();
         status[1] = 0;
         *count = 0;
@@ -176,6 +186,7 @@ static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int
         err = SSL_ERROR_NONE;
     else {
         err = SSL_get_error(ssl, 0);
+        PYSSL_CLEAR_IF_WANT(err);
         status[0] = PYSSL_GET_SOCKET_ERRNO();
         status[1] = 0;
         *count = 0;
@@ -197,6 +208,7 @@ static int pyssl_do_handshake(SSL *ssl, int *status)
     if (ret == 1)
         return SSL_ERROR_NONE;
     err = SSL_get_error(ssl, ret);
+    PYSSL_CLEAR_IF_WANT(err);
     status[0] = PYSSL_GET_SOCKET_ERRNO();
     status[1] = ret;
     return err;
@@ -213,10 +225,29 @@ static int pyssl_shutdown(SSL *ssl, int *err, int *status)
     ret = SSL_shutdown(ssl);
     if (ret < 0) {
         *err = SSL_get_error(ssl, ret);
+        PYSSL_CLEAR_IF_WANT(*err);
         status[0] = PYSSL_GET_SOCKET_ERRNO();
         status[1] = ret;
     }
     return ret;
+}
+
+/* ---- memory BIOs ------------------------------------------------------- */
+
+/* MemoryBIO.read() in one C call: move min(size, pending) bytes (all that
+ * is pending when size < 0) into buf, which holds cap bytes. Returns the
+ * count, or, when that is more than cap, minus the count and reads
+ * nothing, so that the caller can come back with a larger buffer. */
+static long pyssl_bio_drain(BIO *bio, char *buf, long cap, long size)
+{
+    size_t pending = BIO_ctrl_pending(bio);
+    long want = (size < 0 || (size_t)size > pending) ? (long)pending : size;
+    if (want > cap)
+        return -want;
+    if (want == 0)
+        return 0;
+    /* A memory BIO gives all that it holds. */
+    return BIO_read(bio, buf, (int)want);
 }
 
 /* ---- ALPN and NPN ------------------------------------------------------ */

@@ -17,7 +17,7 @@ from typing import Any
 from pyssl import _x509
 from pyssl._callbacks import EX_DATA_INDEX, register
 from pyssl._ciphers import cipher_list, cipher_to_tuple
-from pyssl._errors import connection_error, error_from_queue
+from pyssl._errors import connection_error, error_from_queue, want_error
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._session import SSLSession
 
@@ -33,6 +33,12 @@ _UNKNOWN: Any = type("_Unknown", (), {"__repr__": lambda self: "<unknown>"})()
 
 # Read buffers are filled by OpenSSL before they are read: no need to zero.
 _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
+
+# One SSL_read gives at most one record (16 KiB of plaintext). read(len)
+# without a buffer allocates no more than this, so that a large len
+# (asyncio asks for 256 KiB) does not get, and give back, that much
+# memory from the system on every call.
+_MAX_READ = 64 * 1024
 
 _SESSION_ID_CONTEXT = b"pyssl"
 
@@ -177,23 +183,31 @@ class Connection:
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         """Called when OpenSSL needs I/O (``err`` is WANT_READ/WANT_WRITE)
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
-        self._fail(connection_error(self, err, None, operation))
+        self._fail(want_error(err, operation))
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
         its cause."""
         error, self.callback_error = self.callback_error, None
-        if error is not None:
-            # Also the context, where the stdlib puts it.
-            failure.__context__ = error
-            raise failure from error
-        raise failure
+        try:
+            if error is not None:
+                # Also the context, where the stdlib puts it.
+                failure.__context__ = error
+                raise failure from error
+            raise failure
+        finally:
+            # The traceback keeps this frame: without the exception in it,
+            # no reference cycle is left for the garbage collector.
+            failure = error = None
 
     def _raise_callback_error(self) -> None:
         """After a call that succeeded: raise what a callback raised in it."""
         error, self.callback_error = self.callback_error, None
-        if error is not None:
-            raise error
+        try:
+            if error is not None:
+                raise error
+        finally:
+            error = None  # no cycle through this frame (see _fail())
 
     # ---- handshake, I/O, shutdown -----------------------------------------
 
@@ -216,94 +230,101 @@ class Connection:
         if self.callback_error is not None:
             self._raise_callback_error()
 
+    # read() and write() are the hot path: one Python frame and one C call
+    # when OpenSSL has what it needs. Everything else (waiting, retrying,
+    # handshakes seen, errors) is in _finish_io().
+
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read up to ``len`` bytes; into ``buffer`` when given (returning
         the count), else as ``bytes``. A clean close_notify gives 0 / b''."""
         if type(len) is not int:
             len = index(len)
         if buffer is None:
-            if len < 0:
-                raise ValueError("size should not be negative")
-            if len == 0:
+            if len <= 0:
+                if len < 0:
+                    raise ValueError("size should not be negative")
                 return b""
-            # Released on the way out, whatever happens: a traceback that
-            # keeps this frame must not keep the memory.
-            with _new_uninitialised("char[]", len) as dest:
-                count = self._read_into(dest, len)
-                return ffi.unpack(dest, count)
-        try:
-            dest = ffi.from_buffer(buffer, require_writable=True)
-        except (TypeError, BufferError):
-            # The stdlib's "w*" argument: writable and contiguous.
-            raise TypeError(
-                "read() argument 2 must be read-write bytes-like object, "
-                f"not {type(buffer).__name__}"
-            ) from None
-        # The caller's buffer is held only for the call, as the stdlib's
-        # Py_buffer is: released even when the read fails.
-        with dest:
+            size = len if len < _MAX_READ else _MAX_READ
+            dest = _new_uninitialised("char[]", size)
+        else:
+            try:
+                dest = ffi.from_buffer(buffer, require_writable=True)
+            except (TypeError, BufferError):
+                # The stdlib's "w*" argument: writable and contiguous.
+                raise TypeError(
+                    "read() argument 2 must be read-write bytes-like object, "
+                    f"not {type(buffer).__name__}"
+                ) from None
             size = ffi.sizeof(dest)
-            if len <= 0 or len > size:
-                len = size
-            if len == 0:
+            if 0 < len < size:
+                size = len
+            elif size == 0:
                 return 0
-            return self._read_into(dest, len)
-
-    def _read_into(self, dest: Any, size: int) -> int:
-        ssl_ptr = self.ssl_ptr
         count = self._count
-        status = self._status
-        deadline = None
-        while True:
-            err = lib.pyssl_read(ssl_ptr, dest, size, count, status)
-            if err == _ERROR_NONE:
-                break
-            if err & _HANDSHAKE_SEEN:
-                self._forget()
-                err &= ~_HANDSHAKE_SEEN
-                if err == _ERROR_NONE:
-                    break
-            if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, "read")
-                continue
-            if err == _ZERO_RETURN and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN:
-                # The peer closed cleanly and this side has not: plain EOF.
-                return 0
-            self._fail(connection_error(self, err, status, "read"))
-        if self.callback_error is not None:
-            self._raise_callback_error()
-        return count[0]
+        err = lib.pyssl_read(self.ssl_ptr, dest, size, count, self._status)
+        if err == _ERROR_NONE and self.callback_error is None:
+            got = count[0]
+        else:
+            got = self._finish_io(lib.pyssl_read, err, dest, size, "read")
+        if buffer is None:
+            return ffi.unpack(dest, got)
+        return got
 
     def write(self, data: Any) -> int:
         """Write ``data`` (a bytes-like object); returns the bytes written."""
-        try:
-            src = ffi.from_buffer(data)
-        except TypeError:
-            raise TypeError(
-                f"a bytes-like object is required, not '{type(data).__name__}'"
-            ) from None
-        # The caller's buffer is held only for the call (see read()).
-        with src:
-            return self._write_from(src, ffi.sizeof(src))
+        if type(data) is bytes:
+            # cffi passes a bytes object's own memory: no buffer to take.
+            src = data
+            size = len(data)
+        else:
+            try:
+                src = ffi.from_buffer(data)
+            except TypeError:
+                raise TypeError(
+                    f"a bytes-like object is required, not '{type(data).__name__}'"
+                ) from None
+            size = ffi.sizeof(src)
+        count = self._count
+        err = lib.pyssl_write(self.ssl_ptr, src, size, count, self._status)
+        if err == _ERROR_NONE and self.callback_error is None:
+            return count[0]
+        return self._finish_io(lib.pyssl_write, err, src, size, "write")
 
-    def _write_from(self, src: Any, size: int) -> int:
+    def _finish_io(self, io: Any, err: int, buf: Any, size: int, operation: str) -> int:
+        """Go on with a read or write (``io``) whose first call returned
+        ``err``: note a handshake, wait and retry, or raise. ``buf`` is
+        released when this raises, as the stdlib releases its Py_buffer:
+        a traceback that keeps the caller's frame must hold neither the
+        caller's buffer nor the memory of a read."""
         ssl_ptr = self.ssl_ptr
         count = self._count
         status = self._status
         deadline = None
-        while True:
-            err = lib.pyssl_write(ssl_ptr, src, size, count, status)
-            if err & _HANDSHAKE_SEEN:
-                self._forget()
-                err &= ~_HANDSHAKE_SEEN
-            if err == _ERROR_NONE:
-                if self.callback_error is not None:
-                    self._raise_callback_error()
-                return count[0]
-            if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, "write")
-                continue
-            self._fail(connection_error(self, err, status, "write"))
+        try:
+            while True:
+                if err & _HANDSHAKE_SEEN:
+                    self._forget()
+                    err &= ~_HANDSHAKE_SEEN
+                if err == _ERROR_NONE:
+                    if self.callback_error is not None:
+                        self._raise_callback_error()
+                    return count[0]
+                if err == _WANT_READ or err == _WANT_WRITE:
+                    deadline = self._wait(err, deadline, operation)
+                elif (
+                    err == _ZERO_RETURN
+                    and io is lib.pyssl_read
+                    and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN
+                ):
+                    # The peer closed cleanly and this side has not: plain EOF.
+                    return 0
+                else:
+                    self._fail(connection_error(self, err, status, operation))
+                err = io(ssl_ptr, buf, size, count, status)
+        except BaseException:
+            if not isinstance(buf, bytes):
+                ffi.release(buf)
+            raise
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""

@@ -206,6 +206,22 @@ _WANT_ERRORS: dict[int, tuple[type[SSLError], str]] = {
 }
 
 _EOF_TEXT = "EOF occurred in violation of protocol"
+
+_want_messages: dict[tuple[int, str], str] = {}
+
+
+def want_error(err: int, where: str) -> SSLError:
+    """The exception for an operation that needs I/O first (``err`` is a
+    WANT_* code or ZERO_RETURN). Non-blocking code meets these all the
+    time, so each message is made once."""
+    cls, text = _WANT_ERRORS[err]
+    try:
+        message = _want_messages[err, where]
+    except KeyError:
+        message = _want_messages[err, where] = f"{text} (pyssl:{where})"
+    exc = cls(err, message)
+    exc.library = exc.reason = None  # type: ignore[attr-defined]
+    return exc
 _OSERROR_FROM_READ_WRITE = sys.version_info >= (3, 13)
 
 
@@ -218,9 +234,8 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
     ``server_hostname`` and ``uses_socket`` (False over memory BIOs).
     """
     if err in _WANT_ERRORS:
-        cls, text = _WANT_ERRORS[err]
         lib.ERR_clear_error()
-        return _build(cls, err, None, None, text, where)
+        return want_error(err, where)
 
     errcode = lib.ERR_peek_last_error()
     library, reason, text = _describe(errcode)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyssl._connection import Connection
 from pyssl._enums import CHANNEL_BINDING_TYPES
-from pyssl._errors import SSL_ERROR_EOF, SSLError, connection_error, error_from_queue
+from pyssl._errors import SSL_ERROR_EOF, SSLError, error_from_queue, want_error
 from pyssl._lib import lib
 from pyssl._x509 import chain_to_der
 
@@ -58,7 +58,7 @@ class _SocketConnection(Connection):
             raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
         timeout = sock.gettimeout()
         if timeout == 0.0:
-            self._fail(connection_error(self, err, None, operation))
+            self._fail(want_error(err, operation))
         fd = sock.fileno()
         if fd < 0:
             raise SSLError("Underlying socket has been closed.")
