@@ -40,6 +40,9 @@ _new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
 # memory from the system on every call.
 _MAX_READ = 64 * 1024
 
+# read() has a parameter named len, as in the stdlib.
+_length = len
+
 _SESSION_ID_CONTEXT = b"pyssl"
 
 # RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
@@ -248,14 +251,15 @@ class Connection:
             dest = _new_uninitialised("char[]", size)
         else:
             try:
-                dest = ffi.from_buffer(buffer, require_writable=True)
+                # Positional arguments: cffi parses keywords slowly.
+                dest = ffi.from_buffer("char[]", buffer, True)
             except (TypeError, BufferError):
                 # The stdlib's "w*" argument: writable and contiguous.
                 raise TypeError(
                     "read() argument 2 must be read-write bytes-like object, "
                     f"not {type(buffer).__name__}"
                 ) from None
-            size = ffi.sizeof(dest)
+            size = _length(dest)  # a char[]: its length in bytes
             if 0 < len < size:
                 size = len
             elif size == 0:
@@ -264,6 +268,11 @@ class Connection:
         err = lib.pyssl_read(self.ssl_ptr, dest, size, count, self._status)
         if err == _ERROR_NONE and self.callback_error is None:
             got = count[0]
+        elif err == _WANT_READ and not self.uses_socket and self.callback_error is None:
+            # Over memory BIOs the caller feeds the incoming BIO and comes
+            # back: asyncio ends every read this way, so it is raised here.
+            dest = None  # the traceback keeps this frame, not the buffer
+            raise want_error(_WANT_READ, "read")
         else:
             got = self._finish_io(lib.pyssl_read, err, dest, size, "read")
         if buffer is None:
@@ -283,7 +292,7 @@ class Connection:
                 raise TypeError(
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
-            size = ffi.sizeof(src)
+            size = len(src)
         count = self._count
         err = lib.pyssl_write(self.ssl_ptr, src, size, count, self._status)
         if err == _ERROR_NONE and self.callback_error is None:

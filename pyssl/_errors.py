@@ -44,6 +44,10 @@ class SSLError(OSError):
     OpenSSL's library and reason mnemonics (``'SSL'``,
     ``'CERTIFICATE_VERIFY_FAILED'``) when OpenSSL reported one."""
 
+    # Set on each error OpenSSL reported; None on the others.
+    library: str | None = None
+    reason: str | None = None
+
     def __str__(self) -> str:
         # The message when there is one, else the arguments, as the stdlib.
         if isinstance(self.strerror, str):
@@ -219,9 +223,7 @@ def want_error(err: int, where: str) -> SSLError:
         message = _want_messages[err, where]
     except KeyError:
         message = _want_messages[err, where] = f"{text} (pyssl:{where})"
-    exc = cls(err, message)
-    exc.library = exc.reason = None  # type: ignore[attr-defined]
-    return exc
+    return cls(err, message)  # library and reason: the class's None
 _OSERROR_FROM_READ_WRITE = sys.version_info >= (3, 13)
 
 

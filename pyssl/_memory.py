@@ -57,7 +57,9 @@ class MemoryBIO:
         except AttributeError:
             buf = _scratch.buf = _new_uninitialised("char[]", _SCRATCH_SIZE)
         count = lib.pyssl_bio_drain(self.bio_ptr, buf, _SCRATCH_SIZE, size)
-        if count < 0:
+        if count <= 0:
+            if count == 0:
+                return b""
             # More than the scratch buffer holds: a buffer of its own.
             buf = _new_uninitialised("char[]", -count)
             count = lib.pyssl_bio_drain(self.bio_ptr, buf, -count, size)
@@ -130,6 +132,12 @@ class SSLObject:
         if session is not None:
             connection.session = session
         self._sslobj = connection
+        # asyncio and trio call read() and write() for every record: unless
+        # a subclass has its own, they go straight to the connection.
+        if cls.read is SSLObject.read:
+            self.read = connection.read
+        if cls.write is SSLObject.write:
+            self.write = connection.write
         return self
 
     @property
