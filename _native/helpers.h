@@ -144,9 +144,61 @@ static void pyssl_count_handshakes(const SSL *ssl, int where, int ret)
     }
 }
 
-static void pyssl_track_handshakes(SSL *ssl)
+/* ---- a new connection -------------------------------------------------- */
+
+/* Every call from Python releases and takes back the GIL, and so lets other
+ * threads in between: a server thread and its clients would take turns at
+ * each step of setting up a connection. So the steps every connection
+ * takes are one call. key goes in ex_data slot key_index (the Python
+ * object's registry key); fd < 0 means no socket (memory BIOs). Returns
+ * NULL with the error queued. */
+static SSL *pyssl_new_ssl(SSL_CTX *ctx, int key_index, void *key, int server_side, int fd,
+                          const unsigned char *sid_ctx, unsigned int sid_ctx_len)
 {
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL)
+        return NULL;
+    if (!SSL_set_ex_data(ssl, key_index, key))
+        goto fail;
     SSL_set_info_callback(ssl, pyssl_count_handshakes);
+    /* Retrying a write may pass the same bytes from another address. */
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
+    if (fd >= 0 && !SSL_set_fd(ssl, fd))
+        goto fail;
+    if (server_side) {
+        if (!SSL_set_session_id_context(ssl, sid_ctx, sid_ctx_len))
+            goto fail;
+        SSL_set_accept_state(ssl);
+    } else {
+        SSL_set_connect_state(ssl);
+    }
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
+}
+
+/* The server name of a client connection: sent with SNI when it is a host
+ * name (RFC 6066 3: never an address), and, when check is set, the name
+ * or the address (matched as an address) that OpenSSL verifies the peer's
+ * certificate against. Returns 0 with the error queued. */
+static int pyssl_set_server_name(SSL *ssl, const char *name, int check)
+{
+    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(name);
+    int ok = 1;
+    if (ip == NULL) {
+        ERR_clear_error();
+        if (!SSL_set_tlsext_host_name(ssl, name))
+            return 0;
+        if (check)
+            ok = X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, strlen(name));
+    } else {
+        if (check)
+            ok = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), ASN1_STRING_get0_data(ip),
+                                           (size_t)ASN1_STRING_length(ip));
+        ASN1_OCTET_STRING_free(ip);
+    }
+    return ok;
 }
 
 /* ---- I/O: one C call per operation ------------------------------------ */

@@ -23,9 +23,6 @@ from pyssl._context import SSLContext
 from pyssl._enums import *  # noqa: F403
 from pyssl._enums import (
     CHANNEL_BINDING_TYPES,
-    _TLSAlertType,
-    _TLSContentType,
-    _TLSMessageType,
     AlertDescription,
     Options,
     Purpose,
@@ -34,6 +31,9 @@ from pyssl._enums import (
     VerifyFlags,
     VerifyMode,
     _SSLMethod,
+    _TLSAlertType,
+    _TLSContentType,
+    _TLSMessageType,
 )
 from pyssl._errors import (
     CertificateError,
@@ -47,10 +47,10 @@ from pyssl._errors import (
 )
 from pyssl._functions import (
     _PROTOCOL_NAMES,
+    DefaultVerifyPaths,
     RAND_add,
     RAND_bytes,
     RAND_status,
-    DefaultVerifyPaths,
     _create_default_https_context,
     _create_stdlib_context,
     _create_unverified_context,
@@ -66,21 +66,21 @@ from pyssl._lib import (
     HAS_NPN,
     HAS_PSK,
     HAS_SNI,
+    OPENSSL_VERSION,
+    OPENSSL_VERSION_INFO,
+    OPENSSL_VERSION_NUMBER,
     HAS_SSLv2,
     HAS_SSLv3,
     HAS_TLSv1,
     HAS_TLSv1_1,
     HAS_TLSv1_2,
     HAS_TLSv1_3,
-    OPENSSL_VERSION,
-    OPENSSL_VERSION_INFO,
-    OPENSSL_VERSION_NUMBER,
 )
 from pyssl._lib import OPENSSL_API_VERSION as _OPENSSL_API_VERSION
 from pyssl._memory import MemoryBIO, SSLObject
-from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._session import SSLSession
 from pyssl._socket import SSLSocket
+from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._x509 import (
     PEM_FOOTER,
     PEM_HEADER,

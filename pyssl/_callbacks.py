@@ -22,7 +22,8 @@ import itertools
 import os
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pyssl._arguments import as_c_long
 from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType

@@ -44,6 +44,7 @@ _MAX_READ = 64 * 1024
 _length = len
 
 _SESSION_ID_CONTEXT = b"pyssl"
+_SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 # RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
 # the hash length (48) in TLS 1.3.
@@ -83,8 +84,16 @@ class Connection:
         server_hostname: str | None,
         owner: Any = None,
         session: Any = None,
+        fd: int = -1,
     ) -> None:
-        ssl_ptr = lib.SSL_new(context._ctx_ptr)
+        self._key = register(self)
+        # A server resumes only sessions made in its own session id context.
+        # Clients get none: a TLS 1.3 external PSK makes a session without
+        # one, which a client with a context refuses.
+        ssl_ptr = lib.pyssl_new_ssl(
+            context._ctx_ptr, EX_DATA_INDEX, self._key, server_side, fd,
+            _SESSION_ID_CONTEXT, _SESSION_ID_CONTEXT_LENGTH,
+        )
         if ssl_ptr == ffi.NULL:
             raise error_from_queue("SSL_new")
         self.ssl_ptr = ffi.gc(ssl_ptr, lib.SSL_free)
@@ -99,23 +108,10 @@ class Connection:
         self._status = ffi.new("int[2]")
         self.callback_error: BaseException | None = None
         self._forget()
-        lib.pyssl_track_handshakes(ssl_ptr)
-        self._key = register(self)
-        lib.SSL_set_ex_data(ssl_ptr, EX_DATA_INDEX, self._key)
-        # Retrying a write may pass the same bytes from another address.
-        lib.SSL_set_mode(ssl_ptr, lib.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | lib.SSL_MODE_AUTO_RETRY)
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
         if server_hostname is not None:
             self._configure_hostname(server_hostname)
-        if server_side:
-            # A server resumes only sessions made in its own session id
-            # context. Clients get none: a TLS 1.3 external PSK makes a
-            # session without one, which a client with a context refuses.
-            lib.SSL_set_session_id_context(ssl_ptr, _SESSION_ID_CONTEXT, len(_SESSION_ID_CONTEXT))
-            lib.SSL_set_accept_state(ssl_ptr)
-        else:
-            lib.SSL_set_connect_state(ssl_ptr)
         if owner is not None:
             self.owner = owner
         if session is not None:
@@ -142,27 +138,8 @@ class Connection:
             raise ValueError(
                 "server_hostname cannot be an empty string or start with a leading dot."
             )
-        ssl_ptr = self.ssl_ptr
-        ip = lib.a2i_IPADDRESS(name)
-        if ip == ffi.NULL:
-            lib.ERR_clear_error()
-            # RFC 6066 3: SNI carries host names only, never addresses.
-            if not lib.SSL_set_tlsext_host_name(ssl_ptr, name):
-                raise error_from_queue("server_hostname")
-        else:
-            ip = ffi.gc(ip, lib.ASN1_OCTET_STRING_free)
-        if self._context.check_hostname:
-            # OpenSSL checks the name (or the address, as an address) while
-            # verifying the chain, so a mismatch fails the handshake.
-            param = lib.SSL_get0_param(ssl_ptr)
-            if ip == ffi.NULL:
-                ok = lib.X509_VERIFY_PARAM_set1_host(param, name, len(name))
-            else:
-                ok = lib.X509_VERIFY_PARAM_set1_ip(
-                    param, lib.ASN1_STRING_get0_data(ip), lib.ASN1_STRING_length(ip)
-                )
-            if not ok:
-                raise error_from_queue("server_hostname")
+        if not lib.pyssl_set_server_name(self.ssl_ptr, name, self._context.check_hostname):
+            raise error_from_queue("server_hostname")
         self.server_hostname = hostname
 
     def use_bios(self, incoming: Any, outgoing: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pyssl._connection import Connection
 from pyssl._enums import CHANNEL_BINDING_TYPES
-from pyssl._errors import SSL_ERROR_EOF, SSLError, error_from_queue, want_error
+from pyssl._errors import SSL_ERROR_EOF, SSLError, want_error
 from pyssl._lib import lib
 from pyssl._x509 import chain_to_der
 
@@ -46,9 +46,9 @@ class _SocketConnection(Connection):
         owner: Any = None,
         session: Any = None,
     ) -> None:
-        super().__init__(context, server_side, server_hostname, owner=owner, session=session)
-        if not lib.SSL_set_fd(self.ssl_ptr, sock.fileno()):
-            raise error_from_queue("SSL_set_fd")
+        super().__init__(
+            context, server_side, server_hostname, owner=owner, session=session, fd=sock.fileno()
+        )
         self._socket = weakref.ref(sock)
         self._poller: Any = None
 

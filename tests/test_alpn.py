@@ -10,9 +10,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import client_context, converse, needs_openssl, server_context
 
 import pyssl
-from conftest import client_context, converse, needs_openssl, server_context
 
 
 def alpn_context(make, module, certs, protocols, maximum=None):

@@ -15,10 +15,16 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
+from conftest import (
+    BioPair,
+    client_context,
+    converse,
+    der_certificate,
+    module_named,
+    server_context,
+)
 
 import pyssl
-
-from conftest import BioPair, client_context, converse, der_certificate, module_named, server_context
 
 
 def chain_module(name):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import client_context, converse, server_context
 
 import pyssl
-from conftest import client_context, converse, server_context
 
 # The Finished message: 12 bytes in TLS 1.2, the handshake hash's size
 # (32 or 48 bytes) in TLS 1.3.

@@ -4,9 +4,9 @@ connection reports: cipher(), shared_ciphers() and compression()."""
 from __future__ import annotations
 
 import pytest
+from conftest import client_context, outcome, server_context
 
 import pyssl
-from conftest import client_context, outcome, server_context
 
 GET_CIPHERS_KEYS = {
     "id",

@@ -11,9 +11,9 @@ import sys
 import warnings
 
 import pytest
+from conftest import OPENSSL, outcome
 
 import pyssl
-from conftest import OPENSSL, outcome
 
 CONTEXT_PROTOCOLS = ["PROTOCOL_TLS_CLIENT", "PROTOCOL_TLS_SERVER"]
 # Deprecated, but still accepted (with a warning) by the stdlib.

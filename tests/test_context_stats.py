@@ -17,8 +17,14 @@ from pathlib import Path
 
 import pytest
 import trustme
-
-from conftest import OPENSSL, client_context, converse, der_of, needs_openssl, server_context
+from conftest import (
+    OPENSSL,
+    client_context,
+    converse,
+    der_of,
+    needs_openssl,
+    server_context,
+)
 
 # ---- cert_store_stats() ------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ import pathlib
 import warnings
 
 import pytest
+from conftest import der_certificate, outcome
 
 import pyssl
-from conftest import der_certificate, outcome
 
 SETTINGS = [
     "protocol",

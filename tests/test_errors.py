@@ -15,16 +15,16 @@ from datetime import datetime, timezone
 
 import pytest
 import trustme
-
-import pyssl
 from conftest import (
+    STDLIB_SSL,
     TIMEOUT,
     CertFiles,
     client_context,
     connect_tls,
     server_context,
-    STDLIB_SSL,
 )
+
+import pyssl
 
 # ---- the hierarchy -------------------------------------------------------------------
 

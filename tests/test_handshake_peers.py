@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import client_context, needs_openssl, server_context
 
 import pyssl
-from conftest import client_context, needs_openssl, server_context
 
 
 def echo_once(context):

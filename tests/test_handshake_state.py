@@ -14,7 +14,6 @@ import select
 import socket
 
 import pytest
-
 from conftest import TIMEOUT, client_context, needs_openssl, server_context
 
 

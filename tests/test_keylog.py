@@ -21,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import client_context, converse, server_context
 
 import pyssl
-from conftest import client_context, converse, server_context
 
 TLS13_LABELS = {
     "CLIENT_HANDSHAKE_TRAFFIC_SECRET",

@@ -10,8 +10,6 @@ import os
 import pathlib
 
 import pytest
-
-import pyssl
 from conftest import (
     PASSWORD,
     client_context,
@@ -20,6 +18,8 @@ from conftest import (
     outcome,
     server_context,
 )
+
+import pyssl
 
 
 def server_ctx(module):

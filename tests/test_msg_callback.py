@@ -12,7 +12,6 @@ check runs on both modules."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import BioPair, client_context, converse, server_context
 
 

@@ -15,9 +15,15 @@ import socket
 import warnings
 
 import pytest
+from conftest import (
+    client_context,
+    converse,
+    module_named,
+    needs_openssl,
+    server_context,
+)
 
 import pyssl
-from conftest import client_context, converse, module_named, needs_openssl, server_context
 
 pytestmark = [
     pytest.mark.skipif(not pyssl.HAS_NPN, reason="this OpenSSL is built without NPN"),

@@ -10,9 +10,9 @@ import socket
 import threading
 
 import pytest
+from conftest import TIMEOUT, client_context, needs_openssl, server_context
 
 import pyssl
-from conftest import TIMEOUT, client_context, needs_openssl, server_context
 
 RECORD = bytes(range(256)) * 39 + b"0123456789012345"  # 10,000 bytes: one TLS record
 assert len(RECORD) == 10_000

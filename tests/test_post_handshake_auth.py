@@ -12,9 +12,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import client_context, der_of, module_named, needs_openssl, server_context
 
 import pyssl
-from conftest import client_context, der_of, module_named, needs_openssl, server_context
 
 
 def pha_server_context(module, certs, **settings):

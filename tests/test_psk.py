@@ -14,9 +14,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import BioPair, module_named, needs_openssl, server_context
 
 import pyssl
-from conftest import BioPair, module_named, needs_openssl, server_context
 
 KEY = bytes.fromhex("8a6c1e5f0d2b4e7a9c3f1b5d7e9a2c4f")
 OTHER_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")

@@ -16,11 +16,11 @@ import importlib.util
 
 import pytest
 import trustme
-
-import pyssl
 from conftest import server_context
 from injected_driver import BLOCKED_IMPORT, payload, run
 from loopback_servers import HTTPSServer, connect_proxy, smtp_responder
+
+import pyssl
 
 SETUPS = {"stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
 

@@ -15,9 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from conftest import (
+    BioPair,
+    OpenSSLProcess,
+    client_context,
+    needs_openssl,
+    server_context,
+)
 
 import pyssl
-from conftest import BioPair, OpenSSLProcess, client_context, needs_openssl, server_context
 
 VERSIONS = ["TLSv1_2", "TLSv1_3"]
 

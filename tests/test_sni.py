@@ -12,8 +12,6 @@ also chains the callback's exception to the server's SSLError."""
 from __future__ import annotations
 
 import pytest
-
-import pyssl
 from conftest import (
     BioPair,
     OpenSSLProcess,
@@ -23,6 +21,8 @@ from conftest import (
     needs_openssl,
     server_context,
 )
+
+import pyssl
 
 SETTERS = ["sni_callback", "set_servername_callback"]
 

@@ -13,10 +13,9 @@ import os
 import socket
 
 import pytest
-
-import pyssl
 from conftest import client_context, converse, der_of, module_named, server_context
 
+import pyssl
 
 # ---- context -----------------------------------------------------------------
 

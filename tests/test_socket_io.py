@@ -9,8 +9,6 @@ import random
 import socket
 
 import pytest
-
-import pyssl
 from conftest import (
     TIMEOUT,
     client_context,
@@ -19,6 +17,8 @@ from conftest import (
     recv_exactly,
     server_context,
 )
+
+import pyssl
 
 
 def echo(tls):

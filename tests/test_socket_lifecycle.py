@@ -8,7 +8,6 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import (
     TIMEOUT,
     client_context,

@@ -16,11 +16,17 @@ import venv
 from pathlib import Path
 
 import pytest
-
-import pyssl
 from conftest import TIMEOUT, server_context
 from injected_driver import BLOCKED_IMPORT, run
-from loopback_servers import HTTPSServer, ftp_responder, imap_responder, pop3_responder, xmlrpc_server
+from loopback_servers import (
+    HTTPSServer,
+    ftp_responder,
+    imap_responder,
+    pop3_responder,
+    xmlrpc_server,
+)
+
+import pyssl
 
 HAS_URLLIB3 = importlib.util.find_spec("urllib3") is not None
 

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
+from conftest import TIMEOUT, client_context, server_context
 
 import pyssl
-from conftest import TIMEOUT, client_context, server_context
 
 
 def recv_exactly(sock, size):

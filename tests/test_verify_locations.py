@@ -10,9 +10,9 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import OPENSSL, der_certificate, outcome, server_context
 
 import pyssl
-from conftest import OPENSSL, der_certificate, outcome, server_context
 
 
 def client_ctx(module):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import client_context, converse, needs_openssl, server_context
 
 import pyssl
-from conftest import client_context, converse, needs_openssl, server_context
 
 VERSIONS = {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}
 
