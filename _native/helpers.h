@@ -29,6 +29,53 @@
 #include <winsock2.h>
 #endif
 
+/* ---- the GIL ---------------------------------------------------------- */
+
+/* cffi releases the GIL around every call it wraps. For a call that takes
+ * nanoseconds that costs more than the call, and, worse, lets another
+ * thread take the GIL, which this one then waits to get back: a server
+ * thread and its clients would hand the GIL to each other at every step.
+ * Like the stdlib's _ssl, pyssl releases it only where OpenSSL may block
+ * on I/O or work for long: the I/O helpers, loading files, making contexts
+ * and keys. cffi's wrappers (_cffi_f_<name>, defined after this file) use
+ * these macros; each asks once, by its own name, whether it releases. */
+static const char *const pyssl_gil_releasing[] = {
+    "pyssl_read", "pyssl_write", "pyssl_do_handshake", "pyssl_shutdown",
+    "SSL_CTX_new", "SSL_CTX_free", "SSL_CTX_load_verify_locations",
+    "SSL_CTX_set_default_verify_paths", "SSL_CTX_use_certificate_chain_file",
+    "SSL_CTX_use_PrivateKey_file", "SSL_CTX_check_private_key", "BIO_new_file",
+    "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
+    "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
+    NULL
+};
+
+static int pyssl_releases_gil(const char *wrapper)
+{
+    const char *const *name;
+    const char prefix[] = "_cffi_f_";
+    if (strncmp(wrapper, prefix, sizeof(prefix) - 1) != 0)
+        return 1;
+    for (name = pyssl_gil_releasing; *name != NULL; name++)
+        if (strcmp(wrapper + sizeof(prefix) - 1, *name) == 0)
+            return 1;
+    return 0;
+}
+
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS \
+    { \
+        static int pyssl_release_gil_ = -1; \
+        PyThreadState *_save = NULL; \
+        if (pyssl_release_gil_ < 0) \
+            pyssl_release_gil_ = pyssl_releases_gil(__func__); \
+        if (pyssl_release_gil_) \
+            _save = PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS \
+        if (_save != NULL) \
+            PyEval_RestoreThread(_save); \
+    }
+
 typedef STACK_OF(X509) STACK_OF_X509;
 typedef STACK_OF(X509_NAME) STACK_OF_X509_NAME;
 typedef STACK_OF(X509_OBJECT) STACK_OF_X509_OBJECT;
