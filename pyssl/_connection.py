@@ -15,6 +15,7 @@ from operator import index
 from typing import Any
 
 from pyssl import _x509
+from pyssl._buffers import SCRATCH_SIZE, scratch
 from pyssl._callbacks import EX_DATA_INDEX, register
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import connection_error, error_from_queue, want_error
@@ -30,15 +31,6 @@ _HANDSHAKE_SEEN = lib.PYSSL_HANDSHAKE_SEEN
 
 # What a getter has not looked up since the last handshake.
 _UNKNOWN: Any = type("_Unknown", (), {"__repr__": lambda self: "<unknown>"})()
-
-# Read buffers are filled by OpenSSL before they are read: no need to zero.
-_new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
-
-# One SSL_read gives at most one record (16 KiB of plaintext). read(len)
-# without a buffer allocates no more than this, so that a large len
-# (asyncio asks for 256 KiB) does not get, and give back, that much
-# memory from the system on every call.
-_MAX_READ = 64 * 1024
 
 # read() has a parameter named len, as in the stdlib.
 _length = len
@@ -224,8 +216,9 @@ class Connection:
                 if len < 0:
                     raise ValueError("size should not be negative")
                 return b""
-            size = len if len < _MAX_READ else _MAX_READ
-            dest = _new_uninitialised("char[]", size)
+            # One SSL_read gives at most one record: 16 KiB of plaintext.
+            dest = scratch()
+            size = len if len < SCRATCH_SIZE else SCRATCH_SIZE
         else:
             try:
                 # Positional arguments: cffi parses keywords slowly.
@@ -251,7 +244,7 @@ class Connection:
             dest = None  # the traceback keeps this frame, not the buffer
             raise want_error(_WANT_READ, "read")
         else:
-            got = self._finish_io(lib.pyssl_read, err, dest, size, "read")
+            got = self._finish_io(lib.pyssl_read, err, dest, size, "read", buffer is not None)
         if buffer is None:
             return ffi.unpack(dest, got)
         return got
@@ -274,14 +267,17 @@ class Connection:
         err = lib.pyssl_write(self.ssl_ptr, src, size, count, self._status)
         if err == _ERROR_NONE and self.callback_error is None:
             return count[0]
-        return self._finish_io(lib.pyssl_write, err, src, size, "write")
+        return self._finish_io(lib.pyssl_write, err, src, size, "write", src is not data)
 
-    def _finish_io(self, io: Any, err: int, buf: Any, size: int, operation: str) -> int:
+    def _finish_io(
+        self, io: Any, err: int, buf: Any, size: int, operation: str, borrowed: bool
+    ) -> int:
         """Go on with a read or write (``io``) whose first call returned
-        ``err``: note a handshake, wait and retry, or raise. ``buf`` is
-        released when this raises, as the stdlib releases its Py_buffer:
-        a traceback that keeps the caller's frame must hold neither the
-        caller's buffer nor the memory of a read."""
+        ``err``: note a handshake, wait and retry, or raise. A ``borrowed``
+        ``buf`` (the caller's buffer, from ffi.from_buffer) is released when
+        this raises, as the stdlib releases its Py_buffer: a traceback that
+        keeps the caller's frame must not keep the caller's object
+        locked."""
         ssl_ptr = self.ssl_ptr
         count = self._count
         status = self._status
@@ -308,7 +304,7 @@ class Connection:
                     self._fail(connection_error(self, err, status, operation))
                 err = io(ssl_ptr, buf, size, count, status)
         except BaseException:
-            if not isinstance(buf, bytes):
+            if borrowed:
                 ffi.release(buf)
             raise
 

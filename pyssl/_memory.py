@@ -7,21 +7,14 @@ SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
 
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Any
 
+from pyssl._buffers import larger_scratch, scratch
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import ffi, lib
 from pyssl._x509 import chain_to_der
-
-# MemoryBIO.read() drains into a buffer of its thread, then copies the
-# bytes out: one allocation per thread instead of one per call, and no
-# memory held per MemoryBIO. It is filled before it is read: not zeroed.
-_new_uninitialised = ffi.new_allocator(should_clear_after_alloc=False)
-_SCRATCH_SIZE = 64 * 1024
-_scratch = threading.local()
 
 
 class MemoryBIO:
@@ -52,16 +45,14 @@ class MemoryBIO:
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
-        try:
-            buf = _scratch.buf
-        except AttributeError:
-            buf = _scratch.buf = _new_uninitialised("char[]", _SCRATCH_SIZE)
-        count = lib.pyssl_bio_drain(self.bio_ptr, buf, _SCRATCH_SIZE, size)
+        buf = scratch()
+        count = lib.pyssl_bio_drain(self.bio_ptr, buf, len(buf), size)
         if count <= 0:
             if count == 0:
                 return b""
-            # More than the scratch buffer holds: a buffer of its own.
-            buf = _new_uninitialised("char[]", -count)
+            # More than the scratch buffer holds (asyncio writes 64 KiB and
+            # more at a time).
+            buf = larger_scratch(-count)
             count = lib.pyssl_bio_drain(self.bio_ptr, buf, -count, size)
         # The bytes are copied out before any other read in this thread.
         return ffi.unpack(buf, count)
