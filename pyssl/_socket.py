@@ -289,9 +289,15 @@ class SSLSocket(_socket_module.socket):
             return super().sendall(data, flags)
         if flags != 0:
             raise ValueError(f"non-zero flags not allowed in calls to sendall() on {self.__class__}")
+        sent = 0
+        if type(data) is bytes:
+            # A blocking SSL_write writes all or fails: one call, and no
+            # view of the bytes to make.
+            sent = sslobj.write(data)
+            if sent == len(data):
+                return None
         with memoryview(data) as view, view.cast("B") as byte_view:
             total = len(byte_view)
-            sent = 0
             while sent < total:
                 sent += sslobj.write(byte_view[sent:])
         return None
@@ -325,6 +331,10 @@ class SSLSocket(_socket_module.socket):
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         self._checkClosed()
+        if buffer is not None and flags == 0 and self._sslobj is not None:
+            # The usual call, in fewer steps: read() takes a size of 0 as
+            # "the whole buffer", which is what nbytes=None means here.
+            return self.read(0 if nbytes is None else nbytes, buffer)
         if nbytes is None:
             if buffer is not None:
                 with memoryview(buffer) as view:
