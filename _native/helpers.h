@@ -296,6 +296,11 @@ static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int
     return err;
 }
 
+/* The same over memory BIOs, where nothing can block: under these names
+ * cffi's wrappers keep the GIL (see pyssl_gil_releasing). */
+#define pyssl_read_in_memory pyssl_read
+#define pyssl_write_in_memory pyssl_write
+
 /* The handshake and the shutdown are not hot: clear the thread's error
  * queue first, so that SSL_get_error() cannot mistake an error left by
  * unrelated code for this call's failure. */

@@ -15,7 +15,7 @@ from operator import index
 from typing import Any
 
 from pyssl import _x509
-from pyssl._buffers import SCRATCH_SIZE, scratch
+from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
 from pyssl._callbacks import EX_DATA_INDEX, register
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import connection_error, error_from_queue, want_error
@@ -68,6 +68,10 @@ class Connection:
 
     # False over memory BIOs: errno then says nothing about the transport.
     uses_socket = False
+    # The I/O helpers. Over memory BIOs nothing can block, and the caller
+    # is usually an event loop: these keep the GIL (see helpers.h).
+    _read_fn = lib.pyssl_read_in_memory
+    _write_fn = lib.pyssl_write_in_memory
 
     def __init__(
         self,
@@ -217,7 +221,10 @@ class Connection:
                     raise ValueError("size should not be negative")
                 return b""
             # One SSL_read gives at most one record: 16 KiB of plaintext.
-            dest = scratch()
+            try:
+                dest, view = local.scratch
+            except AttributeError:
+                dest, view = new_scratch()
             size = len if len < SCRATCH_SIZE else SCRATCH_SIZE
         else:
             try:
@@ -235,7 +242,7 @@ class Connection:
             elif size == 0:
                 return 0
         count = self._count
-        err = lib.pyssl_read(self.ssl_ptr, dest, size, count, self._status)
+        err = self._read_fn(self.ssl_ptr, dest, size, count, self._status)
         if err == _ERROR_NONE and self.callback_error is None:
             got = count[0]
         elif err == _WANT_READ and not self.uses_socket and self.callback_error is None:
@@ -244,9 +251,9 @@ class Connection:
             dest = None  # the traceback keeps this frame, not the buffer
             raise want_error(_WANT_READ, "read")
         else:
-            got = self._finish_io(lib.pyssl_read, err, dest, size, "read", buffer is not None)
+            got = self._finish_io(self._read_fn, err, dest, size, "read", buffer is not None)
         if buffer is None:
-            return ffi.unpack(dest, got)
+            return view[:got]  # copied out before any other read in this thread
         return got
 
     def write(self, data: Any) -> int:
@@ -264,10 +271,10 @@ class Connection:
                 ) from None
             size = len(src)
         count = self._count
-        err = lib.pyssl_write(self.ssl_ptr, src, size, count, self._status)
+        err = self._write_fn(self.ssl_ptr, src, size, count, self._status)
         if err == _ERROR_NONE and self.callback_error is None:
             return count[0]
-        return self._finish_io(lib.pyssl_write, err, src, size, "write", src is not data)
+        return self._finish_io(self._write_fn, err, src, size, "write", src is not data)
 
     def _finish_io(
         self, io: Any, err: int, buf: Any, size: int, operation: str, borrowed: bool
@@ -295,7 +302,7 @@ class Connection:
                     deadline = self._wait(err, deadline, operation)
                 elif (
                     err == _ZERO_RETURN
-                    and io is lib.pyssl_read
+                    and operation == "read"
                     and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN
                 ):
                     # The peer closed cleanly and this side has not: plain EOF.

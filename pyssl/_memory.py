@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pyssl._buffers import larger_scratch, scratch
+from pyssl._buffers import local, new_scratch
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import ffi, lib
@@ -45,17 +45,20 @@ class MemoryBIO:
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
-        buf = scratch()
+        try:
+            buf, view = local.scratch
+        except AttributeError:
+            buf, view = new_scratch()
         count = lib.pyssl_bio_drain(self.bio_ptr, buf, len(buf), size)
         if count <= 0:
             if count == 0:
                 return b""
             # More than the scratch buffer holds (asyncio writes 64 KiB and
             # more at a time).
-            buf = larger_scratch(-count)
+            buf, view = new_scratch(-count)
             count = lib.pyssl_bio_drain(self.bio_ptr, buf, -count, size)
-        # The bytes are copied out before any other read in this thread.
-        return ffi.unpack(buf, count)
+        # Copied out before any other read in this thread.
+        return view[:count]
 
     def write(self, data: Any) -> int:
         """Append the bytes-like ``data``; returns the number written."""

@@ -36,6 +36,9 @@ class _SocketConnection(Connection):
     __slots__ = ("_socket", "_poller")
 
     uses_socket = True
+    # On a socket OpenSSL may block: these release the GIL.
+    _read_fn = lib.pyssl_read
+    _write_fn = lib.pyssl_write
 
     def __init__(
         self,
