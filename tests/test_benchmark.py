@@ -1,0 +1,115 @@
+"""``pyssl bench`` runs and reports well-formed figures.
+
+These tests check that every workload measures something and that the
+table and the JSON have the documented shape, with and without a stdlib
+``ssl`` to compare with. They never judge a speed: figures from a shared
+machine belong in the benchmark's own output, not in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import OPENSSL, STDLIB_SSL
+
+import pyssl._selfsigned as selfsigned
+from pyssl._bench.workloads import WORKLOADS, available
+
+
+def run_python(args, cwd, env=None, timeout=300):
+    # From a directory of its own: a checkout on the path would shadow the
+    # installed package.
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("bench-certs"))
+    return selfsigned.write_self_signed(base, "ec"), selfsigned.write_self_signed(base, "rsa")
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
+def test_each_workload_measures_something_with_pyssl(workload, chains, tmp_path):
+    if not available(workload):
+        pytest.skip(f"{workload.needs} is not installed")
+    result = run_python(
+        ["-m", "pyssl._bench.child", "pyssl", workload.name, "0.05", *chains], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    value = json.loads(result.stdout)["value"]
+    assert isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def check_common_fields(report):
+    for key in ("date", "cores", "machine", "python", "implementation", "openssl"):
+        assert report[key], key
+    assert report["runs"] == 2
+    assert report["seconds"] == pytest.approx(0.05)
+    [row] = report["results"]
+    assert row["workload"] == "pending()"
+    assert row["unit"] == "ns/call"
+    assert row["higher_is_better"] is False
+    assert row["target"] == pytest.approx(1.5)
+    assert len(row["pyssl"]) == 2 and all(v > 0 for v in row["pyssl"])
+    assert row["pyssl_median"] > 0
+    return row
+
+
+@pytest.mark.skipif(STDLIB_SSL is None, reason="this interpreter has no stdlib ssl to compare with")
+def test_bench_compares_with_the_stdlib(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_python(
+        ["-m", "pyssl", "bench", "--runs", "2", "--seconds", "0.05", "--only", "pending",
+         "--json", str(out)],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "alternating stdlib and pyssl" in result.stdout
+    assert "pending()" in result.stdout.splitlines()[-1]
+    report = json.loads(out.read_text())
+    assert report["with_stdlib"] is True
+    row = check_common_fields(report)
+    assert len(row["stdlib"]) == 2 and all(v > 0 for v in row["stdlib"])
+    assert row["ratio"] == pytest.approx(row["pyssl_median"] / row["stdlib_median"])
+    assert isinstance(row["meets_target"], bool)
+
+
+def test_bench_measures_pyssl_alone_without_a_stdlib_ssl(tmp_path):
+    # Every interpreter the benchmark starts finds this ssl first.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "ssl.py").write_text("raise ImportError('built without ssl')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow)}
+    out = tmp_path / "bench.json"
+    result = run_python(
+        ["-m", "pyssl", "bench", "--runs", "2", "--seconds", "0.05", "--only", "pending",
+         "--json", str(out)],
+        cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no stdlib ssl module: measuring pyssl alone" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["with_stdlib"] is False
+    row = check_common_fields(report)
+    assert "stdlib" not in row and "ratio" not in row
+
+
+def test_bench_says_which_workloads_need_a_missing_program(tmp_path):
+    if OPENSSL is None:
+        pytest.skip("the openssl program is installed nowhere to hide")
+    # A PATH without the openssl program: its workload is listed as skipped.
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
+    result = run_python(
+        ["-m", "pyssl", "bench", "--runs", "1", "--seconds", "0.05", "--only", "version"],
+        cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped (needs a program that is not installed): 64-byte round trips" in result.stdout
