@@ -33,7 +33,7 @@ from pyssl._lib import ffi, lib
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _keys = itertools.count(1)
 
-# SSL ex-data slot holding a connection's key.
+# SSL ex-data slot holding a connection's handle (see connection_handle).
 EX_DATA_INDEX = lib.SSL_get_ex_new_index(0, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)
 
 
@@ -51,9 +51,20 @@ def lookup(pointer: Any) -> Any:
     return _objects.get(int(ffi.cast("uintptr_t", pointer)))
 
 
+def connection_handle(connection: Any) -> Any:
+    """The ``void *`` a connection's ``SSL*`` carries back to it (in ex_data
+    slot EX_DATA_INDEX): a cffi handle on a weak reference, so that it keeps
+    nothing alive and needs no bookkeeping when the connection goes. The
+    connection holds the handle as long as its ``SSL*`` lives."""
+    return ffi.new_handle(weakref.ref(connection))
+
+
 def connection_of(ssl_ptr: Any) -> Any:
     """The Connection that owns an ``SSL*``, or None."""
-    return lookup(lib.SSL_get_ex_data(ssl_ptr, EX_DATA_INDEX))
+    pointer = lib.SSL_get_ex_data(ssl_ptr, EX_DATA_INDEX)
+    if pointer == ffi.NULL:
+        return None
+    return ffi.from_handle(pointer)()
 
 
 def _python_side(connection: Any) -> Any:

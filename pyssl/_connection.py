@@ -16,7 +16,7 @@ from typing import Any
 
 from pyssl import _x509
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
-from pyssl._callbacks import EX_DATA_INDEX, register
+from pyssl._callbacks import EX_DATA_INDEX, connection_handle
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import connection_error, error_from_queue, want_error
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
@@ -53,7 +53,7 @@ class Connection:
         "server_side",
         "server_hostname",
         "_owner",
-        "_key",
+        "_handle",
         "_count",
         "_status",
         "callback_error",
@@ -82,12 +82,12 @@ class Connection:
         session: Any = None,
         fd: int = -1,
     ) -> None:
-        self._key = register(self)
+        self._handle = connection_handle(self)
         # A server resumes only sessions made in its own session id context.
         # Clients get none: a TLS 1.3 external PSK makes a session without
         # one, which a client with a context refuses.
         ssl_ptr = lib.pyssl_new_ssl(
-            context._ctx_ptr, EX_DATA_INDEX, self._key, server_side, fd,
+            context._ctx_ptr, EX_DATA_INDEX, self._handle, server_side, fd,
             _SESSION_ID_CONTEXT, _SESSION_ID_CONTEXT_LENGTH,
         )
         if ssl_ptr == ffi.NULL:
