@@ -41,7 +41,9 @@ def meets(workload: Workload, ratio: float) -> bool:
 
 
 def stdlib_ssl_available() -> bool:
-    probe = subprocess.run([sys.executable, "-c", "import ssl"], capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import ssl"], capture_output=True, cwd=tempfile.gettempdir()
+    )
     return probe.returncode == 0
 
 
@@ -51,6 +53,9 @@ def measure(module: str, workload: Workload, seconds: float, chains: tuple[str, 
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
+        # Not the caller's directory: `-m` puts it first on sys.path, and a
+        # pyssl checkout there would shadow the installed package.
+        cwd=os.path.dirname(chains[0]),
     )
     if result.returncode != 0:
         raise RuntimeError(
