@@ -258,42 +258,39 @@ static int pyssl_set_server_name(SSL *ssl, const char *name, int check)
  * SSL_shutdown(); the _ex calls return 0 for both. The read and write
  * helpers add PYSSL_HANDSHAKE_SEEN to the code when a handshake started
  * or ended during the call. */
-static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
+/* The result of SSL_read_ex()/SSL_write_ex() (ok: their return value) as
+ * the helpers report it. */
+static int pyssl_io_result(SSL *ssl, int ok, size_t *count, int *status, void *handshakes_before)
 {
-    int err;
-    void *handshakes = PYSSL_HANDSHAKES(ssl);
-    PYSSL_CLEAR_SOCKET_ERRNO();
-    if (SSL_read_ex(ssl, buf, len, count) == 1)
-        err = SSL_ERROR_NONE;
-    else {
+    int err = SSL_ERROR_NONE;
+    if (ok != 1) {
         err = SSL_get_error(ssl, 0);
         PYSSL_CLEAR_IF_WANT(err);
         status[0] = PYSSL_GET_SOCKET_ERRNO();
         status[1] = 0;
         *count = 0;
     }
-    if (PYSSL_HANDSHAKES(ssl) != handshakes)
+    if (PYSSL_HANDSHAKES(ssl) != handshakes_before)
         err |= PYSSL_HANDSHAKE_SEEN;
     return err;
 }
 
+static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
+{
+    void *handshakes = PYSSL_HANDSHAKES(ssl);
+    int ok;
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ok = SSL_read_ex(ssl, buf, len, count);
+    return pyssl_io_result(ssl, ok, count, status, handshakes);
+}
+
 static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *status)
 {
-    int err;
     void *handshakes = PYSSL_HANDSHAKES(ssl);
+    int ok;
     PYSSL_CLEAR_SOCKET_ERRNO();
-    if (SSL_write_ex(ssl, buf, len, count) == 1)
-        err = SSL_ERROR_NONE;
-    else {
-        err = SSL_get_error(ssl, 0);
-        PYSSL_CLEAR_IF_WANT(err);
-        status[0] = PYSSL_GET_SOCKET_ERRNO();
-        status[1] = 0;
-        *count = 0;
-    }
-    if (PYSSL_HANDSHAKES(ssl) != handshakes)
-        err |= PYSSL_HANDSHAKE_SEEN;
-    return err;
+    ok = SSL_write_ex(ssl, buf, len, count);
+    return pyssl_io_result(ssl, ok, count, status, handshakes);
 }
 
 /* The same over memory BIOs, where nothing can block: under these names

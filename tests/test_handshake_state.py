@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import TIMEOUT, client_context, needs_openssl, server_context
+from conftest import TIMEOUT, BioPair, client_context, needs_openssl, server_context
 
 
 class Relay:
@@ -92,18 +92,9 @@ def test_version_follows_a_renegotiation_by_openssl_s_server(certs, either, open
 
 
 def test_getpeercert_follows_a_change_of_context(certs, either):
-    server_ctx = server_context(either, certs)
     verifying = client_context(either, certs)
     trusting = client_context(either, certs, check_hostname=False, verify_mode=either.CERT_NONE)
-    incoming, outgoing = either.MemoryBIO(), either.MemoryBIO()
-    server = server_ctx.wrap_bio(outgoing, incoming, server_side=True)
-    client = verifying.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    for _ in range(10):
-        for side in (client, server):
-            try:
-                side.do_handshake()
-            except either.SSLWantReadError:
-                pass
+    client = BioPair(verifying, server_context(either, certs)).handshake().client
     assert client.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
     # The stdlib decodes the certificate only when the context in use
     # verifies certificates: an empty dict otherwise.
@@ -114,17 +105,7 @@ def test_getpeercert_follows_a_change_of_context(certs, either):
 
 
 def test_getpeercert_returns_a_new_dict_each_time(certs, either):
-    server_ctx = server_context(either, certs)
-    client_ctx = client_context(either, certs)
-    incoming, outgoing = either.MemoryBIO(), either.MemoryBIO()
-    server = server_ctx.wrap_bio(outgoing, incoming, server_side=True)
-    client = client_ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    for _ in range(10):
-        for side in (client, server):
-            try:
-                side.do_handshake()
-            except either.SSLWantReadError:
-                pass
+    client = BioPair(client_context(either, certs), server_context(either, certs)).handshake().client
     first = client.getpeercert()
     first.clear()
     assert client.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
@@ -136,14 +117,7 @@ def test_getters_before_and_after_the_handshake(certs, either, getter):
     client_ctx = client_context(either, certs)
     for ctx in (server_ctx, client_ctx):
         ctx.set_alpn_protocols(["h2"])
-    incoming, outgoing = either.MemoryBIO(), either.MemoryBIO()
-    server = server_ctx.wrap_bio(outgoing, incoming, server_side=True)
-    client = client_ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    assert getattr(client, getter)() is None
-    for _ in range(10):
-        for side in (client, server):
-            try:
-                side.do_handshake()
-            except either.SSLWantReadError:
-                pass
-    assert getattr(client, getter)() is not None
+    pair = BioPair(client_ctx, server_ctx)
+    assert getattr(pair.client, getter)() is None
+    pair.handshake()
+    assert getattr(pair.client, getter)() is not None
