@@ -53,8 +53,7 @@ def make_ffibuilder() -> FFI:
         extra_compile_args=extra_compile_args,
         extra_link_args=location.extra_link_args,
         # Built for each CPython's full C API, not the stable ABI: cffi's
-        # call wrappers are quicker so, and helpers.h redefines the
-        # GIL-release macros they use. Wheels are made per version anyway.
+        # call wrappers are quicker so (wheels are made per version anyway).
         py_limited_api=False,
     )
     return builder
