@@ -114,6 +114,15 @@ def module_named(name: str) -> Any:
     return STDLIB_SSL
 
 
+def module_offering(name: str, owner: str, attribute: str, why_missing: str) -> Any:
+    """module_named(name), skipping the test where ``owner`` (a class of the
+    module) lacks ``attribute``: an API newer than this Python's stdlib."""
+    module = module_named(name)
+    if not hasattr(getattr(module, owner), attribute):
+        pytest.skip(f"this Python's stdlib ssl has no {why_missing}")
+    return module
+
+
 @pytest.fixture(params=PEER_MODULES)
 def peer(request: pytest.FixtureRequest) -> Any:
     """The ssl module on the other end: pyssl itself, or the stdlib's."""

@@ -21,6 +21,7 @@ from conftest import (
     converse,
     der_certificate,
     module_named,
+    module_offering,
     server_context,
 )
 
@@ -28,10 +29,8 @@ import pyssl
 
 
 def chain_module(name):
-    module = module_named(name)
-    if not hasattr(module.SSLSocket, "get_verified_chain"):
-        pytest.skip("this Python's stdlib ssl has no public get_verified_chain() (new in 3.13)")
-    return module
+    return module_offering(name, "SSLSocket", "get_verified_chain",
+                           "public get_verified_chain() (new in 3.13)")
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])

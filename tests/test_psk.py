@@ -14,7 +14,12 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import BioPair, module_named, needs_openssl, server_context
+from conftest import (
+    BioPair,
+    module_offering,
+    needs_openssl,
+    server_context,
+)
 
 import pyssl
 
@@ -25,10 +30,8 @@ VERSIONS = ["TLSv1_2", "TLSv1_3"]
 
 
 def psk_module(name):
-    module = module_named(name)
-    if not hasattr(module.SSLContext, "set_psk_client_callback"):
-        pytest.skip("this Python's stdlib ssl has no PSK callbacks (new in 3.13)")
-    return module
+    return module_offering(name, "SSLContext", "set_psk_client_callback",
+                           "PSK callbacks (new in 3.13)")
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])
