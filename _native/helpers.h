@@ -251,46 +251,55 @@ static int pyssl_set_server_name(SSL *ssl, const char *name, int check)
 
 /* ---- I/O: one C call per operation ------------------------------------ */
 
-/* Each helper returns SSL_ERROR_NONE on success; otherwise the
- * SSL_get_error() code, with status[0] = errno (the socket error on
- * Windows) and status[1] = the OpenSSL call's own return value, which
- * tells an I/O error (-1) from an EOF (0) for SSL_do_handshake() and
- * SSL_shutdown(); the _ex calls return 0 for both. The read and write
- * helpers add PYSSL_HANDSHAKE_SEEN to the code when a handshake started
- * or ended during the call. */
-/* The result of SSL_read_ex()/SSL_write_ex() (ok: their return value) as
- * the helpers report it. */
-static int pyssl_io_result(SSL *ssl, int ok, size_t *count, int *status, void *handshakes_before)
+/* A connection's I/O state, allocated once per connection by Python: the
+ * read and write helpers take it as one argument instead of three (cffi
+ * converts each argument of each call), and report the count in their
+ * result. status[0] = errno (the socket error on Windows) and status[1] =
+ * the OpenSSL call's own return value, which tells an I/O error (-1) from
+ * an EOF (0) for SSL_do_handshake() and SSL_shutdown(); the _ex calls
+ * return 0 for both. */
+typedef struct {
+    SSL *ssl;
+    size_t count;
+    int status[2];
+} pyssl_io;
+
+/* The read and write helpers return the byte count when the call simply
+ * succeeded. Otherwise they return minus the SSL_get_error() code, with
+ * PYSSL_HANDSHAKE_SEEN added when a handshake started or ended during
+ * the call (then also on success, with the count in io->count). */
+static long pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
 {
+    SSL *ssl = io->ssl;
     int err = SSL_ERROR_NONE;
     if (ok != 1) {
         err = SSL_get_error(ssl, 0);
         PYSSL_CLEAR_IF_WANT(err);
-        status[0] = PYSSL_GET_SOCKET_ERRNO();
-        status[1] = 0;
-        *count = 0;
+        io->status[0] = PYSSL_GET_SOCKET_ERRNO();
+        io->status[1] = 0;
+        io->count = 0;
     }
     if (PYSSL_HANDSHAKES(ssl) != handshakes_before)
         err |= PYSSL_HANDSHAKE_SEEN;
-    return err;
+    return err == SSL_ERROR_NONE ? (long)io->count : -(long)err;
 }
 
-static int pyssl_read(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
+static long pyssl_read(pyssl_io *io, void *buf, size_t len)
 {
-    void *handshakes = PYSSL_HANDSHAKES(ssl);
+    void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
     PYSSL_CLEAR_SOCKET_ERRNO();
-    ok = SSL_read_ex(ssl, buf, len, count);
-    return pyssl_io_result(ssl, ok, count, status, handshakes);
+    ok = SSL_read_ex(io->ssl, buf, len, &io->count);
+    return pyssl_io_result(io, ok, handshakes);
 }
 
-static int pyssl_write(SSL *ssl, const void *buf, size_t len, size_t *count, int *status)
+static long pyssl_write(pyssl_io *io, const void *buf, size_t len)
 {
-    void *handshakes = PYSSL_HANDSHAKES(ssl);
+    void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
     PYSSL_CLEAR_SOCKET_ERRNO();
-    ok = SSL_write_ex(ssl, buf, len, count);
-    return pyssl_io_result(ssl, ok, count, status, handshakes);
+    ok = SSL_write_ex(io->ssl, buf, len, &io->count);
+    return pyssl_io_result(io, ok, handshakes);
 }
 
 /* The same over memory BIOs, where nothing can block: under these names
@@ -332,24 +341,6 @@ static int pyssl_shutdown(SSL *ssl, int *err, int *status)
         status[1] = ret;
     }
     return ret;
-}
-
-/* ---- memory BIOs ------------------------------------------------------- */
-
-/* MemoryBIO.read() in one C call: move min(size, pending) bytes (all that
- * is pending when size < 0) into buf, which holds cap bytes. Returns the
- * count, or, when that is more than cap, minus the count and reads
- * nothing, so that the caller can come back with a larger buffer. */
-static long pyssl_bio_drain(BIO *bio, char *buf, long cap, long size)
-{
-    size_t pending = BIO_ctrl_pending(bio);
-    long want = (size < 0 || (size_t)size > pending) ? (long)pending : size;
-    if (want > cap)
-        return -want;
-    if (want == 0)
-        return 0;
-    /* A memory BIO gives all that it holds. */
-    return BIO_read(bio, buf, (int)want);
 }
 
 /* ---- the C allocator --------------------------------------------------- */

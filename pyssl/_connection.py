@@ -16,7 +16,12 @@ from typing import Any
 
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
 from pyssl._callbacks import EX_DATA_INDEX, connection_handle
-from pyssl._errors import connection_error, error_from_queue, want_error
+from pyssl._errors import (
+    SSLWantReadError,
+    connection_error,
+    error_from_queue,
+    want_error,
+)
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
 from pyssl._session import SSLSession
@@ -27,6 +32,12 @@ _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 _ZERO_RETURN = lib.SSL_ERROR_ZERO_RETURN
 _RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
 _HANDSHAKE_SEEN = lib.PYSSL_HANDSHAKE_SEEN
+# The type of a caller's buffer as cffi sees it (a ctype: no string to parse).
+_CHAR_ARRAY = ffi.typeof("char[]")
+# What the read and write helpers return for WANT_READ, and what read()
+# then raises over memory BIOs.
+_MINUS_WANT_READ = -_WANT_READ
+_WANT_READ_MESSAGE = want_error(_WANT_READ, "read").strerror
 
 # read() has a parameter named len, as in the stdlib.
 _length = len
@@ -46,7 +57,7 @@ class Connection(NegotiatedState):
         "server_hostname",
         "_owner",
         "_handle",
-        "_count",
+        "_io",
         "_status",
         "callback_error",
         # What the last handshake settled, looked up once (see _forget()).
@@ -91,9 +102,11 @@ class Connection(NegotiatedState):
         self.server_side = server_side
         self.server_hostname: str | None = None
         self._owner: Any = None
-        # Out-parameters of the I/O helpers, allocated once per connection.
-        self._count = ffi.new("size_t *")
-        self._status = ffi.new("int[2]")
+        # What the I/O helpers take and fill in, allocated once per
+        # connection (the SSL* itself stays owned by ssl_ptr).
+        io = self._io = ffi.new("pyssl_io *")
+        io.ssl = ssl_ptr
+        self._status = io.status
         self.callback_error: BaseException | None = None
         self._forget()
         if context._post_handshake_auth:
@@ -221,7 +234,7 @@ class Connection(NegotiatedState):
         else:
             try:
                 # Positional arguments: cffi parses keywords slowly.
-                dest = ffi.from_buffer("char[]", buffer, True)
+                dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
             except (TypeError, BufferError):
                 # The stdlib's "w*" argument: writable and contiguous.
                 raise TypeError(
@@ -233,17 +246,15 @@ class Connection(NegotiatedState):
                 size = len
             elif size == 0:
                 return 0
-        count = self._count
-        err = self._read_fn(self.ssl_ptr, dest, size, count, self._status)
-        if err == _ERROR_NONE and self.callback_error is None:
-            got = count[0]
-        elif err == _WANT_READ and not self.uses_socket and self.callback_error is None:
-            # Over memory BIOs the caller feeds the incoming BIO and comes
-            # back: asyncio ends every read this way, so it is raised here.
-            dest = None  # the traceback keeps this frame, not the buffer
-            raise want_error(_WANT_READ, "read")
-        else:
-            got = self._finish_io(self._read_fn, err, dest, size, "read", buffer is not None)
+        got = self._read_fn(self._io, dest, size)
+        if got < 0 or self.callback_error is not None:
+            if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+                # Over memory BIOs the caller feeds the incoming BIO and
+                # comes back: asyncio ends every read this way, so it is
+                # raised here.
+                dest = None  # the traceback keeps this frame, not the buffer
+                raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
+            got = self._finish_io(self._read_fn, got, dest, size, "read", buffer is not None)
         if buffer is None:
             return view[:got]  # copied out before any other read in this thread
         return got
@@ -262,46 +273,47 @@ class Connection(NegotiatedState):
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
             size = len(src)
-        count = self._count
-        err = self._write_fn(self.ssl_ptr, src, size, count, self._status)
-        if err == _ERROR_NONE and self.callback_error is None:
-            return count[0]
-        return self._finish_io(self._write_fn, err, src, size, "write", src is not data)
+        written = self._write_fn(self._io, src, size)
+        if written >= 0 and self.callback_error is None:
+            return written
+        return self._finish_io(self._write_fn, written, src, size, "write", src is not data)
 
     def _finish_io(
-        self, io: Any, err: int, buf: Any, size: int, operation: str, borrowed: bool
+        self, io: Any, result: int, buf: Any, size: int, operation: str, borrowed: bool
     ) -> int:
         """Go on with a read or write (``io``) whose first call returned
-        ``err``: note a handshake, wait and retry, or raise. A ``borrowed``
-        ``buf`` (the caller's buffer, from ffi.from_buffer) is released when
-        this raises, as the stdlib releases its Py_buffer: a traceback that
-        keeps the caller's frame must not keep the caller's object
-        locked."""
-        ssl_ptr = self.ssl_ptr
-        count = self._count
-        status = self._status
+        ``result`` (see pyssl_io_result in helpers.h): note a handshake,
+        wait and retry, or raise. A ``borrowed`` ``buf`` (the caller's
+        buffer, from ffi.from_buffer) is released when this raises, as the
+        stdlib releases its Py_buffer: a traceback that keeps the caller's
+        frame must not keep the caller's object locked."""
+        state = self._io
         deadline = None
         try:
             while True:
-                if err & _HANDSHAKE_SEEN:
-                    self._forget()
-                    err &= ~_HANDSHAKE_SEEN
+                if result >= 0:
+                    err = _ERROR_NONE
+                else:
+                    err = -result
+                    if err & _HANDSHAKE_SEEN:
+                        self._forget()
+                        err &= ~_HANDSHAKE_SEEN
                 if err == _ERROR_NONE:
                     if self.callback_error is not None:
                         self._raise_callback_error()
-                    return count[0]
+                    return state.count
                 if err == _WANT_READ or err == _WANT_WRITE:
                     deadline = self._wait(err, deadline, operation)
                 elif (
                     err == _ZERO_RETURN
                     and operation == "read"
-                    and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN
+                    and lib.SSL_get_shutdown(self.ssl_ptr) == _RECEIVED_SHUTDOWN
                 ):
                     # The peer closed cleanly and this side has not: plain EOF.
                     return 0
                 else:
-                    self._fail(connection_error(self, err, status, operation))
-                err = io(ssl_ptr, buf, size, count, status)
+                    self._fail(connection_error(self, err, self._status, operation))
+                result = io(state, buf, size)
         except BaseException:
             if borrowed:
                 ffi.release(buf)

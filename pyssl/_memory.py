@@ -8,19 +8,22 @@ SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
 from __future__ import annotations
 
 import warnings
+from operator import index
 from typing import Any
 
-from pyssl._buffers import local, new_scratch
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import ffi, lib
 from pyssl._x509 import chain_to_der
 
+# BIO_write() takes an int count.
+_MAX_WRITE = 0x7FFFFFFF
+
 
 class MemoryBIO:
     """A buffer of bytes between the TLS layer and the application."""
 
-    __slots__ = ("bio_ptr", "_eof_written")
+    __slots__ = ("bio_ptr", "_eof_written", "_write_limit")
 
     def __init__(self) -> None:
         bio = lib.BIO_new(lib.BIO_s_mem())
@@ -32,6 +35,9 @@ class MemoryBIO:
         lib.BIO_set_retry_read(bio)
         lib.BIO_set_mem_eof_return(bio, -1)
         self._eof_written = False
+        # The most write() takes: what BIO_write's int can say, and
+        # nothing once write_eof() was called (one test on the hot path).
+        self._write_limit = _MAX_WRITE
 
     @property
     def pending(self) -> int:
@@ -45,20 +51,25 @@ class MemoryBIO:
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
-        try:
-            buf, view = local.scratch
-        except AttributeError:
-            buf, view = new_scratch()
-        count = lib.pyssl_bio_drain(self.bio_ptr, buf, len(buf), size)
-        if count <= 0:
-            if count == 0:
-                return b""
-            # More than the scratch buffer holds (asyncio writes 64 KiB and
-            # more at a time).
-            buf, view = new_scratch(-count)
-            count = lib.pyssl_bio_drain(self.bio_ptr, buf, -count, size)
-        # Copied out before any other read in this thread.
-        return view[:count]
+        bio = self.bio_ptr
+        # Asking first makes the common empty read one C call.
+        count = lib.BIO_ctrl_pending(bio)
+        if size != -1 or type(size) is not int:
+            size = index(size)
+            if 0 <= size < count:
+                count = size
+        if count == 0:
+            return b""
+        # Straight into the bytes to be returned, as the stdlib fills its
+        # new bytes object: one copy, no scratch buffer. cffi passes a bytes
+        # object's own storage; writing into it is sound only because this
+        # object was made just here (bytes(n) with n > 0 is always a new,
+        # unhashed object) and nothing else has seen it yet.
+        out = bytes(count)
+        got = lib.BIO_read(bio, out, count)
+        if got != count:  # a memory BIO gives all it holds; never seen
+            return out[: max(got, 0)]
+        return out
 
     def write(self, data: Any) -> int:
         """Append the bytes-like ``data``; returns the number written."""
@@ -73,12 +84,12 @@ class MemoryBIO:
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
         size = len(src)
-        if size > 0x7FFFFFFF or self._eof_written:
+        if size > self._write_limit:
             # The caller's buffer is held only for the call, also when it
             # fails (a traceback keeps this frame).
             if src is not data:
                 ffi.release(src)
-            if size > 0x7FFFFFFF:
+            if size > _MAX_WRITE:
                 raise OverflowError("string longer than 2147483647 bytes")
             raise SSLError("cannot write() after write_eof()")
         count = lib.BIO_write(self.bio_ptr, src, size)
@@ -91,6 +102,7 @@ class MemoryBIO:
     def write_eof(self) -> None:
         """Mark the end of the stream: once drained, reads see EOF."""
         self._eof_written = True
+        self._write_limit = -1
         lib.BIO_clear_retry_flags(self.bio_ptr)
         lib.BIO_set_mem_eof_return(self.bio_ptr, 0)
 
