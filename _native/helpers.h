@@ -77,6 +77,23 @@ static int pyssl_releases_gil(const char *wrapper)
             PyEval_RestoreThread(_save); \
     }
 
+/* cffi also moves errno between C and ffi.errno around every call, through
+ * its thread state. pyssl reads ffi.errno only after the calls that load
+ * files, which are among those that release the GIL: only those keep it
+ * (the wrappers call these inside the block above). */
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define _cffi_restore_errno() \
+    do { \
+        if (pyssl_release_gil_) \
+            ((void (*)(void))_cffi_exports[13])(); \
+    } while (0)
+#define _cffi_save_errno() \
+    do { \
+        if (pyssl_release_gil_) \
+            ((void (*)(void))_cffi_exports[14])(); \
+    } while (0)
+
 typedef STACK_OF(X509) STACK_OF_X509;
 typedef STACK_OF(X509_NAME) STACK_OF_X509_NAME;
 typedef STACK_OF(X509_OBJECT) STACK_OF_X509_OBJECT;
