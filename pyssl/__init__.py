@@ -66,6 +66,7 @@ from pyssl._lib import (
     HAS_NPN,
     HAS_PSK,
     HAS_SNI,
+    HAS_VERIFY_CALLBACK,
     OPENSSL_VERSION,
     OPENSSL_VERSION_INFO,
     OPENSSL_VERSION_NUMBER,

@@ -1,0 +1,47 @@
+"""What pyssl's SSLContext offers beyond the stdlib's: a verify callback.
+
+``ContextAdditions`` is a base class of ``SSLContext`` (``_context.py``);
+the callback it installs is in ``_cert_callbacks.py``. docs/additions.md
+describes the features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyssl import _cert_callbacks  # noqa: F401  (installs the callback)
+from pyssl._lib import ffi, lib
+
+
+class ContextAdditions:
+    """The SSLContext methods and attributes that go beyond the stdlib."""
+
+    _ctx_ptr: Any
+    _verify_callback: Callable[[Any, int, int, bool], Any] | None = None
+
+    # ---- the verify callback -------------------------------------------------
+
+    def set_verify_callback(self, callback: Callable[[Any, int, int, bool], Any] | None) -> None:
+        """Call ``callback(certificate, depth, error_code, preverified)`` for
+        each certificate of the peer's chain that OpenSSL verifies: the
+        trust anchor first (highest depth), the peer's own certificate
+        (depth 0) last, and again for a certificate OpenSSL finds a fault
+        with. ``certificate`` is a ``Certificate`` (as in
+        ``get_verified_chain()``), ``error_code`` OpenSSL's verify error
+        (0 when none), ``preverified`` OpenSSL's verdict. The callback's
+        truth value is the verdict: true accepts the certificate, false
+        fails the handshake with ``SSLCertVerificationError``. An exception
+        fails it too, and is raised by the handshake itself, with the
+        ``SSLCertVerificationError`` as its cause. None removes the
+        callback. Connections made before the call keep the callback they
+        were made with."""
+        if callback is None:
+            self._verify_callback = None
+            function = ffi.NULL
+        elif not callable(callback):
+            raise TypeError("not a callable object")
+        else:
+            self._verify_callback = callback
+            function = lib.pyssl_verify_cb
+        lib.SSL_CTX_set_verify(self._ctx_ptr, lib.SSL_CTX_get_verify_mode(self._ctx_ptr), function)
