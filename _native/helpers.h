@@ -47,6 +47,7 @@ static const char *const pyssl_gil_releasing[] = {
     "SSL_CTX_use_PrivateKey_file", "SSL_CTX_check_private_key", "BIO_new_file",
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
+    "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
     NULL
 };
 
@@ -522,4 +523,95 @@ static int pyssl_load_dh_params(SSL_CTX *ctx, BIO *bio)
     }
     return 1;
 #endif
+}
+
+/* ---- certificates and keys from memory --------------------------------- */
+
+#include <openssl/decoder.h>
+
+/* What SSL_CTX_use_certificate_chain_file() does with a file, done with the
+ * bytes in `in`: the first certificate becomes the context's certificate,
+ * the ones after it its chain. PEM is read with the context's password
+ * callback, as from a file, and fails with the same errors; with `der` set,
+ * `in` holds DER certificates one after another. Returns 1, or 0 with the
+ * error queued. */
+static int pyssl_use_certificate_chain_bio(SSL_CTX *ctx, BIO *in, int der)
+{
+    pem_password_cb *cb = SSL_CTX_get_default_passwd_cb(ctx);
+    void *u = SSL_CTX_get_default_passwd_cb_userdata(ctx);
+    X509 *cert;
+    unsigned long err;
+    int ok;
+
+    ERR_clear_error();
+    cert = der ? d2i_X509_bio(in, NULL) : PEM_read_bio_X509_AUX(in, NULL, cb, u);
+    if (cert == NULL) {
+        ERR_raise(ERR_LIB_SSL, der ? ERR_R_ASN1_LIB : ERR_R_PEM_LIB);
+        return 0;
+    }
+    ok = SSL_CTX_use_certificate(ctx, cert);
+    X509_free(cert);
+    /* A key that does not match the certificate is dropped with an error
+     * left in the queue, though the call succeeds. */
+    if (!ok || ERR_peek_error() != 0 || !SSL_CTX_clear_chain_certs(ctx))
+        return 0;
+    for (;;) {
+        if (der && BIO_ctrl_pending(in) == 0)
+            return 1;
+        cert = der ? d2i_X509_bio(in, NULL) : PEM_read_bio_X509(in, NULL, cb, u);
+        if (cert == NULL)
+            break;
+        if (!SSL_CTX_add0_chain_cert(ctx, cert)) {
+            X509_free(cert);
+            return 0;
+        }
+    }
+    if (der)
+        return 0;  /* DER that is not a certificate */
+    /* PEM input ends with "no start line"; any other error is bad data. */
+    err = ERR_peek_last_error();
+    if (err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE)) {
+        ERR_clear_error();
+        return 1;
+    }
+    return 0;
+}
+
+/* A private key in DER: PKCS#8, encrypted PKCS#8 (decrypted with cb) or the
+ * key type's own structure. */
+static EVP_PKEY *pyssl_read_der_key(BIO *in, pem_password_cb *cb, void *u)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL,
+                                                           EVP_PKEY_KEYPAIR, NULL, NULL);
+    if (dctx == NULL)
+        return NULL;
+    /* Without a callback OpenSSL prompts on the terminal, as for PEM. */
+    if (!OSSL_DECODER_CTX_set_pem_password_cb(dctx, cb != NULL ? cb : PEM_def_callback, u)
+        || !OSSL_DECODER_from_bio(dctx, in)) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    return pkey;
+}
+
+/* What SSL_CTX_use_PrivateKey_file() does with a PEM file, done with the
+ * PEM (or, with `der` set, DER) bytes in `in`, with the same errors.
+ * Returns 1, or 0 with the error queued. */
+static int pyssl_use_private_key_bio(SSL_CTX *ctx, BIO *in, int der)
+{
+    pem_password_cb *cb = SSL_CTX_get_default_passwd_cb(ctx);
+    void *u = SSL_CTX_get_default_passwd_cb_userdata(ctx);
+    EVP_PKEY *pkey;
+    int ok;
+
+    pkey = der ? pyssl_read_der_key(in, cb, u) : PEM_read_bio_PrivateKey(in, NULL, cb, u);
+    if (pkey == NULL) {
+        ERR_raise(ERR_LIB_SSL, der ? ERR_R_ASN1_LIB : ERR_R_PEM_LIB);
+        return 0;
+    }
+    ok = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    return ok;
 }

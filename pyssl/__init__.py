@@ -61,6 +61,7 @@ from pyssl._functions import (
 )
 from pyssl._lib import (
     HAS_ALPN,
+    HAS_CERTS_FROM_MEMORY,
     HAS_ECDH,
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,

@@ -63,3 +63,4 @@ HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
 HAS_PSK = bool(lib.PYSSL_HAS_PSK)
 # What pyssl adds to the stdlib's API (docs/additions.md).
 HAS_VERIFY_CALLBACK = True
+HAS_CERTS_FROM_MEMORY = True
