@@ -615,3 +615,91 @@ static int pyssl_use_private_key_bio(SSL_CTX *ctx, BIO *in, int der)
     EVP_PKEY_free(pkey);
     return ok;
 }
+
+/* ---- OCSP stapling ------------------------------------------------------ */
+
+#ifndef OPENSSL_NO_OCSP
+#include <openssl/ocsp.h>
+static const int PYSSL_HAS_OCSP = 1;
+#else
+static const int PYSSL_HAS_OCSP = 0;
+#endif
+
+/* A server's staple for this connection: OpenSSL frees what it is given,
+ * so it gets a copy. Returns 1, or 0 when out of memory. */
+static int pyssl_staple_ocsp_response(SSL *ssl, const unsigned char *data, long len)
+{
+#ifndef OPENSSL_NO_OCSP
+    unsigned char *copy = OPENSSL_malloc(len);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, data, len);
+    if (!SSL_set_tlsext_status_ocsp_resp(ssl, copy, len)) {
+        OPENSSL_free(copy);
+        return 0;
+    }
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* What the OCSP response the server stapled says of its certificate,
+ * checked against the chain OpenSSL verified (the status callback runs
+ * after the server's certificate was verified: after ServerHelloDone in
+ * TLS 1.2, after the server's Finished in TLS 1.3): X509_V_OK when it is
+ * good or nothing was stapled, X509_V_ERR_CERT_REVOKED when revoked,
+ * X509_V_ERR_OCSP_CERT_UNKNOWN when the responder does not know it, and
+ * X509_V_ERR_OCSP_VERIFY_FAILED for a response that cannot be trusted: not
+ * DER, not successful, not signed by the issuer or a responder it
+ * delegated to, out of date, or about another certificate. Leaves the
+ * error queue empty. */
+static int pyssl_check_ocsp_response(SSL *ssl)
+{
+#ifndef OPENSSL_NO_OCSP
+    const unsigned char *data = NULL;
+    long len = SSL_get_tlsext_status_ocsp_resp(ssl, &data);
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+    OCSP_RESPONSE *response = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    OCSP_CERTID *id = NULL;
+    ASN1_GENERALIZEDTIME *this_update, *next_update;
+    X509 *leaf, *issuer;
+    int status, reason, result = X509_V_ERR_OCSP_VERIFY_FAILED;
+
+    if (data == NULL || len <= 0)
+        return X509_V_OK;
+    if (chain == NULL || sk_X509_num(chain) == 0)
+        goto done;
+    leaf = sk_X509_value(chain, 0);
+    /* A self-signed server certificate is its own issuer. */
+    issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : leaf;
+    response = d2i_OCSP_RESPONSE(NULL, &data, len);
+    if (response == NULL || OCSP_response_status(response) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        goto done;
+    basic = OCSP_response_get1_basic(response);
+    if (basic == NULL
+        || OCSP_basic_verify(basic, chain, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), 0) <= 0)
+        goto done;
+    id = OCSP_cert_to_id(NULL, leaf, issuer);
+    if (id == NULL
+        || !OCSP_resp_find_status(basic, id, &status, &reason, NULL, &this_update, &next_update)
+        /* Five minutes of leeway for clocks apart. */
+        || !OCSP_check_validity(this_update, next_update, 300, -1))
+        goto done;
+    if (status == V_OCSP_CERTSTATUS_GOOD)
+        result = X509_V_OK;
+    else if (status == V_OCSP_CERTSTATUS_REVOKED)
+        result = X509_V_ERR_CERT_REVOKED;
+    else
+        result = X509_V_ERR_OCSP_CERT_UNKNOWN;
+done:
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(response);
+    ERR_clear_error();
+    return result;
+#else
+    return X509_V_OK;
+#endif
+}

@@ -65,6 +65,7 @@ from pyssl._lib import (
     HAS_ECDH,
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,
+    HAS_OCSP_STAPLING,
     HAS_PSK,
     HAS_SNI,
     HAS_VERIFY_CALLBACK,

@@ -19,6 +19,7 @@ from pyssl._callbacks import EX_DATA_INDEX, connection_handle
 from pyssl._errors import connection_error, error_from_queue, want_error
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
+from pyssl._peer_status import PeerStatus
 from pyssl._session import SSLSession
 
 _ERROR_NONE = lib.SSL_ERROR_NONE
@@ -35,7 +36,7 @@ _SESSION_ID_CONTEXT = b"pyssl"
 _SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
-class Connection(NegotiatedState):
+class Connection(NegotiatedState, PeerStatus):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (

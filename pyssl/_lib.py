@@ -64,3 +64,4 @@ HAS_PSK = bool(lib.PYSSL_HAS_PSK)
 # What pyssl adds to the stdlib's API (docs/additions.md).
 HAS_VERIFY_CALLBACK = True
 HAS_CERTS_FROM_MEMORY = True
+HAS_OCSP_STAPLING = bool(lib.PYSSL_HAS_OCSP)
