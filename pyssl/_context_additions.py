@@ -49,8 +49,9 @@ class ContextAdditions:
         fails the handshake with ``SSLCertVerificationError``. An exception
         fails it too, and is raised by the handshake itself, with the
         ``SSLCertVerificationError`` as its cause. None removes the
-        callback. Connections made before the call keep the callback they
-        were made with."""
+        callback. A connection uses the callback of the context it was made
+        with (not of one an SNI callback switches to); one made while that
+        context had no callback calls none."""
         if callback is None:
             self._verify_callback = None
             function = ffi.NULL

@@ -221,6 +221,35 @@ def test_changing_verify_mode_keeps_the_callback(handshake, chain):
     assert [depth for _der, depth, _code, _ok in calls] == [2, 1, 0]
 
 
+def test_connection_made_before_the_callback_calls_none(chain):
+    ctx = chain_client(chain, None)
+    pair = BioPair(ctx, chain_server(pyssl, chain))
+    calls = []
+    ctx.set_verify_callback(recording(calls, decide=lambda depth: False))
+    pair.handshake()
+    assert calls == []
+    assert pair.client.version() == "TLSv1.3"
+
+
+def test_callback_of_the_context_before_sni_judges(serve, certs, second_server):
+    """A server's SNI callback may switch the context; OpenSSL keeps the
+    verify settings of the first, and so does the callback."""
+    calls = []
+    first = verifying_server(certs, lambda *args: calls.append("first") or True)
+    second = verifying_server(certs, lambda *args: calls.append("second") or True)
+    second.load_cert_chain(second_server[0])
+
+    def switch(sock, name, ctx):
+        sock.context = second
+
+    first.sni_callback = switch
+    client_ctx = certificate_client(pyssl, certs)
+    client_ctx.load_verify_locations(second_server[2])
+    server, client = client_certificate_handshake(serve, first, client_ctx)
+    assert (server, client) == (der_of(certs.client_cert), b"accepted")
+    assert calls == ["first", "first"]
+
+
 @pytest.mark.parametrize("value", [3, "callback", b"x"])
 def test_callback_that_is_not_callable_raises_type_error(value):
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
