@@ -47,6 +47,7 @@ static const char *const pyssl_gil_releasing[] = {
     "SSL_CTX_use_PrivateKey_file", "SSL_CTX_check_private_key", "BIO_new_file",
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
+    "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
     NULL
 };
 
@@ -529,5 +530,184 @@ static int pyssl_load_dh_params(SSL_CTX *ctx, BIO *bio)
         return 0;
     }
     return 1;
+#endif
+}
+
+/* ---- certificates and keys from memory --------------------------------- */
+
+#include <openssl/decoder.h>
+
+/* What SSL_CTX_use_certificate_chain_file() does with a file, done with the
+ * bytes in `in`: the first certificate becomes the context's certificate,
+ * the ones after it its chain. PEM is read with the context's password
+ * callback, as from a file, and fails with the same errors; with `der` set,
+ * `in` holds DER certificates one after another. Returns 1, or 0 with the
+ * error queued. */
+static int pyssl_use_certificate_chain_bio(SSL_CTX *ctx, BIO *in, int der)
+{
+    pem_password_cb *cb = SSL_CTX_get_default_passwd_cb(ctx);
+    void *u = SSL_CTX_get_default_passwd_cb_userdata(ctx);
+    X509 *cert;
+    unsigned long err;
+    int ok;
+
+    ERR_clear_error();
+    cert = der ? d2i_X509_bio(in, NULL) : PEM_read_bio_X509_AUX(in, NULL, cb, u);
+    if (cert == NULL) {
+        ERR_raise(ERR_LIB_SSL, der ? ERR_R_ASN1_LIB : ERR_R_PEM_LIB);
+        return 0;
+    }
+    ok = SSL_CTX_use_certificate(ctx, cert);
+    X509_free(cert);
+    /* A key that does not match the certificate is dropped with an error
+     * left in the queue, though the call succeeds. */
+    if (!ok || ERR_peek_error() != 0 || !SSL_CTX_clear_chain_certs(ctx))
+        return 0;
+    for (;;) {
+        if (der && BIO_ctrl_pending(in) == 0)
+            return 1;
+        cert = der ? d2i_X509_bio(in, NULL) : PEM_read_bio_X509(in, NULL, cb, u);
+        if (cert == NULL)
+            break;
+        if (!SSL_CTX_add0_chain_cert(ctx, cert)) {
+            X509_free(cert);
+            return 0;
+        }
+    }
+    if (der)
+        return 0;  /* DER that is not a certificate */
+    /* PEM input ends with "no start line"; any other error is bad data. */
+    err = ERR_peek_last_error();
+    if (err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE)) {
+        ERR_clear_error();
+        return 1;
+    }
+    return 0;
+}
+
+/* A private key in DER: PKCS#8, encrypted PKCS#8 (decrypted with cb) or the
+ * key type's own structure. */
+static EVP_PKEY *pyssl_read_der_key(BIO *in, pem_password_cb *cb, void *u)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", NULL, NULL,
+                                                           EVP_PKEY_KEYPAIR, NULL, NULL);
+    if (dctx == NULL)
+        return NULL;
+    /* Without a callback OpenSSL prompts on the terminal, as for PEM. */
+    if (!OSSL_DECODER_CTX_set_pem_password_cb(dctx, cb != NULL ? cb : PEM_def_callback, u)
+        || !OSSL_DECODER_from_bio(dctx, in)) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    return pkey;
+}
+
+/* What SSL_CTX_use_PrivateKey_file() does with a PEM file, done with the
+ * PEM (or, with `der` set, DER) bytes in `in`, with the same errors.
+ * Returns 1, or 0 with the error queued. */
+static int pyssl_use_private_key_bio(SSL_CTX *ctx, BIO *in, int der)
+{
+    pem_password_cb *cb = SSL_CTX_get_default_passwd_cb(ctx);
+    void *u = SSL_CTX_get_default_passwd_cb_userdata(ctx);
+    EVP_PKEY *pkey;
+    int ok;
+
+    pkey = der ? pyssl_read_der_key(in, cb, u) : PEM_read_bio_PrivateKey(in, NULL, cb, u);
+    if (pkey == NULL) {
+        ERR_raise(ERR_LIB_SSL, der ? ERR_R_ASN1_LIB : ERR_R_PEM_LIB);
+        return 0;
+    }
+    ok = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+/* ---- OCSP stapling ------------------------------------------------------ */
+
+#ifndef OPENSSL_NO_OCSP
+#include <openssl/ocsp.h>
+static const int PYSSL_HAS_OCSP = 1;
+#else
+static const int PYSSL_HAS_OCSP = 0;
+#endif
+
+/* A server's staple for this connection: OpenSSL frees what it is given,
+ * so it gets a copy. Returns 1, or 0 when out of memory. */
+static int pyssl_staple_ocsp_response(SSL *ssl, const unsigned char *data, long len)
+{
+#ifndef OPENSSL_NO_OCSP
+    unsigned char *copy = OPENSSL_malloc(len);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, data, len);
+    if (!SSL_set_tlsext_status_ocsp_resp(ssl, copy, len)) {
+        OPENSSL_free(copy);
+        return 0;
+    }
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* What the OCSP response the server stapled says of its certificate,
+ * checked against the chain OpenSSL verified (the status callback runs
+ * after the server's certificate was verified: after ServerHelloDone in
+ * TLS 1.2, after the server's Finished in TLS 1.3): X509_V_OK when it is
+ * good or nothing was stapled, X509_V_ERR_CERT_REVOKED when revoked,
+ * X509_V_ERR_OCSP_CERT_UNKNOWN when the responder does not know it, and
+ * X509_V_ERR_OCSP_VERIFY_FAILED for a response that cannot be trusted: not
+ * DER, not successful, not signed by the issuer or a responder it
+ * delegated to, out of date, or about another certificate. Leaves the
+ * error queue empty. */
+static int pyssl_check_ocsp_response(SSL *ssl)
+{
+#ifndef OPENSSL_NO_OCSP
+    const unsigned char *data = NULL;
+    long len = SSL_get_tlsext_status_ocsp_resp(ssl, &data);
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+    OCSP_RESPONSE *response = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    OCSP_CERTID *id = NULL;
+    ASN1_GENERALIZEDTIME *this_update, *next_update;
+    X509 *leaf, *issuer;
+    int status, reason, result = X509_V_ERR_OCSP_VERIFY_FAILED;
+
+    if (data == NULL || len <= 0)
+        return X509_V_OK;
+    if (chain == NULL || sk_X509_num(chain) == 0)
+        goto done;
+    leaf = sk_X509_value(chain, 0);
+    /* A self-signed server certificate is its own issuer. */
+    issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : leaf;
+    response = d2i_OCSP_RESPONSE(NULL, &data, len);
+    if (response == NULL || OCSP_response_status(response) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        goto done;
+    basic = OCSP_response_get1_basic(response);
+    if (basic == NULL
+        || OCSP_basic_verify(basic, chain, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), 0) <= 0)
+        goto done;
+    id = OCSP_cert_to_id(NULL, leaf, issuer);
+    if (id == NULL
+        || !OCSP_resp_find_status(basic, id, &status, &reason, NULL, &this_update, &next_update)
+        /* Five minutes of leeway for clocks apart. */
+        || !OCSP_check_validity(this_update, next_update, 300, -1))
+        goto done;
+    if (status == V_OCSP_CERTSTATUS_GOOD)
+        result = X509_V_OK;
+    else if (status == V_OCSP_CERTSTATUS_REVOKED)
+        result = X509_V_ERR_CERT_REVOKED;
+    else
+        result = X509_V_ERR_OCSP_CERT_UNKNOWN;
+done:
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(response);
+    ERR_clear_error();
+    return result;
+#else
+    return X509_V_OK;
 #endif
 }

@@ -61,11 +61,14 @@ from pyssl._functions import (
 )
 from pyssl._lib import (
     HAS_ALPN,
+    HAS_CERTS_FROM_MEMORY,
     HAS_ECDH,
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,
+    HAS_OCSP_STAPLING,
     HAS_PSK,
     HAS_SNI,
+    HAS_VERIFY_CALLBACK,
     OPENSSL_VERSION,
     OPENSSL_VERSION_INFO,
     OPENSSL_VERSION_NUMBER,

@@ -24,6 +24,7 @@ from pyssl._errors import (
 )
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
+from pyssl._peer_status import PeerStatus
 from pyssl._session import SSLSession
 
 _ERROR_NONE = lib.SSL_ERROR_NONE
@@ -46,7 +47,7 @@ _SESSION_ID_CONTEXT = b"pyssl"
 _SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
-class Connection(NegotiatedState):
+class Connection(NegotiatedState, PeerStatus):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (
@@ -67,6 +68,9 @@ class Connection(NegotiatedState):
         "_peer_der",
         "_peer_dict",
         "__weakref__",
+        # Set with callback_error (see _callbacks._keep_first_error): True
+        # when that is raised itself, with the failure as its cause.
+        "callback_error_raised",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.
@@ -125,7 +129,8 @@ class Connection(NegotiatedState):
             # SSL_VERIFY_PEER, and only servers may carry it.
             mode = lib.SSL_get_verify_mode(ssl_ptr)
             if mode & lib.SSL_VERIFY_PEER:
-                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, ffi.NULL)
+                callback = lib.SSL_get_verify_callback(ssl_ptr)
+                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, callback)
         else:
             lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
 
@@ -168,10 +173,14 @@ class Connection(NegotiatedState):
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
-        its cause."""
+        its cause; or raise that, with ``failure`` as its cause, when it is
+        the verify callback's (see ``callback_error_raised``)."""
         error, self.callback_error = self.callback_error, None
         try:
             if error is not None:
+                if getattr(self, "callback_error_raised", False):
+                    error.__context__ = failure
+                    raise error from failure
                 # Also the context, where the stdlib puts it.
                 failure.__context__ = error
                 raise failure from error

@@ -270,6 +270,14 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
             reason_code = lib.ERR_GET_REASON(errcode)
             if reason_code == lib.SSL_R_CERTIFICATE_VERIFY_FAILED:
                 cls = SSLCertVerificationError
+            elif (
+                reason_code == lib.SSL_R_INVALID_STATUS_RESPONSE
+                and lib.SSL_get_verify_result(conn.ssl_ptr) != lib.X509_V_OK
+            ):
+                # A stapled OCSP response that check_ocsp_response refused
+                # (revoked, unknown, untrustworthy): its verdict is the
+                # verify result (see _cert_callbacks.pyssl_ocsp_status_cb).
+                cls = SSLCertVerificationError
             elif reason_code == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING:
                 # OpenSSL 3 reports a transport EOF this way; the stdlib
                 # maps it to the EOF error number that suppress_ragged_eofs

@@ -245,6 +245,13 @@ class SSLObject:
         """Request the client's certificate (TLS 1.3, server side)."""
         return self._sslobj.verify_client_post_handshake()
 
+    # ---- pyssl additions
+
+    def get_ocsp_response(self) -> bytes | None:
+        """The DER OCSP response the server stapled to the handshake, or
+        None (see SSLContext.request_ocsp_response)."""
+        return self._sslobj.get_ocsp_response()
+
 
 MemoryBIO.__module__ = "pyssl"
 SSLObject.__module__ = "pyssl"

@@ -525,5 +525,14 @@ class SSLSocket(_socket_module.socket):
             return self._sslobj.version()
         return None
 
+    # ---- pyssl additions
+
+    def get_ocsp_response(self) -> bytes | None:
+        """The DER OCSP response the server stapled to the handshake, or
+        None (see SSLContext.request_ocsp_response)."""
+        if self._sslobj is not None:
+            return self._sslobj.get_ocsp_response()
+        return None
+
 
 SSLSocket.__module__ = "pyssl"

@@ -722,3 +722,37 @@ def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     reported: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", reported.append)
     return reported
+
+
+# ---- a chain with an intermediate CA ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainFiles:
+    """A server certificate for localhost issued by an intermediate CA."""
+
+    root: str  # the root CA, which clients trust
+    chain: str  # the server's key, certificate and the intermediate, PEM
+    leaf: str
+    intermediate: str
+    key: str
+
+    def ders(self) -> list[bytes]:
+        """[root, intermediate, leaf] in DER."""
+        return [der_of(path) for path in (self.root, self.intermediate, self.leaf)]
+
+
+@pytest.fixture(scope="session")
+def chain_certs(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
+    base = tmp_path_factory.mktemp("chain")
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    leaf = intermediate.issue_cert("localhost")
+    files = ChainFiles(*(str(base / name) for name in (
+        "root.pem", "chain.pem", "leaf.pem", "intermediate.pem", "key.pem")))
+    root.cert_pem.write_to_path(files.root)
+    leaf.private_key_and_cert_chain_pem.write_to_path(files.chain)
+    leaf.cert_chain_pems[0].write_to_path(files.leaf)
+    intermediate.cert_pem.write_to_path(files.intermediate)
+    leaf.private_key_pem.write_to_path(files.key)
+    return files
