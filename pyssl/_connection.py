@@ -16,6 +16,7 @@ from typing import Any
 
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
 from pyssl._callbacks import EX_DATA_INDEX, connection_handle
+from pyssl._connection_additions import ConnectionAdditions
 from pyssl._errors import connection_error, error_from_queue, want_error
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
@@ -35,7 +36,7 @@ _SESSION_ID_CONTEXT = b"pyssl"
 _SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
-class Connection(NegotiatedState):
+class Connection(NegotiatedState, ConnectionAdditions):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (

@@ -61,3 +61,5 @@ HAS_TLSv1_1 = bool(lib.PYSSL_HAS_TLSv1_1)
 HAS_TLSv1_2 = bool(lib.PYSSL_HAS_TLSv1_2)
 HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
 HAS_PSK = bool(lib.PYSSL_HAS_PSK)
+# Beyond the stdlib (docs/additions.md): OpenSSL 3 always has exporters.
+HAS_KEYING_MATERIAL_EXPORTER = True

@@ -222,7 +222,8 @@ class SSLObject:
         return self._sslobj.shutdown()
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        """Channel binding data for ``cb_type`` (RFC 5929 "tls-unique", or
+        RFC 9266 "tls-exporter" on TLS 1.3), or None."""
         return self._sslobj.get_channel_binding(cb_type)
 
     def version(self) -> str | None:
@@ -232,6 +233,16 @@ class SSLObject:
     def verify_client_post_handshake(self) -> None:
         """Request the client's certificate (TLS 1.3, server side)."""
         return self._sslobj.verify_client_post_handshake()
+
+    # ---- pyssl additions (docs/additions.md) ----------------------------------
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705,
+        RFC 8446 7.5), the same on both ends; ``context`` None means no
+        context value."""
+        return self._sslobj.export_keying_material(label, length, context)
 
 
 MemoryBIO.__module__ = "pyssl"

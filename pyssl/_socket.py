@@ -19,9 +19,9 @@ from time import monotonic
 from typing import Any
 
 from pyssl._connection import Connection
-from pyssl._enums import CHANNEL_BINDING_TYPES
 from pyssl._errors import SSL_ERROR_EOF, SSLError, want_error
 from pyssl._lib import lib
+from pyssl._negotiated import BINDING_TYPES
 from pyssl._x509 import chain_to_der
 
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
@@ -512,10 +512,11 @@ class SSLSocket(_socket_module.socket):
         return self._sslobj.compression()
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        """Channel binding data for ``cb_type`` (RFC 5929 "tls-unique", or
+        RFC 9266 "tls-exporter" on TLS 1.3), or None."""
         if self._sslobj is not None:
             return self._sslobj.get_channel_binding(cb_type)
-        if cb_type not in CHANNEL_BINDING_TYPES:
+        if cb_type not in BINDING_TYPES:
             raise ValueError(f"{cb_type} channel binding type not implemented")
         return None
 
@@ -524,6 +525,22 @@ class SSLSocket(_socket_module.socket):
         if self._sslobj is not None:
             return self._sslobj.version()
         return None
+
+    # ---- pyssl additions (docs/additions.md) ----------------------------------
+
+    def _require_tls(self) -> Any:
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError(f"No SSL wrapper around {self}")
+        return sslobj
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705,
+        RFC 8446 7.5), the same on both ends; ``context`` None means no
+        context value."""
+        return self._require_tls().export_keying_material(label, length, context)
 
 
 SSLSocket.__module__ = "pyssl"

@@ -1,0 +1,82 @@
+"""What pyssl adds to a connection beyond the stdlib's API (docs/additions.md).
+
+``ConnectionAdditions`` is a base of ``Connection`` (``_connection.py``):
+keying material exporters (RFC 5705, RFC 8446 7.5), over ``self.ssl_ptr``.
+"""
+
+from __future__ import annotations
+
+from operator import index
+from typing import Any
+
+from pyssl._errors import error_from_queue
+from pyssl._lib import ffi, lib
+
+# A TLS 1.2 export runs the PRF on the label, both randoms (64 bytes) and
+# the context with its 2-byte length; OpenSSL's PRF takes 1024 bytes.
+_TLS12_LABEL_AND_CONTEXT_MAX = 1024 - 64
+
+
+def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> bytes:
+    """``value`` (a bytes-like object, or with ``text`` an ASCII str) as bytes."""
+    if text and isinstance(value, str):
+        return value.encode("ascii")
+    try:
+        with memoryview(value) as view:
+            return view.tobytes()
+    except TypeError:
+        kinds = "str or a bytes-like object" if text else "a bytes-like object"
+        raise TypeError(
+            f"{method}() argument '{name}' must be {kinds}, not {type(value).__name__}"
+        ) from None
+
+
+class ConnectionAdditions:
+    """Methods over ``self.ssl_ptr``."""
+
+    __slots__ = ()
+
+    ssl_ptr: Any
+    server_side: bool
+
+    # ---- keying material exporters -------------------------------------
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705 and
+        RFC 8446 7.5), the same on both ends of the connection. A
+        ``context`` of None means no context value, which in TLS 1.2
+        differs from an empty one; in TLS 1.3 they are the same."""
+        label_bytes = _bytes_argument(label, "export_keying_material", "label", text=True)
+        size = index(length)
+        if size <= 0:
+            raise ValueError("length must be a positive number of bytes")
+        if context is None:
+            context_bytes, use_context = b"", 0
+        else:
+            context_bytes = _bytes_argument(context, "export_keying_material", "context")
+            use_context = 1
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            raise ValueError("handshake not done yet")
+        if lib.SSL_version(ssl_ptr) == lib.TLS1_3_VERSION:
+            # HKDF-Expand gives at most 255 hash lengths, and a TLS 1.3
+            # Finished message is one hash long (RFC 8446 4.4.4).
+            limit = 255 * lib.SSL_get_finished(ssl_ptr, ffi.NULL, 0)
+            if size > limit:
+                raise ValueError(f"TLS 1.3 exports at most {limit} bytes with this cipher suite")
+        elif len(label_bytes) + use_context * (2 + len(context_bytes)) > _TLS12_LABEL_AND_CONTEXT_MAX:
+            raise ValueError(
+                "label and context too long for TLS 1.2: at most "
+                f"{_TLS12_LABEL_AND_CONTEXT_MAX} bytes together, 2 of them for a context's length"
+            )
+        out = ffi.new("unsigned char[]", size)
+        lib.ERR_clear_error()
+        ok = lib.SSL_export_keying_material(
+            ssl_ptr, out, size, label_bytes, len(label_bytes),
+            ffi.from_buffer("unsigned char[]", context_bytes), len(context_bytes), use_context,
+        )
+        if ok != 1:
+            raise error_from_queue("export_keying_material")
+        return ffi.buffer(out, size)[:]
