@@ -1,7 +1,8 @@
 """What pyssl adds to a connection beyond the stdlib's API (docs/additions.md).
 
 ``ConnectionAdditions`` is a base of ``Connection`` (``_connection.py``):
-keying material exporters (RFC 5705, RFC 8446 7.5), over ``self.ssl_ptr``.
+keying material exporters (RFC 5705, RFC 8446 7.5) and the Finished
+messages, over ``self.ssl_ptr``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
 
+# A Finished message is at most the size of the largest hash (64 bytes).
+_FINISHED_MAX = 128
 # A TLS 1.2 export runs the PRF on the label, both randoms (64 bytes) and
 # the context with its 2-byte length; OpenSSL's PRF takes 1024 bytes.
 _TLS12_LABEL_AND_CONTEXT_MAX = 1024 - 64
@@ -80,3 +83,20 @@ class ConnectionAdditions:
         if ok != 1:
             raise error_from_queue("export_keying_material")
         return ffi.buffer(out, size)[:]
+
+    # ---- Finished messages ----------------------------------------------
+
+    def _finished(self, getter: Any) -> bytes | None:
+        buf = ffi.new("char[]", _FINISHED_MAX)
+        size = getter(self.ssl_ptr, buf, _FINISHED_MAX)
+        if size == 0:
+            return None
+        return ffi.unpack(buf, min(size, _FINISHED_MAX))
+
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return self._finished(lib.SSL_get_finished)
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return self._finished(lib.SSL_get_peer_finished)

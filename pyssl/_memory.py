@@ -244,6 +244,14 @@ class SSLObject:
         context value."""
         return self._sslobj.export_keying_material(label, length, context)
 
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return self._sslobj.get_finished()
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return self._sslobj.get_peer_finished()
+
 
 MemoryBIO.__module__ = "pyssl"
 SSLObject.__module__ = "pyssl"

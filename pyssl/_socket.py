@@ -542,5 +542,13 @@ class SSLSocket(_socket_module.socket):
         context value."""
         return self._require_tls().export_keying_material(label, length, context)
 
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return None if self._sslobj is None else self._sslobj.get_finished()
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return None if self._sslobj is None else self._sslobj.get_peer_finished()
+
 
 SSLSocket.__module__ = "pyssl"
