@@ -62,6 +62,7 @@ from pyssl._functions import (
 from pyssl._lib import (
     HAS_ALPN,
     HAS_ECDH,
+    HAS_KEY_UPDATE,
     HAS_KEYING_MATERIAL_EXPORTER,
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,

@@ -1,8 +1,10 @@
 """What pyssl adds to a connection beyond the stdlib's API (docs/additions.md).
 
 ``ConnectionAdditions`` is a base of ``Connection`` (``_connection.py``):
-keying material exporters (RFC 5705, RFC 8446 7.5) and the Finished
-messages, over ``self.ssl_ptr``.
+keying material exporters (RFC 5705, RFC 8446 7.5), the Finished messages
+and TLS 1.3 key updates. Its methods work on ``self.ssl_ptr`` and wait or
+fail through the connection's ``_wait`` and ``_fail``, so they behave
+alike over a socket (``SSLSocket``) and over memory BIOs (``SSLObject``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 from operator import index
 from typing import Any
 
-from pyssl._errors import error_from_queue
+from pyssl._errors import connection_error, error_from_queue
 from pyssl._lib import ffi, lib
+
+_ERROR_NONE = lib.SSL_ERROR_NONE
+_WANT_READ = lib.SSL_ERROR_WANT_READ
+_WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 
 # A Finished message is at most the size of the largest hash (64 bytes).
 _FINISHED_MAX = 128
@@ -35,12 +41,19 @@ def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> b
 
 
 class ConnectionAdditions:
-    """Methods over ``self.ssl_ptr``."""
+    """Methods over ``self.ssl_ptr`` and the I/O machinery of
+    ``Connection`` (``_status``, ``_wait``, ``_fail``)."""
 
     __slots__ = ()
 
     ssl_ptr: Any
     server_side: bool
+    _status: Any
+
+    # Connection's own.
+    _wait: Any
+    _fail: Any
+    _raise_callback_error: Any
 
     # ---- keying material exporters -------------------------------------
 
@@ -100,3 +113,27 @@ class ConnectionAdditions:
     def get_peer_finished(self) -> bytes | None:
         """The latest Finished message the peer sent, or None."""
         return self._finished(lib.SSL_get_peer_finished)
+
+    # ---- key update -------------------------------------------------------
+
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate: this end's sending keys change; with
+        ``request_peer`` the peer is asked to change its own as well."""
+        kind = lib.SSL_KEY_UPDATE_REQUESTED if request_peer else lib.SSL_KEY_UPDATE_NOT_REQUESTED
+        ssl_ptr = self.ssl_ptr
+        lib.ERR_clear_error()
+        if not lib.SSL_key_update(ssl_ptr, kind):
+            raise error_from_queue("key_update")
+        # OpenSSL only queues the message; a handshake step sends it now
+        # rather than with the next write, which may be long in coming.
+        status = self._status
+        deadline = None
+        while True:
+            err = lib.pyssl_do_handshake(ssl_ptr, status)
+            if err == _ERROR_NONE:
+                break
+            if err == _WANT_READ or err == _WANT_WRITE:
+                deadline = self._wait(err, deadline, "key_update")
+                continue
+            self._fail(connection_error(self, err, status, "key_update"))
+        self._raise_callback_error()

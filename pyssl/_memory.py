@@ -252,6 +252,11 @@ class SSLObject:
         """The latest Finished message the peer sent, or None."""
         return self._sslobj.get_peer_finished()
 
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate (into the outgoing BIO); with
+        ``request_peer`` the peer updates its sending keys too."""
+        self._sslobj.key_update(request_peer)
+
 
 MemoryBIO.__module__ = "pyssl"
 SSLObject.__module__ = "pyssl"

@@ -550,5 +550,10 @@ class SSLSocket(_socket_module.socket):
         """The latest Finished message the peer sent, or None."""
         return None if self._sslobj is None else self._sslobj.get_peer_finished()
 
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate; with ``request_peer`` the peer updates
+        its sending keys too."""
+        self._require_tls().key_update(request_peer)
+
 
 SSLSocket.__module__ = "pyssl"

@@ -96,6 +96,16 @@ def test_tls_1_2_prf_output_is_a_stream_and_tls_1_3_hkdf_binds_the_length(certs,
     assert (long[:16] == short) is (version == "TLSv1_2")
 
 
+def test_survives_a_key_update(certs):
+    # The exporter secret belongs to the handshake, not the traffic keys.
+    tls = pair(certs)
+    before = tls.client.export_keying_material(LABEL, 32)
+    tls.client.key_update(request_peer=True)
+    assert tls.send(b"x") == b"x" and tls.send(b"y", to_server=False) == b"y"
+    assert tls.client.export_keying_material(LABEL, 32) == before
+    assert tls.server.export_keying_material(LABEL, 32) == before
+
+
 # ---- against the openssl programs ----------------------------------------------------
 
 _KEYING_MATERIAL = re.compile(rb"Keying material: ([0-9A-F]+)")
