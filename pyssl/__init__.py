@@ -61,6 +61,7 @@ from pyssl._functions import (
 )
 from pyssl._lib import (
     HAS_ALPN,
+    HAS_EARLY_DATA,
     HAS_ECDH,
     HAS_KEY_UPDATE,
     HAS_KEYING_MATERIAL_EXPORTER,

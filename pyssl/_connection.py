@@ -57,6 +57,8 @@ class Connection(NegotiatedState, ConnectionAdditions):
         "_peer_der",
         "_peer_dict",
         "__weakref__",
+        # Set by read_early_data() once the early data has ended.
+        "_early_data_finished",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.

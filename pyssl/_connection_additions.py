@@ -1,10 +1,12 @@
 """What pyssl adds to a connection beyond the stdlib's API (docs/additions.md).
 
 ``ConnectionAdditions`` is a base of ``Connection`` (``_connection.py``):
-keying material exporters (RFC 5705, RFC 8446 7.5), the Finished messages
-and TLS 1.3 key updates. Its methods work on ``self.ssl_ptr`` and wait or
-fail through the connection's ``_wait`` and ``_fail``, so they behave
-alike over a socket (``SSLSocket``) and over memory BIOs (``SSLObject``).
+keying material exporters (RFC 5705, RFC 8446 7.5), TLS 1.3 early data
+(0-RTT) and key updates, and the Finished messages. Its methods work on
+``self.ssl_ptr`` and wait or fail through the connection's ``_wait`` and
+``_fail``, so they behave alike over a socket (``SSLSocket``) and over
+memory BIOs (``SSLObject``, where they raise ``SSLWantReadError`` when
+the peer's bytes are needed first).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _FINISHED_MAX = 128
 # A TLS 1.2 export runs the PRF on the label, both randoms (64 bytes) and
 # the context with its 2-byte length; OpenSSL's PRF takes 1024 bytes.
 _TLS12_LABEL_AND_CONTEXT_MAX = 1024 - 64
+# One SSL_read_early_data() gives at most one record's plaintext.
+_RECORD_MAX = 16384
 
 
 def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> bytes:
@@ -42,18 +46,43 @@ def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> b
 
 class ConnectionAdditions:
     """Methods over ``self.ssl_ptr`` and the I/O machinery of
-    ``Connection`` (``_status``, ``_wait``, ``_fail``)."""
+    ``Connection`` (``_status``, ``_count``, ``_wait``, ``_fail``)."""
 
     __slots__ = ()
 
     ssl_ptr: Any
     server_side: bool
+    uses_socket: bool
     _status: Any
+    _count: Any
+    # A Connection slot, set once read_early_data() has returned b''.
+    _early_data_finished: bool
 
     # Connection's own.
     _wait: Any
     _fail: Any
     _raise_callback_error: Any
+    _forget: Any
+
+    def _run_early_data(self, io: Any, buf: Any, size: int, operation: str) -> int:
+        """Call the early-data helper ``io`` until it succeeds, waiting for
+        the transport as the connection does; returns the byte count."""
+        ssl_ptr = self.ssl_ptr
+        count = self._count
+        status = self._status
+        deadline = None
+        while True:
+            err = io(ssl_ptr, buf, size, count, status)
+            if err == _ERROR_NONE:
+                break
+            if err == _WANT_READ or err == _WANT_WRITE:
+                deadline = self._wait(err, deadline, operation)
+                continue
+            self._fail(connection_error(self, err, status, operation))
+        # The handshake went on: what the getters kept may be stale.
+        self._forget()
+        self._raise_callback_error()
+        return count[0]
 
     # ---- keying material exporters -------------------------------------
 
@@ -137,3 +166,63 @@ class ConnectionAdditions:
                 continue
             self._fail(connection_error(self, err, status, "key_update"))
         self._raise_callback_error()
+
+    # ---- TLS 1.3 early data -------------------------------------------
+
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before the handshake: read up to ``len`` bytes of
+        the client's early data. b'' means there is no (more) early data:
+        the client sent none, it was rejected, or it has all been read;
+        then finish with do_handshake()."""
+        if not self.server_side:
+            raise ValueError("only a server-side connection can read early data")
+        size = index(len)
+        if size <= 0:
+            if size < 0:
+                raise ValueError("size should not be negative")
+            return b""
+        ssl_ptr = self.ssl_ptr
+        if getattr(self, "_early_data_finished", False) or lib.SSL_is_init_finished(ssl_ptr):
+            return b""
+        size = min(size, _RECORD_MAX)
+        buf = ffi.new("char[]", size)
+        io = lib.pyssl_read_early_data if self.uses_socket else lib.pyssl_read_early_data_in_memory
+        got = self._run_early_data(io, buf, size, "read_early_data")
+        if got == 0:
+            self._early_data_finished = True
+            return b""
+        return ffi.unpack(buf, got)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before the handshake, on a session whose server
+        allows early data: send ``data`` as early data. Returns the number
+        of bytes written."""
+        if self.server_side:
+            raise ValueError("only a client-side connection can write early data")
+        try:
+            src = ffi.from_buffer(data)
+        except TypeError:
+            raise TypeError(
+                f"a bytes-like object is required, not '{type(data).__name__}'"
+            ) from None
+        ssl_ptr = self.ssl_ptr
+        try:
+            if lib.SSL_in_before(ssl_ptr):
+                session = lib.SSL_get_session(ssl_ptr)
+                if session == ffi.NULL or lib.SSL_SESSION_get_max_early_data(session) == 0:
+                    raise ValueError("the session does not allow early data")
+            elif lib.SSL_is_init_finished(ssl_ptr):
+                raise ValueError("early data can only be written before the handshake")
+            io = lib.pyssl_write_early_data if self.uses_socket else lib.pyssl_write_early_data_in_memory
+            return self._run_early_data(io, src, len(src), "write_early_data")
+        finally:
+            ffi.release(src)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the client's early data: None until
+        the handshake is complete, False when none was sent."""
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            return None
+        return lib.SSL_get_early_data_status(ssl_ptr) == lib.SSL_EARLY_DATA_ACCEPTED

@@ -62,6 +62,7 @@ HAS_TLSv1_2 = bool(lib.PYSSL_HAS_TLSv1_2)
 HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
 HAS_PSK = bool(lib.PYSSL_HAS_PSK)
 # Beyond the stdlib (docs/additions.md): OpenSSL 3 always has exporters;
-# key updates come with TLS 1.3.
+# early data and key updates come with TLS 1.3.
 HAS_KEYING_MATERIAL_EXPORTER = True
+HAS_EARLY_DATA = bool(lib.PYSSL_HAS_EARLY_DATA)
 HAS_KEY_UPDATE = HAS_TLSv1_3

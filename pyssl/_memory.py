@@ -257,6 +257,23 @@ class SSLObject:
         ``request_peer`` the peer updates its sending keys too."""
         self._sslobj.key_update(request_peer)
 
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before do_handshake(): up to ``len`` bytes of the
+        client's TLS 1.3 early data; b'' once there is no more. Early data
+        can be replayed."""
+        return self._sslobj.read_early_data(len)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before do_handshake(), on a session whose
+        ``max_early_data`` is not 0: send ``data`` as TLS 1.3 early data."""
+        return self._sslobj.write_early_data(data)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the early data; None until the
+        handshake is complete."""
+        return self._sslobj.early_data_accepted
+
 
 MemoryBIO.__module__ = "pyssl"
 SSLObject.__module__ = "pyssl"

@@ -555,5 +555,24 @@ class SSLSocket(_socket_module.socket):
         its sending keys too."""
         self._require_tls().key_update(request_peer)
 
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before the handshake (wrap with
+        do_handshake_on_connect=False): up to ``len`` bytes of the client's
+        TLS 1.3 early data; b'' once there is no more. Early data can be
+        replayed."""
+        return self._require_tls().read_early_data(len)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before the handshake (wrap with
+        do_handshake_on_connect=False, on a session whose
+        ``max_early_data`` is not 0): send ``data`` as TLS 1.3 early data."""
+        return self._require_tls().write_early_data(data)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the early data; None until the
+        handshake is complete."""
+        return None if self._sslobj is None else self._sslobj.early_data_accepted
+
 
 SSLSocket.__module__ = "pyssl"
