@@ -75,6 +75,7 @@ class Outcome:
     late: bytes  # what the server read after the handshake
     reused: tuple[bool, bool]  # (client, server) session_reused
     session: Any  # the client's new session
+    alpn: Any  # the client's selected_alpn_protocol()
 
 
 def early_data_handler(server_ctx, read_early=True):
@@ -110,10 +111,11 @@ def send_early(serve, server_ctx, client_ctx, session, data=EARLY, read_early=Tr
         accepted = tls.early_data_accepted
         tls.sendall((b"" if accepted else data) + b"late")
         assert tls.recv(2) == b"!\n"
-        client_reused, new_session = tls.session_reused, tls.session
+        client_reused, new_session, alpn = tls.session_reused, tls.session, tls.selected_alpn_protocol()
         tls.unwrap()
     [(early, server_accepted, late, server_reused)] = server.join()
-    return Outcome(written, accepted, early, server_accepted, late, (client_reused, server_reused), new_session)
+    return Outcome(written, accepted, early, server_accepted, late, (client_reused, server_reused),
+                   new_session, alpn)
 
 
 # ---- pyssl on both ends --------------------------------------------------------------
@@ -148,7 +150,9 @@ def test_sni_callback_and_alpn_with_early_data(serve, certs):
     client_ctx.set_alpn_protocols(["h2"])
     session = first_session(serve, server_ctx, client_ctx)
     outcome = send_early(serve, server_ctx, client_ctx, session)
-    assert (outcome.early, outcome.client_accepted) == (EARLY, True)
+    assert (outcome.early, outcome.client_accepted, outcome.reused) == (EARLY, True, (True, True))
+    # TLS 1.3 takes early data only with the session's ALPN protocol.
+    assert outcome.alpn == "h2"
     assert names == ["localhost", "localhost"]
 
 
