@@ -48,6 +48,7 @@ static const char *const pyssl_gil_releasing[] = {
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
+    "pyssl_read_early_data", "pyssl_write_early_data",
     NULL
 };
 
@@ -711,3 +712,56 @@ done:
     return X509_V_OK;
 #endif
 }
+/* ---- TLS 1.3 early data ------------------------------------------------ */
+
+#ifdef OPENSSL_NO_TLS1_3
+static const int PYSSL_HAS_EARLY_DATA = 0;
+#else
+static const int PYSSL_HAS_EARLY_DATA = 1;
+#endif
+
+/* SSL_read_early_data() and SSL_write_early_data() in the form of the I/O
+ * helpers above: SSL_ERROR_NONE or the SSL_get_error() code, with errno
+ * and the return value in status. Reading returns SSL_ERROR_NONE with
+ * *count == 0 once no more early data can come (SSL_READ_EARLY_DATA_FINISH,
+ * which leaves *count at 0): the client sent none, the server rejected it,
+ * or it has all been read. Both start or continue the handshake, so, like
+ * the handshake helper, they clear the thread's error queue first. */
+static int pyssl_early_data_error(SSL *ssl, size_t *count, int *status)
+{
+    int err = SSL_get_error(ssl, 0);
+    PYSSL_CLEAR_IF_WANT(err);
+    status[0] = PYSSL_GET_SOCKET_ERRNO();
+    status[1] = 0;
+    *count = 0;
+    return err;
+}
+
+static int pyssl_read_early_data(SSL *ssl, void *buf, size_t len, size_t *count, int *status)
+{
+    int ret;
+    ERR_clear_error();
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ret = SSL_read_early_data(ssl, buf, len, count);
+    if (ret == SSL_READ_EARLY_DATA_SUCCESS)
+        return SSL_ERROR_NONE;
+    if (ret == SSL_READ_EARLY_DATA_FINISH) {
+        *count = 0;
+        return SSL_ERROR_NONE;
+    }
+    return pyssl_early_data_error(ssl, count, status);
+}
+
+static int pyssl_write_early_data(SSL *ssl, const void *buf, size_t len, size_t *count,
+                                  int *status)
+{
+    ERR_clear_error();
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    if (SSL_write_early_data(ssl, buf, len, count) == 1)
+        return SSL_ERROR_NONE;
+    return pyssl_early_data_error(ssl, count, status);
+}
+
+/* Over memory BIOs: the same, keeping the GIL (see pyssl_gil_releasing). */
+#define pyssl_read_early_data_in_memory pyssl_read_early_data
+#define pyssl_write_early_data_in_memory pyssl_write_early_data

@@ -62,7 +62,10 @@ from pyssl._functions import (
 from pyssl._lib import (
     HAS_ALPN,
     HAS_CERTS_FROM_MEMORY,
+    HAS_EARLY_DATA,
     HAS_ECDH,
+    HAS_KEY_UPDATE,
+    HAS_KEYING_MATERIAL_EXPORTER,
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,
     HAS_OCSP_STAPLING,

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
 from pyssl._callbacks import EX_DATA_INDEX, connection_handle
+from pyssl._connection_additions import ConnectionAdditions
 from pyssl._errors import (
     SSLWantReadError,
     connection_error,
@@ -47,7 +48,7 @@ _SESSION_ID_CONTEXT = b"pyssl"
 _SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
-class Connection(NegotiatedState, PeerStatus):
+class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (
@@ -71,6 +72,8 @@ class Connection(NegotiatedState, PeerStatus):
         # Set with callback_error (see _callbacks._keep_first_error): True
         # when that is raised itself, with the failure as its cause.
         "callback_error_raised",
+        # Set by read_early_data() once the early data has ended.
+        "_early_data_finished",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.

@@ -21,6 +21,7 @@ from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
 from pyssl._connection import Connection
 from pyssl._context_additions import ContextAdditions
+from pyssl._early_data import EarlyDataContext
 from pyssl._enums import (
     PROTO_MAXIMUM_SUPPORTED,
     PROTO_MINIMUM_SUPPORTED,
@@ -125,7 +126,7 @@ def protocol_list(protocols: Any, what: str) -> bytes:
     return bytes(wire)
 
 
-class SSLContext(ContextCallbacks, ContextAdditions):
+class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
     """An SSLContext holds various SSL-related configuration options and
     data, such as certificates and possibly a private key."""
 

@@ -65,3 +65,8 @@ HAS_PSK = bool(lib.PYSSL_HAS_PSK)
 HAS_VERIFY_CALLBACK = True
 HAS_CERTS_FROM_MEMORY = True
 HAS_OCSP_STAPLING = bool(lib.PYSSL_HAS_OCSP)
+# Beyond the stdlib (docs/additions.md): OpenSSL 3 always has exporters;
+# early data and key updates come with TLS 1.3.
+HAS_KEYING_MATERIAL_EXPORTER = True
+HAS_EARLY_DATA = bool(lib.PYSSL_HAS_EARLY_DATA)
+HAS_KEY_UPDATE = HAS_TLSv1_3

@@ -234,7 +234,8 @@ class SSLObject:
         return self._sslobj.shutdown()
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        """Channel binding data for ``cb_type`` (RFC 5929 "tls-unique", or
+        RFC 9266 "tls-exporter" on TLS 1.3), or None."""
         return self._sslobj.get_channel_binding(cb_type)
 
     def version(self) -> str | None:
@@ -245,12 +246,49 @@ class SSLObject:
         """Request the client's certificate (TLS 1.3, server side)."""
         return self._sslobj.verify_client_post_handshake()
 
-    # ---- pyssl additions
+    # ---- pyssl additions (docs/additions.md) ----------------------------------
 
     def get_ocsp_response(self) -> bytes | None:
         """The DER OCSP response the server stapled to the handshake, or
         None (see SSLContext.request_ocsp_response)."""
         return self._sslobj.get_ocsp_response()
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705,
+        RFC 8446 7.5), the same on both ends; ``context`` None means no
+        context value."""
+        return self._sslobj.export_keying_material(label, length, context)
+
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return self._sslobj.get_finished()
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return self._sslobj.get_peer_finished()
+
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate (into the outgoing BIO); with
+        ``request_peer`` the peer updates its sending keys too."""
+        self._sslobj.key_update(request_peer)
+
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before do_handshake(): up to ``len`` bytes of the
+        client's TLS 1.3 early data; b'' once there is no more. Early data
+        can be replayed."""
+        return self._sslobj.read_early_data(len)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before do_handshake(), on a session whose
+        ``max_early_data`` is not 0: send ``data`` as TLS 1.3 early data."""
+        return self._sslobj.write_early_data(data)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the early data; None until the
+        handshake is complete."""
+        return self._sslobj.early_data_accepted
 
 
 MemoryBIO.__module__ = "pyssl"
