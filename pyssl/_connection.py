@@ -60,7 +60,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         "_owner",
         "_handle",
         "_io",
-        "_status",
+        "_write_io",
         "callback_error",
         # What the last handshake settled, looked up once (see _forget()).
         "_version",
@@ -110,10 +110,13 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         self.server_hostname: str | None = None
         self._owner: Any = None
         # What the I/O helpers take and fill in, allocated once per
-        # connection (the SSL* itself stays owned by ssl_ptr).
-        io = self._io = ffi.new("pyssl_io *")
-        io.ssl = ssl_ptr
-        self._status = io.status
+        # connection (the SSL* itself stays owned by ssl_ptr): one for reads
+        # and one for writes, since one thread may read while another
+        # writes, each in OpenSSL without the GIL.
+        self._io = ffi.new("pyssl_io *")
+        self._io.ssl = ssl_ptr
+        self._write_io = ffi.new("pyssl_io *")
+        self._write_io.ssl = ssl_ptr
         self.callback_error: BaseException | None = None
         self._forget()
         if context._post_handshake_auth:
@@ -207,7 +210,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
         ssl_ptr = self.ssl_ptr
-        status = self._status
+        status = ffi.new("int[2]")  # its own: another thread may be reading
         deadline = None
         while True:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
@@ -285,7 +288,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
             size = len(src)
-        written = self._write_fn(self._io, src, size)
+        written = self._write_fn(self._write_io, src, size)
         if written >= 0 and self.callback_error is None:
             return written
         return self._finish_io(self._write_fn, written, src, size, "write", src is not data)
@@ -299,7 +302,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         buffer, from ffi.from_buffer) is released when this raises, as the
         stdlib releases its Py_buffer: a traceback that keeps the caller's
         frame must not keep the caller's object locked."""
-        state = self._io
+        state = self._write_io if operation == "write" else self._io
         deadline = None
         try:
             while True:
@@ -324,7 +327,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
                     # The peer closed cleanly and this side has not: plain EOF.
                     return 0
                 else:
-                    self._fail(connection_error(self, err, self._status, operation))
+                    self._fail(connection_error(self, err, state.status, operation))
                 result = io(state, buf, size)
         except BaseException:
             if borrowed:
@@ -340,7 +343,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        status = self._status
+        status = ffi.new("int[2]")  # its own: another thread may be reading
         deadline = None
         zeros = 0
         while True:

@@ -46,15 +46,13 @@ def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> b
 
 class ConnectionAdditions:
     """Methods over ``self.ssl_ptr`` and the I/O machinery of
-    ``Connection`` (``_io``, ``_status``, ``_wait``, ``_fail``)."""
+    ``Connection`` (``_wait``, ``_fail``)."""
 
     __slots__ = ()
 
     ssl_ptr: Any
     server_side: bool
     uses_socket: bool
-    _io: Any
-    _status: Any
     # A Connection slot, set once read_early_data() has returned b''.
     _early_data_finished: bool
 
@@ -68,9 +66,9 @@ class ConnectionAdditions:
         """Call the early-data helper ``io`` until it succeeds, waiting for
         the transport as the connection does; returns the byte count."""
         ssl_ptr = self.ssl_ptr
-        # The count the I/O helpers fill in, in the connection's I/O state.
-        count = ffi.addressof(self._io, "count")
-        status = self._status
+        # Its own out-parameters: another thread may be reading.
+        count = ffi.new("size_t *")
+        status = ffi.new("int[2]")
         deadline = None
         while True:
             err = io(ssl_ptr, buf, size, count, status)
@@ -156,7 +154,7 @@ class ConnectionAdditions:
             raise error_from_queue("key_update")
         # OpenSSL only queues the message; a handshake step sends it now
         # rather than with the next write, which may be long in coming.
-        status = self._status
+        status = ffi.new("int[2]")  # its own: another thread may be reading
         deadline = None
         while True:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
