@@ -426,12 +426,17 @@ static int pyssl_npn_select_cb(SSL *ssl, unsigned char **out, unsigned char *out
 }
 #endif
 
-/* Installs both NPN roles, as a context may serve and connect. */
+/* Installs both NPN roles, as a context may serve and connect. A client
+ * offers NPN only with protocols to choose from: OpenSSL ends the
+ * handshake when the select callback chooses nothing. */
 static int pyssl_set_npn_protocols(SSL_CTX *ctx, const pyssl_protocols *protocols)
 {
 #ifndef OPENSSL_NO_NEXTPROTONEG
     SSL_CTX_set_next_protos_advertised_cb(ctx, pyssl_npn_advertise_cb, (void *)protocols);
-    SSL_CTX_set_next_proto_select_cb(ctx, pyssl_npn_select_cb, (void *)protocols);
+    if (protocols->len > 0)
+        SSL_CTX_set_next_proto_select_cb(ctx, pyssl_npn_select_cb, (void *)protocols);
+    else
+        SSL_CTX_set_next_proto_select_cb(ctx, NULL, NULL);
     return 1;
 #else
     return 0;
