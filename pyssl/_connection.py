@@ -48,6 +48,8 @@ class Connection(NegotiatedState):
         "_handle",
         "_count",
         "_status",
+        "_write_count",
+        "_write_status",
         "callback_error",
         # What the last handshake settled, looked up once (see _forget()).
         "_version",
@@ -91,9 +93,13 @@ class Connection(NegotiatedState):
         self.server_side = server_side
         self.server_hostname: str | None = None
         self._owner: Any = None
-        # Out-parameters of the I/O helpers, allocated once per connection.
+        # Out-parameters of the I/O helpers, allocated once per connection:
+        # one pair for reads and one for writes, since one thread may read
+        # while another writes, each in OpenSSL without the GIL.
         self._count = ffi.new("size_t *")
         self._status = ffi.new("int[2]")
+        self._write_count = ffi.new("size_t *")
+        self._write_status = ffi.new("int[2]")
         self.callback_error: BaseException | None = None
         self._forget()
         if context._post_handshake_auth:
@@ -182,7 +188,7 @@ class Connection(NegotiatedState):
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
         ssl_ptr = self.ssl_ptr
-        status = self._status
+        status = ffi.new("int[2]")  # its own: a read may be going on
         deadline = None
         while True:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
@@ -262,8 +268,8 @@ class Connection(NegotiatedState):
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
             size = len(src)
-        count = self._count
-        err = self._write_fn(self.ssl_ptr, src, size, count, self._status)
+        count = self._write_count
+        err = self._write_fn(self.ssl_ptr, src, size, count, self._write_status)
         if err == _ERROR_NONE and self.callback_error is None:
             return count[0]
         return self._finish_io(self._write_fn, err, src, size, "write", src is not data)
@@ -278,8 +284,10 @@ class Connection(NegotiatedState):
         keeps the caller's frame must not keep the caller's object
         locked."""
         ssl_ptr = self.ssl_ptr
-        count = self._count
-        status = self._status
+        if operation == "write":
+            count, status = self._write_count, self._write_status
+        else:
+            count, status = self._count, self._status
         deadline = None
         try:
             while True:
@@ -316,7 +324,7 @@ class Connection(NegotiatedState):
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        status = self._status
+        status = ffi.new("int[2]")  # its own: another thread may be reading
         deadline = None
         zeros = 0
         while True:
