@@ -226,6 +226,18 @@ fail:
     return NULL;
 }
 
+/* The socket under a connection is being closed, maybe while a read or
+ * write in another thread is inside OpenSSL. The connection's socket BIO
+ * keeps the descriptor number, which the system gives to the next socket
+ * opened: from now on the BIO uses no descriptor, so that such a call
+ * fails (EBADF) instead of going on with somebody else's connection. */
+static void pyssl_forget_fd(SSL *ssl)
+{
+    BIO *bio = SSL_get_rbio(ssl);
+    if (bio != NULL && BIO_method_type(bio) == BIO_TYPE_SOCKET)
+        BIO_set_fd(bio, -1, BIO_NOCLOSE);
+}
+
 /* The server name of a client connection: sent with SNI when it is a host
  * name (RFC 6066 3: never an address), and, when check is set, the name
  * or the address (matched as an address) that OpenSSL verifies the peer's

@@ -102,6 +102,12 @@ class _SocketConnection(Connection):
     def _transport(self) -> Any:
         return self._socket()
 
+    def forget_socket(self) -> None:
+        """The socket is being closed: OpenSSL must not use its descriptor
+        number again, which the next socket opened gets (a call still
+        running in another thread fails instead)."""
+        lib.pyssl_forget_fd(self.ssl_ptr)
+
 
 class SSLSocket(_socket_module.socket):
     """This class implements a subtype of socket.socket that wraps the
@@ -452,7 +458,9 @@ class SSLSocket(_socket_module.socket):
         self._sslobj.verify_client_post_handshake()
 
     def _real_close(self, *args: Any, **kwargs: Any) -> None:
-        self._sslobj = None
+        sslobj, self._sslobj = self._sslobj, None
+        if sslobj is not None:
+            sslobj.forget_socket()
         super()._real_close(*args, **kwargs)  # type: ignore[misc]
 
     # ---- what the handshake settled ------------------------------------------

@@ -5,10 +5,15 @@ same tests."""
 
 from __future__ import annotations
 
+import errno
+import socket
+import sys
 import threading
 
 import pytest
-from conftest import TIMEOUT, client_context
+from conftest import TIMEOUT, client_context, recv_exactly
+
+import pyssl
 
 # Enough records for the two threads to be inside OpenSSL at the same
 # time again and again.
@@ -86,9 +91,11 @@ def test_reader_and_writer_threads_wait_for_the_socket_together(serve_tls, certs
     go on. A server that stops reading and sends nothing keeps both
     waiting at once, the writer on a full send buffer and the reader for a
     record, until the writer times out, and the reader too, unless its
-    read ended as if at the end of the stream: OpenSSL keeps one
-    want-read/want-write state per connection, which a write in another
-    thread can change under a read (the stdlib's reads end so too)."""
+    read failed on the socket's EAGAIN: OpenSSL keeps one want-read/
+    want-write state per connection, which a write in another thread can
+    change under a read, and such a read ends as a failed read ends on
+    this Python (BlockingIOError from 3.13, a ragged EOF before; the
+    stdlib's reads end so too)."""
     stalled = threading.Event()
 
     def answer_once_then_stall(tls):
@@ -108,10 +115,82 @@ def test_reader_and_writer_threads_wait_for_the_socket_together(serve_tls, certs
 
         errors = run_in_threads(write, read)
         stalled.set()
-    assert all(type(error) is TimeoutError for error in errors), errors
-    messages = sorted(str(error) for error in errors)
-    if read_results:
-        assert (read_results, messages) == ([b""], ["The write operation timed out"])
+    write_timeout = [e for e in errors if str(e) == "The write operation timed out"]
+    assert [type(e) for e in write_timeout] == [TimeoutError]
+    [read_end] = read_results or [e for e in errors if e not in write_timeout]
+    if isinstance(read_end, TimeoutError):
+        assert str(read_end) == "The read operation timed out"
+    elif sys.version_info >= (3, 13):
+        assert type(read_end) is BlockingIOError
     else:
-        assert messages == ["The read operation timed out", "The write operation timed out"]
+        assert read_end == b""
     server.join()
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, certs, version):
+    """One thread is inside recv(), between a record's header and its body,
+    when another closes the socket and a new connection gets the same
+    descriptor number. The read must not go on with the new connection:
+    its next system call fails (EBADF) instead, which ends the read as a
+    failed read ends on this Python (an OSError from 3.13, a ragged EOF
+    before), and the new connection keeps its bytes. (The stdlib's read
+    goes on with the new socket: it takes the bytes sent to it and waits
+    for more.)"""
+    armed = threading.Event()
+    closed = threading.Event()
+    header_read = threading.Event()
+
+    def on_message(conn, direction, version_, content_type, message_type, data):
+        # The header of the first application data record the reader
+        # thread reads: hold the read there, between header and body,
+        # until the socket is closed.
+        if armed.is_set() and (direction, int(content_type), data[:1]) == ("read", 0x100, b"\x17"):
+            armed.clear()
+            header_read.set()
+            closed.wait(TIMEOUT)
+
+    def send_then_hold(tls):
+        tls.sendall(b"late data")
+        closed.wait(TIMEOUT)
+
+    server = serve_tls(pyssl, send_then_hold)
+    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    ctx._msg_callback = on_message
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
+        if version == "TLSv1_3":
+            # The server's session tickets would come first: read them.
+            tls.settimeout(0.0)
+            with pytest.raises(pyssl.SSLWantReadError):
+                tls.recv(1)
+            tls.settimeout(None)
+        number = tls.fileno()
+        outcome = []
+        reader = threading.Thread(target=lambda: outcome.append(result_of(tls.recv, 100)))
+        armed.set()
+        reader.start()
+        assert header_read.wait(TIMEOUT)
+        tls.close()
+        with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as bystander:
+            bystander_server, _ = listener.accept()
+            with bystander_server:
+                assert bystander.fileno() == number
+                bystander_server.sendall(b"for the bystander")
+                closed.set()
+                reader.join(TIMEOUT)
+                assert not reader.is_alive()
+                assert recv_exactly(bystander, 17) == b"for the bystander"
+    [result] = outcome
+    if sys.version_info >= (3, 13):
+        assert isinstance(result, OSError) and result.errno == errno.EBADF, result
+    else:
+        assert result == b""
+    server.join()
+
+
+def result_of(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:
+        return exc
