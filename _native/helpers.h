@@ -246,6 +246,18 @@ fail:
     return NULL;
 }
 
+/* The socket under a connection is being closed, maybe while a read or
+ * write in another thread is inside OpenSSL. The connection's socket BIO
+ * keeps the descriptor number, which the system gives to the next socket
+ * opened: from now on the BIO uses no descriptor, so that such a call
+ * fails (EBADF) instead of going on with somebody else's connection. */
+static void pyssl_forget_fd(SSL *ssl)
+{
+    BIO *bio = SSL_get_rbio(ssl);
+    if (bio != NULL && BIO_method_type(bio) == BIO_TYPE_SOCKET)
+        BIO_set_fd(bio, -1, BIO_NOCLOSE);
+}
+
 /* The server name of a client connection: sent with SNI when it is a host
  * name (RFC 6066 3: never an address), and, when check is set, the name
  * or the address (matched as an address) that OpenSSL verifies the peer's
@@ -437,12 +449,17 @@ static int pyssl_npn_select_cb(SSL *ssl, unsigned char **out, unsigned char *out
 }
 #endif
 
-/* Installs both NPN roles, as a context may serve and connect. */
+/* Installs both NPN roles, as a context may serve and connect. A client
+ * offers NPN only with protocols to choose from: OpenSSL ends the
+ * handshake when the select callback chooses nothing. */
 static int pyssl_set_npn_protocols(SSL_CTX *ctx, const pyssl_protocols *protocols)
 {
 #ifndef OPENSSL_NO_NEXTPROTONEG
     SSL_CTX_set_next_protos_advertised_cb(ctx, pyssl_npn_advertise_cb, (void *)protocols);
-    SSL_CTX_set_next_proto_select_cb(ctx, pyssl_npn_select_cb, (void *)protocols);
+    if (protocols->len > 0)
+        SSL_CTX_set_next_proto_select_cb(ctx, pyssl_npn_select_cb, (void *)protocols);
+    else
+        SSL_CTX_set_next_proto_select_cb(ctx, NULL, NULL);
     return 1;
 #else
     return 0;

@@ -33,7 +33,7 @@ _ERROR_NO_SOCKET = 9
 class _SocketConnection(Connection):
     """A Connection whose transport is a socket's file descriptor."""
 
-    __slots__ = ("_socket", "_poller")
+    __slots__ = ("_socket",)
 
     uses_socket = True
     # On a socket OpenSSL may block: these release the GIL.
@@ -53,7 +53,6 @@ class _SocketConnection(Connection):
             context, server_side, server_hostname, owner=owner, session=session, fd=sock.fileno()
         )
         self._socket = weakref.ref(sock)
-        self._poller: Any = None
 
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         sock = self._socket()
@@ -80,10 +79,10 @@ class _SocketConnection(Connection):
     if hasattr(select, "poll"):
 
         def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
-            poller = self._poller
-            if poller is None:
-                poller = self._poller = select.poll()
-            # Registering again only changes the events watched.
+            # A poll object per wait: one thread may be reading while
+            # another writes, and a poll object refuses to be polled by
+            # two threads at once (RuntimeError).
+            poller = select.poll()
             poller.register(fd, select.POLLOUT if writing else select.POLLIN)
             return bool(poller.poll(None if timeout is None else ceil(timeout * 1000)))
 
@@ -102,6 +101,12 @@ class _SocketConnection(Connection):
 
     def _transport(self) -> Any:
         return self._socket()
+
+    def forget_socket(self) -> None:
+        """The socket is being closed: OpenSSL must not use its descriptor
+        number again, which the next socket opened gets (a call still
+        running in another thread fails instead)."""
+        lib.pyssl_forget_fd(self.ssl_ptr)
 
 
 class SSLSocket(_socket_module.socket):
@@ -453,7 +458,9 @@ class SSLSocket(_socket_module.socket):
         self._sslobj.verify_client_post_handshake()
 
     def _real_close(self, *args: Any, **kwargs: Any) -> None:
-        self._sslobj = None
+        sslobj, self._sslobj = self._sslobj, None
+        if sslobj is not None:
+            sslobj.forget_socket()
         super()._real_close(*args, **kwargs)  # type: ignore[misc]
 
     # ---- what the handshake settled ------------------------------------------

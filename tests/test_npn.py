@@ -63,6 +63,9 @@ NEGOTIATIONS = {
     "client did not ask": (["h2", "http/1.1"], None, None),
     "server offers nothing": (None, ["h2", "http/1.1"], None),
     "neither side": (None, None, None),
+    # An empty list offers nothing: NPN is left out, the handshake goes on.
+    "client's list empty": (["h2", "http/1.1"], [], None),
+    "server's list empty": ([], ["h2", "http/1.1"], None),
 }
 
 

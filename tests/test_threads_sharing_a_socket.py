@@ -5,10 +5,15 @@ same tests."""
 
 from __future__ import annotations
 
+import errno
+import socket
+import sys
 import threading
 
 import pytest
-from conftest import TIMEOUT, client_context
+from conftest import TIMEOUT, client_context, recv_exactly
+
+import pyssl
 
 # Enough records for the two threads to be inside OpenSSL at the same
 # time again and again.
@@ -18,15 +23,13 @@ PATTERN = bytes(range(256)) * (CHUNK // 256)
 
 
 def echo(tls):
-    """Send back everything received, until the client closes."""
-    while True:
-        try:
-            data = tls.recv(CHUNK)
-        except ConnectionResetError:
-            return
-        if not data:
-            return
-        tls.sendall(data)
+    """Send back everything received, until the client closes (cleanly or
+    not: the tests check the client's side)."""
+    try:
+        while data := tls.recv(CHUNK):
+            tls.sendall(data)
+    except OSError:
+        pass
 
 
 def run_in_threads(*functions):
@@ -48,11 +51,22 @@ def run_in_threads(*functions):
     return errors
 
 
+def connect(server, certs, module, version, timeout):
+    """A client connected to the echo ``server``, past the TLS 1.3 session
+    tickets: OpenSSL cannot take a write while another thread's read is
+    handling a post-handshake message (the stdlib then fails the same way,
+    or crashes), so the tickets are read before the threads start."""
+    ctx = client_context(module, certs, maximum_version=getattr(module.TLSVersion, version))
+    tls = ctx.wrap_socket(server.connect(timeout=timeout), server_hostname="localhost")
+    tls.sendall(b"!")
+    assert tls.recv(1) == b"!"
+    return tls
+
+
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
 def test_reader_and_writer_threads_lose_nothing(serve_tls, certs, either, version):
     server = serve_tls(either, echo)
-    ctx = client_context(either, certs, maximum_version=getattr(either.TLSVersion, version))
-    with ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost") as tls:
+    with connect(server, certs, either, version, timeout=None) as tls:
         assert tls.version() == version.replace("_", ".")
         received = bytearray()
 
@@ -69,3 +83,114 @@ def test_reader_and_writer_threads_lose_nothing(serve_tls, certs, either, versio
         assert run_in_threads(write, read) == []
         assert received == PATTERN * (TOTAL // CHUNK)
     server.join()
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_reader_and_writer_threads_wait_for_the_socket_together(serve_tls, certs, either, version):
+    """With a timeout, each thread polls the descriptor while OpenSSL cannot
+    go on. A server that stops reading and sends nothing keeps both
+    waiting at once, the writer on a full send buffer and the reader for a
+    record, until the writer times out, and the reader too, unless its
+    read failed on the socket's EAGAIN: OpenSSL keeps one want-read/
+    want-write state per connection, which a write in another thread can
+    change under a read, and such a read ends as a failed read ends on
+    this Python (BlockingIOError from 3.13, a ragged EOF before; the
+    stdlib's reads end so too)."""
+    stalled = threading.Event()
+
+    def answer_once_then_stall(tls):
+        tls.sendall(tls.recv(1))
+        stalled.wait(TIMEOUT)
+
+    server = serve_tls(either, answer_once_then_stall)
+    with connect(server, certs, either, version, timeout=1.0) as tls:
+        read_results = []
+
+        def write():
+            for _ in range(TOTAL // CHUNK):
+                tls.sendall(PATTERN)
+
+        def read():
+            read_results.append(tls.recv(1))
+
+        errors = run_in_threads(write, read)
+        stalled.set()
+    write_timeout = [e for e in errors if str(e) == "The write operation timed out"]
+    assert [type(e) for e in write_timeout] == [TimeoutError]
+    [read_end] = read_results or [e for e in errors if e not in write_timeout]
+    if isinstance(read_end, TimeoutError):
+        assert str(read_end) == "The read operation timed out"
+    elif sys.version_info >= (3, 13):
+        assert type(read_end) is BlockingIOError
+    else:
+        assert read_end == b""
+    server.join()
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, certs, version):
+    """One thread is inside recv(), between a record's header and its body,
+    when another closes the socket and a new connection gets the same
+    descriptor number. The read must not go on with the new connection:
+    its next system call fails (EBADF) instead, which ends the read as a
+    failed read ends on this Python (an OSError from 3.13, a ragged EOF
+    before), and the new connection keeps its bytes. (The stdlib's read
+    goes on with the new socket: it takes the bytes sent to it and waits
+    for more.)"""
+    armed = threading.Event()
+    closed = threading.Event()
+    header_read = threading.Event()
+
+    def on_message(conn, direction, version_, content_type, message_type, data):
+        # The header of the first application data record the reader
+        # thread reads: hold the read there, between header and body,
+        # until the socket is closed.
+        if armed.is_set() and (direction, int(content_type), data[:1]) == ("read", 0x100, b"\x17"):
+            armed.clear()
+            header_read.set()
+            closed.wait(TIMEOUT)
+
+    def send_then_hold(tls):
+        tls.sendall(b"late data")
+        closed.wait(TIMEOUT)
+
+    server = serve_tls(pyssl, send_then_hold)
+    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    ctx._msg_callback = on_message
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
+        if version == "TLSv1_3":
+            # The server's session tickets would come first: read them.
+            tls.settimeout(0.0)
+            with pytest.raises(pyssl.SSLWantReadError):
+                tls.recv(1)
+            tls.settimeout(None)
+        number = tls.fileno()
+        outcome = []
+        reader = threading.Thread(target=lambda: outcome.append(result_of(tls.recv, 100)))
+        armed.set()
+        reader.start()
+        assert header_read.wait(TIMEOUT)
+        tls.close()
+        with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as bystander:
+            bystander_server, _ = listener.accept()
+            with bystander_server:
+                assert bystander.fileno() == number
+                bystander_server.sendall(b"for the bystander")
+                closed.set()
+                reader.join(TIMEOUT)
+                assert not reader.is_alive()
+                assert recv_exactly(bystander, 17) == b"for the bystander"
+    [result] = outcome
+    if sys.version_info >= (3, 13):
+        assert isinstance(result, OSError) and result.errno == errno.EBADF, result
+    else:
+        assert result == b""
+    server.join()
+
+
+def result_of(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:
+        return exc
