@@ -9,7 +9,7 @@ from setuptools.command.build_py import build_py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native"))
 
-from openssl_location import MISSING_HEADERS_MESSAGE, find_openssl, probe_headers  # noqa: E402
+from openssl_location import MISSING_HEADERS_MESSAGE, find_openssl, find_problem  # noqa: E402
 
 
 class build_ext_checking_openssl(build_ext):
@@ -17,10 +17,9 @@ class build_ext_checking_openssl(build_ext):
     OpenSSL development files are missing."""
 
     def run(self):
-        if sys.platform != "win32":
-            _, problem = probe_headers(find_openssl().include_dirs)
-            if problem:
-                sys.exit("error: " + MISSING_HEADERS_MESSAGE.format(detail=problem))
+        problem = find_problem(find_openssl())
+        if problem:
+            sys.exit("error: " + MISSING_HEADERS_MESSAGE.format(detail=problem))
         super().run()
 
 
