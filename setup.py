@@ -2,6 +2,7 @@
 
 import os
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -38,7 +39,15 @@ class build_py_with_startup_hook(build_py):
         ]
 
 
+# The binding uses the stable ABI (see _native/build.py): the wheel is
+# tagged cp310-abi3 and installs on CPython 3.10 and later. Free-threaded
+# CPython has no stable ABI before 3.15; there the wheel is per version.
+abi3_options = (
+    {} if sysconfig.get_config_var("Py_GIL_DISABLED") else {"bdist_wheel": {"py_limited_api": "cp310"}}
+)
+
 setup(
     cffi_modules=["_native/build.py:ffibuilder"],
+    options=abi3_options,
     cmdclass={"build_ext": build_ext_checking_openssl, "build_py": build_py_with_startup_hook},
 )
