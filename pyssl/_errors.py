@@ -247,6 +247,11 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
         return want_error(err, where)
 
     errcode = lib.ERR_peek_last_error()
+    if err == SSL_ERROR_SSL and _is_unexpected_eof(first := lib.ERR_peek_error()):
+        # The peer's EOF is the failure; OpenSSL 3.2 and later may queue
+        # after it a failure to send the alert about it (EPIPE), which is
+        # no cause and depends on how soon the peer closed its end.
+        errcode = first
     library, reason, text = _describe(errcode)
     cls = SSLError
     number = err

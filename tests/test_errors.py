@@ -10,6 +10,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -549,6 +550,44 @@ def test_connection_shut_down_underneath(serve_tls, certs, either):
         with pytest.raises(either.SSLEOFError):
             tls.recv(1)
     server.join()
+
+
+@pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
+def test_eof_stays_the_error_when_the_alert_about_it_cannot_be_sent(
+    certs, peer, suppress_ragged_eofs
+):
+    # Over a socket pair, the alert a pyssl server sends about the client's
+    # missing close_notify meets a closed end: OpenSSL 3.2 and later queue
+    # EPIPE after the EOF. The EOF is still what the read reports.
+    client_sock, server_sock = socket.socketpair()
+    closed = threading.Event()
+    outcome = []
+
+    def serve():
+        with server_context(pyssl, certs).wrap_socket(
+            server_sock, server_side=True, suppress_ragged_eofs=suppress_ragged_eofs
+        ) as tls:
+            tls.sendall(tls.recv(1))
+            assert closed.wait(TIMEOUT)
+            try:
+                outcome.append(tls.recv(10))
+            except OSError as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with client_context(peer, certs).wrap_socket(client_sock, server_hostname="localhost") as tls:
+        tls.sendall(b"x")
+        assert tls.recv(1) == b"x"
+    closed.set()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    if suppress_ragged_eofs:
+        assert outcome == [b""]
+    else:
+        (error,) = outcome
+        assert type(error) is pyssl.SSLEOFError
+        assert (error.library, error.reason) == ("SSL", "UNEXPECTED_EOF_WHILE_READING")
 
 
 def test_descriptor_closed_underneath(serve_tls, certs, either):
