@@ -123,6 +123,25 @@ def module_offering(name: str, owner: str, attribute: str, why_missing: str) -> 
     return module
 
 
+# ---- what the linked OpenSSL decides --------------------------------------------
+# pyssl passes on what its OpenSSL reports, and releases differ in some of it:
+# the reason a record-layer failure ends with, alerts, default groups, how
+# strictly times are parsed, the order of a certificate store. Tests expect
+# what the module's own release does, and compare such output with the
+# stdlib's only where both link the same release.
+
+
+def openssl_at_least(module: Any, *version: int) -> bool:
+    """Whether ``module`` (pyssl or the stdlib's ssl) links OpenSSL
+    ``version`` or newer."""
+    return tuple(module.OPENSSL_VERSION_INFO[: len(version)]) >= version
+
+
+def same_openssl(module: Any) -> bool:
+    """Whether ``module`` links the same OpenSSL release as pyssl."""
+    return module.OPENSSL_VERSION_INFO == pyssl.OPENSSL_VERSION_INFO
+
+
 @pytest.fixture(params=PEER_MODULES)
 def peer(request: pytest.FixtureRequest) -> Any:
     """The ssl module on the other end: pyssl itself, or the stdlib's."""
@@ -545,6 +564,16 @@ def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any]
 def stdlib() -> Any:
     """The stdlib ssl module, for tests that compare pyssl's results with it."""
     return module_named("stdlib")
+
+
+@pytest.fixture
+def stdlib_on_the_same_openssl(stdlib: Any) -> Any:
+    """The stdlib ssl module, for comparing what OpenSSL itself produces;
+    the test is skipped where the stdlib links another OpenSSL release."""
+    if not same_openssl(stdlib):
+        pytest.skip(f"the stdlib ssl links {stdlib.OPENSSL_VERSION}, pyssl {pyssl.OPENSSL_VERSION}: "
+                    "what OpenSSL produces differs between releases")
+    return stdlib
 
 
 # Where an error was raised ("(_ssl.c:1006)", "(pyssl:do_handshake)") is no
