@@ -29,8 +29,12 @@ import pyssl
 
 try:
     import ssl as STDLIB_SSL
-except ImportError:  # an interpreter built without ssl
+except ImportError:  # an interpreter built without ssl, or _ssl blocked
     STDLIB_SSL = None  # type: ignore[assignment]
+if STDLIB_SSL is pyssl:  # injected at start-up (PYSSL_INJECT=1): no stdlib to compare with
+    STDLIB_SSL = None  # type: ignore[assignment]
+NO_STDLIB_SSL = "no stdlib ssl in this interpreter (built without it, or pyssl injected in its place)"
+needs_stdlib_ssl = pytest.mark.skipif(STDLIB_SSL is None, reason=NO_STDLIB_SSL)
 
 TIMEOUT = 15.0
 OPENSSL = shutil.which("openssl")
@@ -110,7 +114,7 @@ def module_named(name: str) -> Any:
     if name == "pyssl":
         return pyssl
     if STDLIB_SSL is None:
-        pytest.skip("this interpreter has no stdlib ssl module to compare with")
+        pytest.skip(NO_STDLIB_SSL)
     return STDLIB_SSL
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import OPENSSL, STDLIB_SSL
+from conftest import OPENSSL, needs_stdlib_ssl
 
 import pyssl._selfsigned as selfsigned
 from pyssl._bench.workloads import WORKLOADS, available
@@ -67,7 +67,7 @@ CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYSSL_COMMAND = os.path.join(os.path.dirname(sys.executable), "pyssl")
 
 
-@pytest.mark.skipif(STDLIB_SSL is None, reason="this interpreter has no stdlib ssl to compare with")
+@needs_stdlib_ssl
 @pytest.mark.skipif(not os.path.exists(PYSSL_COMMAND), reason="the pyssl command is not installed")
 def test_bench_compares_with_the_stdlib(tmp_path):
     # As the README runs it: the pyssl command, from the checkout, whose
