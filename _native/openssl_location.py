@@ -125,7 +125,10 @@ def find_openssl() -> OpenSSLLocation:
     else:
         loc = OpenSSLLocation()
     if sys.platform == "win32":
-        loc.libraries = ["libssl", "libcrypto", "crypt32", "ws2_32", "advapi32", "user32"]
+        # The system libraries are those OpenSSL's own Windows build links
+        # (ex_libs in its Configurations/10-main.conf): a static libcrypto,
+        # as in the Windows wheels, needs them all.
+        loc.libraries = ["libssl", "libcrypto", "ws2_32", "gdi32", "advapi32", "crypt32", "user32"]
     else:
         loc.libraries = ["ssl", "crypto"]
     if loc.header_dir is None and not loc.problem:
