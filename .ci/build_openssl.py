@@ -279,6 +279,9 @@ def main(argv: list[str]) -> int:
             if f.read() == stamp_text:
                 log(f"{prefix} already holds OpenSSL {version} ({recipe.strip()})")
                 return 0
+    elif os.path.isdir(prefix) and os.listdir(prefix):
+        # Replaced below: only ever a prefix this script made.
+        fail(f"{prefix} is not empty and holds no build of this script: choose another prefix")
 
     with tempfile.TemporaryDirectory(prefix="pyssl-openssl-") as work:
         archive = fetch_source(version, expected, work)
