@@ -37,29 +37,12 @@ WORKLOADS = {
 # ---- the child: runs one workload N times -------------------------------------
 
 
-def _memory_pair(ssl, server_ctx, client_ctx):
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
-    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-    done = [False, False]
-    while not all(done):
-        for i, side in enumerate((client, server)):
-            if not done[i]:
-                try:
-                    side.do_handshake()
-                    done[i] = True
-                except ssl.SSLWantReadError:
-                    pass
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
-    return client, server, c_in, s_out
-
-
 def _run_child(workload: str, count: int, chain: str) -> None:
     import socket
     import threading
 
     import pyssl as ssl
+    from pyssl._bench.workloads import memory_pair
 
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(chain)
@@ -69,7 +52,7 @@ def _run_child(workload: str, count: int, chain: str) -> None:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_3
 
     if workload == "SSLObject write+read 16 KiB":
-        client, server, c_in, s_out = _memory_pair(ssl, server_ctx, client_ctx)
+        client, server, c_in, s_out = memory_pair(ssl, server_ctx, client_ctx)
         chunk = bytes(range(256)) * 64
         buf = bytearray(len(chunk))
         for _ in range(count):
@@ -80,7 +63,7 @@ def _run_child(workload: str, count: int, chain: str) -> None:
                 got += client.read(len(chunk) - got, memoryview(buf)[got:])
     elif workload == "TLS 1.3 handshake in memory":
         for _ in range(count):
-            _memory_pair(ssl, server_ctx, client_ctx)
+            memory_pair(ssl, server_ctx, client_ctx)
     else:
         a, b = socket.socketpair()
         server = threading.Thread(target=lambda: server_ctx.wrap_socket(b, server_side=True).recv(1))
