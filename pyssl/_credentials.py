@@ -167,8 +167,12 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
     while True:
         if pem:
             cert = lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, ffi.NULL)
-        else:
+        elif lib.BIO_ctrl_pending(bio):
             cert = lib.d2i_X509_bio(bio, ffi.NULL)
+        else:
+            # DER ends where the input does (OpenSSL 3.5.7 queues an error
+            # when d2i_X509_bio() is called at the end).
+            break
         if cert == ffi.NULL:
             break
         added = lib.X509_STORE_add_cert(store, cert)
@@ -190,8 +194,8 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
         what = "no start line" if pem else "not enough data"
         raise SSLError(0, f"{what}: cadata does not contain a certificate")
     # Running out of PEM input ends the loop with "no start line", which
-    # only means EOF; DER input ends cleanly, so any error there is real
-    # (trailing garbage, a truncated certificate).
+    # only means EOF; DER input ends before any read fails, so any error
+    # there is real (trailing garbage, a truncated certificate).
     end_of_pem = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
     if last and not (pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem):
         raise error_from_queue("load_verify_locations")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 try:
     from pyssl._openssl import ffi, lib
-except ImportError as exc:  # pragma: no cover - depends on how pyssl was run
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on how pyssl was run
+    if exc.name != "pyssl._openssl":
+        raise  # cffi's _cffi_backend, say: its own message names it
     import os as _os
 
     raise ImportError(
