@@ -209,22 +209,27 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
 
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
+        self._handshake_steps("handshake", "do_handshake")
+        self._forget()
+        if self.callback_error is not None:
+            self._raise_callback_error()
+
+    def _handshake_steps(self, waiting_for: str, operation: str) -> None:
+        """Call SSL_do_handshake() until it is done, waiting for I/O as the
+        connection does; raise what stops it."""
         ssl_ptr = self.ssl_ptr
         status = ffi.new("int[2]")  # its own: another thread may be reading
         deadline = None
         while True:
             err = lib.pyssl_do_handshake(ssl_ptr, status)
             if err == _ERROR_NONE:
-                break
+                return
             # A callback's exception does not stop a handshake OpenSSL goes on
             # with; it is raised once the handshake ends or needs I/O.
             if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, "handshake")
+                deadline = self._wait(err, deadline, waiting_for)
                 continue
-            self._fail(connection_error(self, err, status, "do_handshake"))
-        self._forget()
-        if self.callback_error is not None:
-            self._raise_callback_error()
+            self._fail(connection_error(self, err, status, operation))
 
     # read() and write() are the hot path: one Python frame and one C call
     # when OpenSSL has what it needs. Everything else (waiting, retrying,

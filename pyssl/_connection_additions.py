@@ -61,6 +61,7 @@ class ConnectionAdditions:
     _fail: Any
     _raise_callback_error: Any
     _forget: Any
+    _handshake_steps: Any
 
     def _run_early_data(self, io: Any, buf: Any, size: int, operation: str) -> int:
         """Call the early-data helper ``io`` until it succeeds, waiting for
@@ -154,16 +155,7 @@ class ConnectionAdditions:
             raise error_from_queue("key_update")
         # OpenSSL only queues the message; a handshake step sends it now
         # rather than with the next write, which may be long in coming.
-        status = ffi.new("int[2]")  # its own: another thread may be reading
-        deadline = None
-        while True:
-            err = lib.pyssl_do_handshake(ssl_ptr, status)
-            if err == _ERROR_NONE:
-                break
-            if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, "key_update")
-                continue
-            self._fail(connection_error(self, err, status, "key_update"))
+        self._handshake_steps("key_update", "key_update")
         self._raise_callback_error()
 
     # ---- TLS 1.3 early data -------------------------------------------
