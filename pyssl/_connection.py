@@ -215,13 +215,19 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             self._raise_callback_error()
 
     def _handshake_steps(self, waiting_for: str, operation: str) -> None:
-        """Call SSL_do_handshake() until it is done, waiting for I/O as the
-        connection does; raise what stops it."""
+        """Call SSL_do_handshake() until it is done (see _until_done())."""
         ssl_ptr = self.ssl_ptr
         status = ffi.new("int[2]")  # its own: another thread may be reading
+        self._until_done(lambda: lib.pyssl_do_handshake(ssl_ptr, status), status,
+                         waiting_for, operation)
+
+    def _until_done(self, step: Any, status: Any, waiting_for: str, operation: str) -> None:
+        """Call ``step`` (a helper that returns SSL_ERROR_NONE or the
+        SSL_get_error() code and fills ``status``) until it succeeds,
+        waiting for I/O as the connection does; raise what stops it."""
         deadline = None
         while True:
-            err = lib.pyssl_do_handshake(ssl_ptr, status)
+            err = step()
             if err == _ERROR_NONE:
                 return
             # A callback's exception does not stop a handshake OpenSSL goes on

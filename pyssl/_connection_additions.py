@@ -14,12 +14,8 @@ from __future__ import annotations
 from operator import index
 from typing import Any
 
-from pyssl._errors import connection_error, error_from_queue
+from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
-
-_ERROR_NONE = lib.SSL_ERROR_NONE
-_WANT_READ = lib.SSL_ERROR_WANT_READ
-_WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 
 # A Finished message is at most the size of the largest hash (64 bytes).
 _FINISHED_MAX = 128
@@ -62,6 +58,7 @@ class ConnectionAdditions:
     _raise_callback_error: Any
     _forget: Any
     _handshake_steps: Any
+    _until_done: Any
 
     def _run_early_data(self, io: Any, buf: Any, size: int, operation: str) -> int:
         """Call the early-data helper ``io`` until it succeeds, waiting for
@@ -70,15 +67,8 @@ class ConnectionAdditions:
         # Its own out-parameters: another thread may be reading.
         count = ffi.new("size_t *")
         status = ffi.new("int[2]")
-        deadline = None
-        while True:
-            err = io(ssl_ptr, buf, size, count, status)
-            if err == _ERROR_NONE:
-                break
-            if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, operation)
-                continue
-            self._fail(connection_error(self, err, status, operation))
+        self._until_done(lambda: io(ssl_ptr, buf, size, count, status), status,
+                         operation, operation)
         # The handshake went on: what the getters kept may be stale.
         self._forget()
         self._raise_callback_error()
