@@ -41,8 +41,9 @@
  * and keys. Unlike _ssl it keeps it while a connection is made
  * (pyssl_new_ssl): let go there, it goes to the peer thread of a loopback
  * handshake, which holds it for longer than SSL_new takes (handshakes per
- * second 0.83-0.92 of the stdlib's against 0.96-0.97 kept). cffi's wrappers (_cffi_f_<name>, defined after this file) use
- * these macros; each asks once, by its own name, whether it releases. */
+ * second 0.83-0.92 of the stdlib's against 0.96-0.97 kept). cffi's
+ * wrappers (_cffi_f_<name>, defined after this file) use these macros;
+ * each asks once, by its own name, whether it releases. */
 static const char *const pyssl_gil_releasing[] = {
     "pyssl_read", "pyssl_write", "pyssl_do_handshake", "pyssl_shutdown",
     "SSL_CTX_new", "SSL_CTX_free", "SSL_CTX_load_verify_locations",
@@ -214,19 +215,46 @@ static void pyssl_count_handshakes(const SSL *ssl, int where, int ret)
     }
 }
 
+/* A connection's I/O state, allocated once per connection by Python
+ * (two of them: one for reads, one for writes; see pyssl_new_ssl): the
+ * read and write helpers take it as one argument instead of three (cffi
+ * converts each argument of each call), and report the count in their
+ * result. status[0] = errno (the socket error on Windows) and status[1] =
+ * the OpenSSL call's own return value, which tells an I/O error (-1) from
+ * an EOF (0) for SSL_do_handshake() and SSL_shutdown(); the _ex calls
+ * return 0 for both. */
+typedef struct {
+    SSL *ssl;
+    size_t count;
+    int status[2];
+} pyssl_io;
+
 /* ---- a new connection -------------------------------------------------- */
 
+/* The ex_data slot of an SSL* that holds its Python object's handle
+ * (Connection.__init__ says what it is). Made once, on import. */
+static int pyssl_connection_index = -1;
+
+static int pyssl_connection_ex_index(void)
+{
+    if (pyssl_connection_index < 0)
+        pyssl_connection_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return pyssl_connection_index;
+}
+
+/* A server resumes only sessions made in its own session id context. */
+static const unsigned char pyssl_session_id_context[] = "pyssl";
+
 /* The steps every connection takes, in one call from Python instead of a
- * dozen: each call costs cffi's argument conversion. key goes in ex_data
- * slot key_index (the Python object's registry key); fd < 0 means no
- * socket (memory BIOs). Returns NULL with the error queued. */
-static SSL *pyssl_new_ssl(SSL_CTX *ctx, int key_index, void *key, int server_side, int fd,
-                          const unsigned char *sid_ctx, unsigned int sid_ctx_len)
+ * dozen: each call costs cffi's argument conversion. key goes in the
+ * connection ex_data slot; fd < 0 means no socket (memory BIOs). Returns
+ * NULL with the error queued. */
+static SSL *pyssl_new_ssl(SSL_CTX *ctx, void *key, int server_side, int fd, pyssl_io *io)
 {
     SSL *ssl = SSL_new(ctx);
     if (ssl == NULL)
         return NULL;
-    if (!SSL_set_ex_data(ssl, key_index, key))
+    if (!SSL_set_ex_data(ssl, pyssl_connection_ex_index(), key))
         goto fail;
     SSL_set_info_callback(ssl, pyssl_count_handshakes);
     /* Retrying a write may pass the same bytes from another address. */
@@ -234,12 +262,16 @@ static SSL *pyssl_new_ssl(SSL_CTX *ctx, int key_index, void *key, int server_sid
     if (fd >= 0 && !SSL_set_fd(ssl, fd))
         goto fail;
     if (server_side) {
-        if (!SSL_set_session_id_context(ssl, sid_ctx, sid_ctx_len))
+        if (!SSL_set_session_id_context(ssl, pyssl_session_id_context,
+                                        sizeof(pyssl_session_id_context) - 1))
             goto fail;
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
     }
+    /* One thread may read while another writes, each in OpenSSL without
+     * the GIL: each direction has its own out-parameters. */
+    io[0].ssl = io[1].ssl = ssl;
     return ssl;
 fail:
     SSL_free(ssl);
@@ -256,6 +288,28 @@ static void pyssl_forget_fd(SSL *ssl)
     BIO *bio = SSL_get_rbio(ssl);
     if (bio != NULL && BIO_method_type(bio) == BIO_TYPE_SOCKET)
         BIO_set_fd(bio, -1, BIO_NOCLOSE);
+}
+
+/* A connection over two memory BIOs. SSL_set_bio takes over one reference
+ * of each; the MemoryBIO objects keep their own. */
+static void pyssl_use_bios(SSL *ssl, BIO *incoming, BIO *outgoing)
+{
+    BIO_up_ref(incoming);
+    BIO_up_ref(outgoing);
+    SSL_set_bio(ssl, incoming, outgoing);
+}
+
+/* A MemoryBIO's buffer. An empty one is not the end of the stream: OpenSSL
+ * is told to retry later (mem_eof_return -1) until write_eof(). NULL with
+ * the error queued. */
+static BIO *pyssl_new_memory_bio(void)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return NULL;
+    BIO_set_retry_read(bio);
+    BIO_set_mem_eof_return(bio, -1);
+    return bio;
 }
 
 /* The server name of a client connection: sent with SNI when it is a host
@@ -282,19 +336,6 @@ static int pyssl_set_server_name(SSL *ssl, const char *name, int check)
 }
 
 /* ---- I/O: one C call per operation ------------------------------------ */
-
-/* A connection's I/O state, allocated once per connection by Python: the
- * read and write helpers take it as one argument instead of three (cffi
- * converts each argument of each call), and report the count in their
- * result. status[0] = errno (the socket error on Windows) and status[1] =
- * the OpenSSL call's own return value, which tells an I/O error (-1) from
- * an EOF (0) for SSL_do_handshake() and SSL_shutdown(); the _ex calls
- * return 0 for both. */
-typedef struct {
-    SSL *ssl;
-    size_t count;
-    int status[2];
-} pyssl_io;
 
 /* The read and write helpers return the byte count when the call simply
  * succeeded. Otherwise they return minus the SSL_get_error() code, with

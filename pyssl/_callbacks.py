@@ -33,8 +33,9 @@ from pyssl._lib import ffi, lib
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _keys = itertools.count(1)
 
-# SSL ex-data slot holding a connection's handle (see connection_handle).
-EX_DATA_INDEX = lib.SSL_get_ex_new_index(0, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)
+# SSL ex-data slot holding a connection's handle: a cffi handle on a weak
+# reference to the Connection (made in Connection.__init__).
+EX_DATA_INDEX = lib.pyssl_connection_ex_index()
 
 
 def register(obj: Any) -> Any:
@@ -49,14 +50,6 @@ def lookup(pointer: Any) -> Any:
     if pointer == ffi.NULL:
         return None
     return _objects.get(int(ffi.cast("uintptr_t", pointer)))
-
-
-def connection_handle(connection: Any) -> Any:
-    """The ``void *`` a connection's ``SSL*`` carries back to it (in ex_data
-    slot EX_DATA_INDEX): a cffi handle on a weak reference, so that it keeps
-    nothing alive and needs no bookkeeping when the connection goes. The
-    connection holds the handle as long as its ``SSL*`` lives."""
-    return ffi.new_handle(weakref.ref(connection))
 
 
 def connection_of(ssl_ptr: Any) -> Any:

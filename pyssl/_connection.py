@@ -15,9 +15,9 @@ from operator import index
 from typing import Any
 
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
-from pyssl._callbacks import EX_DATA_INDEX, connection_handle
 from pyssl._connection_additions import ConnectionAdditions
 from pyssl._errors import (
+    SSLError,
     SSLWantReadError,
     connection_error,
     error_from_queue,
@@ -43,9 +43,6 @@ _WANT_READ_MESSAGE = want_error(_WANT_READ, "read").strerror
 
 # read() has a parameter named len, as in the stdlib.
 _length = len
-
-_SESSION_ID_CONTEXT = b"pyssl"
-_SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
 class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
@@ -92,14 +89,25 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         session: Any = None,
         fd: int = -1,
     ) -> None:
-        self._handle = connection_handle(self)
-        # A server resumes only sessions made in its own session id context.
-        # Clients get none: a TLS 1.3 external PSK makes a session without
-        # one, which a client with a context refuses.
-        ssl_ptr = lib.pyssl_new_ssl(
-            context._ctx_ptr, EX_DATA_INDEX, self._handle, server_side, fd,
-            _SESSION_ID_CONTEXT, _SESSION_ID_CONTEXT_LENGTH,
-        )
+        only = context._only_server_side
+        if only is not None and server_side is not only:
+            if server_side:
+                raise SSLError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
+            raise SSLError("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
+        # The void * the SSL* carries back to this object for callbacks
+        # (_callbacks.connection_of): a handle on a weak reference, so it
+        # keeps nothing alive and needs no bookkeeping when this goes. It
+        # must live as long as the SSL*.
+        self._handle = handle = ffi.new_handle(weakref.ref(self))
+        # What the I/O helpers take and fill in, allocated once per
+        # connection (the SSL* itself stays owned by ssl_ptr): [0] for reads,
+        # [1] for writes (see pyssl_new_ssl), kept alive by _io.
+        self._io = io = ffi.new("pyssl_io[2]")
+        self._write_io = io + 1
+        # A server resumes only sessions made in its own session id context
+        # (set there). Clients get none: a TLS 1.3 external PSK makes a
+        # session without one, which a client with a context refuses.
+        ssl_ptr = lib.pyssl_new_ssl(context._ctx_ptr, handle, server_side, fd, io)
         if ssl_ptr == ffi.NULL:
             raise error_from_queue("SSL_new")
         self.ssl_ptr = ffi.gc(ssl_ptr, lib.SSL_free)
@@ -108,23 +116,15 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         self._context = self._original_context = context
         self.server_side = server_side
         self.server_hostname: str | None = None
-        self._owner: Any = None
-        # What the I/O helpers take and fill in, allocated once per
-        # connection (the SSL* itself stays owned by ssl_ptr): one for reads
-        # and one for writes, since one thread may read while another
-        # writes, each in OpenSSL without the GIL.
-        self._io = ffi.new("pyssl_io *")
-        self._io.ssl = ssl_ptr
-        self._write_io = ffi.new("pyssl_io *")
-        self._write_io.ssl = ssl_ptr
+        self._owner: Any = weakref.ref(owner) if owner is not None else None
         self.callback_error: BaseException | None = None
-        self._forget()
+        # Nothing settled yet (as _forget(), without the call).
+        self._version = self._cipher = self._alpn = UNKNOWN
+        self._peer_der = self._peer_dict = UNKNOWN
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
         if server_hostname is not None:
             self._configure_hostname(server_hostname)
-        if owner is not None:
-            self.owner = owner
         if session is not None:
             self.session = session
 
@@ -150,17 +150,9 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             raise ValueError(
                 "server_hostname cannot be an empty string or start with a leading dot."
             )
-        if not lib.pyssl_set_server_name(self.ssl_ptr, name, self._context.check_hostname):
+        if not lib.pyssl_set_server_name(self.ssl_ptr, name, self._context._check_hostname):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
-
-    def use_bios(self, incoming: Any, outgoing: Any) -> None:
-        """Run the connection over two memory BIOs (``MemoryBIO`` objects)."""
-        # SSL_set_bio takes over one reference of each BIO; the MemoryBIO
-        # objects keep their own.
-        lib.BIO_up_ref(incoming.bio_ptr)
-        lib.BIO_up_ref(outgoing.bio_ptr)
-        lib.SSL_set_bio(self.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
 
     def _forget(self) -> None:
         """Drop what the getters keep. Called when a handshake may have
@@ -210,7 +202,9 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
         self._handshake_steps("handshake", "do_handshake")
-        self._forget()
+        # What the getters kept is stale now (as _forget(), without the call).
+        self._version = self._cipher = self._alpn = UNKNOWN
+        self._peer_der = self._peer_dict = UNKNOWN
         if self.callback_error is not None:
             self._raise_callback_error()
 
@@ -218,22 +212,30 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         """Call SSL_do_handshake() until it is done (see _until_done())."""
         ssl_ptr = self.ssl_ptr
         status = ffi.new("int[2]")  # its own: another thread may be reading
-        self._until_done(lambda: lib.pyssl_do_handshake(ssl_ptr, status), status,
-                         waiting_for, operation)
+        # Over a blocking socket the first call is the whole handshake.
+        err = lib.pyssl_do_handshake(ssl_ptr, status)
+        if err != _ERROR_NONE:
+            self._until_done(lambda: lib.pyssl_do_handshake(ssl_ptr, status), status,
+                             waiting_for, operation, err)
 
-    def _until_done(self, step: Any, status: Any, waiting_for: str, operation: str) -> None:
+    def _until_done(
+        self, step: Any, status: Any, waiting_for: str, operation: str, err: int | None = None
+    ) -> None:
         """Call ``step`` (a helper that returns SSL_ERROR_NONE or the
         SSL_get_error() code and fills ``status``) until it succeeds,
-        waiting for I/O as the connection does; raise what stops it."""
+        waiting for I/O as the connection does; raise what stops it.
+        ``err``: what a first call the caller made itself returned."""
         deadline = None
         while True:
-            err = step()
+            if err is None:
+                err = step()
             if err == _ERROR_NONE:
                 return
             # A callback's exception does not stop a handshake OpenSSL goes on
             # with; it is raised once the handshake ends or needs I/O.
             if err == _WANT_READ or err == _WANT_WRITE:
                 deadline = self._wait(err, deadline, waiting_for)
+                err = None
                 continue
             self._fail(connection_error(self, err, status, operation))
 
@@ -313,7 +315,8 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         buffer, from ffi.from_buffer) is released when this raises, as the
         stdlib releases its Py_buffer: a traceback that keeps the caller's
         frame must not keep the caller's object locked."""
-        state = self._write_io if operation == "write" else self._io
+        # A pointer either way (_io is the array that owns both).
+        state = self._write_io if operation == "write" else self._io + 0
         deadline = None
         try:
             while True:

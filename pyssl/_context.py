@@ -19,7 +19,6 @@ from pyssl._arguments import (
 from pyssl._asn1 import _ASN1Object
 from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
-from pyssl._connection import Connection
 from pyssl._context_additions import ContextAdditions
 from pyssl._early_data import EarlyDataContext
 from pyssl._enums import (
@@ -151,6 +150,11 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
             raise error_from_queue("SSLContext")
         self._ctx_ptr = ffi.gc(ctx_ptr, lib.SSL_CTX_free)
         self._protocol = _SSLMethod(protocol)
+        # The side every connection of a PROTOCOL_TLS_SERVER (True) or
+        # PROTOCOL_TLS_CLIENT (False) context takes; None: either.
+        self._only_server_side = {
+            _SSLMethod.PROTOCOL_TLS_SERVER: True, _SSLMethod.PROTOCOL_TLS_CLIENT: False
+        }.get(self._protocol)
         self._key = register(self)
         self._alpn_protocols: tuple[Any, ...] = ()
         self._npn_protocols: tuple[Any, ...] = ()
@@ -578,11 +582,3 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
             session=session,
             context=self,
         )
-
-    def _new_connection(self, cls: type[Connection], server_side: bool, server_hostname: Any, **kwargs: Any) -> Any:
-        if server_side and self._protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
-            raise SSLError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
-        if not server_side and self._protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
-            raise SSLError("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
-        return cls(self, bool(server_side), server_hostname, **kwargs)
-

@@ -26,14 +26,11 @@ class MemoryBIO:
     __slots__ = ("bio_ptr", "_eof_written", "_write_limit")
 
     def __init__(self) -> None:
-        bio = lib.BIO_new(lib.BIO_s_mem())
+        # An empty buffer reads as "retry later" until write_eof().
+        bio = lib.pyssl_new_memory_bio()
         if bio == ffi.NULL:
             raise error_from_queue("MemoryBIO")
         self.bio_ptr = ffi.gc(bio, lib.BIO_free)
-        # An empty non-blocking buffer is not the end of the stream: make
-        # OpenSSL treat it as "retry later" until write_eof().
-        lib.BIO_set_retry_read(bio)
-        lib.BIO_set_mem_eof_return(bio, -1)
         self._eof_written = False
         # The most write() takes: what BIO_write's int can say, and
         # nothing once write_eof() was called (one test on the hot path).
@@ -127,16 +124,12 @@ class SSLObject:
         session: Any = None,
         context: Any = None,
     ) -> SSLObject:
-        for name, bio in (("incoming", incoming), ("outgoing", outgoing)):
-            if not isinstance(bio, MemoryBIO):
-                raise TypeError(
-                    f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}"
-                )
+        if not isinstance(incoming, MemoryBIO) or not isinstance(outgoing, MemoryBIO):
+            name, bio = ("incoming", incoming) if not isinstance(incoming, MemoryBIO) else ("outgoing", outgoing)
+            raise TypeError(f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}")
         self = cls.__new__(cls)
-        connection = context._new_connection(Connection, server_side, server_hostname, owner=self)
-        connection.use_bios(incoming, outgoing)
-        if session is not None:
-            connection.session = session
+        connection = Connection(context, bool(server_side), server_hostname, self, session)
+        lib.pyssl_use_bios(connection.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
         self._sslobj = connection
         # asyncio and trio call read() and write() for every record: unless
         # a subclass has its own, they go straight to the connection.

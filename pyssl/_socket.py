@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno as _errno
 import select
 import socket as _socket_module
-import weakref
 from math import ceil
 from time import monotonic
 from typing import Any
@@ -41,18 +40,11 @@ class _SocketConnection(Connection):
     _write_fn = lib.pyssl_write
 
     def __init__(
-        self,
-        context: Any,
-        server_side: bool,
-        server_hostname: str | None,
-        sock: Any,
-        owner: Any = None,
-        session: Any = None,
+        self, context: Any, server_side: bool, server_hostname: str | None, sock: Any, session: Any = None
     ) -> None:
-        super().__init__(
-            context, server_side, server_hostname, owner=owner, session=session, fd=sock.fileno()
-        )
-        self._socket = weakref.ref(sock)
+        # The socket is the owner: the weak reference to it serves both.
+        super().__init__(context, server_side, server_hostname, sock, session, sock.fileno())
+        self._socket = self._owner
 
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         sock = self._socket()
@@ -102,12 +94,6 @@ class _SocketConnection(Connection):
     def _transport(self) -> Any:
         return self._socket()
 
-    def forget_socket(self) -> None:
-        """The socket is being closed: OpenSSL must not use its descriptor
-        number again, which the next socket opened gets (a call still
-        running in another thread fails instead)."""
-        lib.pyssl_forget_fd(self.ssl_ptr)
-
 
 class SSLSocket(_socket_module.socket):
     """This class implements a subtype of socket.socket that wraps the
@@ -155,7 +141,12 @@ class SSLSocket(_socket_module.socket):
             self.server_hostname = context._encode_hostname(server_hostname)
             self.do_handshake_on_connect = do_handshake_on_connect
             self.suppress_ragged_eofs = suppress_ragged_eofs
-            self._connected = self._is_connected()
+            try:
+                self.getpeername()
+            except OSError as exc:
+                self._connected = self._not_connected(exc)
+            else:
+                self._connected = True
             self.settimeout(timeout)
             if self._connected:
                 self._sslobj = self._new_connection()
@@ -173,22 +164,19 @@ class SSLSocket(_socket_module.socket):
             raise
         return self
 
-    def _is_connected(self) -> bool:
-        try:
-            self.getpeername()
-        except OSError as exc:
-            if exc.errno != _errno.ENOTCONN:
-                raise
-        else:
-            return True
+    def _not_connected(self, exc: OSError) -> bool:
+        """getpeername() failed with ``exc``: False if the socket is simply
+        not connected yet, else raise."""
+        if exc.errno != _errno.ENOTCONN:
+            raise exc
         # Not connected. Bytes already queued on a socket that was closed
         # before the handshake must not pass for data that came over TLS.
         blocking = self.getblocking()
         self.setblocking(False)
         try:
             early = self.recv(1)
-        except OSError as exc:
-            if exc.errno not in (_errno.ENOTCONN, _errno.EINVAL, _errno.EAGAIN, _errno.EWOULDBLOCK):
+        except OSError as recv_error:
+            if recv_error.errno not in (_errno.ENOTCONN, _errno.EINVAL, _errno.EAGAIN, _errno.EWOULDBLOCK):
                 raise
             early = b""
         finally:
@@ -201,13 +189,8 @@ class SSLSocket(_socket_module.socket):
         return False
 
     def _new_connection(self) -> _SocketConnection:
-        return self._context._new_connection(
-            _SocketConnection,
-            self.server_side,
-            self.server_hostname,
-            sock=self,
-            owner=self,
-            session=self._session,
+        return _SocketConnection(
+            self._context, bool(self.server_side), self.server_hostname, self, self._session
         )
 
     # ---- attributes --------------------------------------------------------
@@ -460,7 +443,10 @@ class SSLSocket(_socket_module.socket):
     def _real_close(self, *args: Any, **kwargs: Any) -> None:
         sslobj, self._sslobj = self._sslobj, None
         if sslobj is not None:
-            sslobj.forget_socket()
+            # OpenSSL must not use the descriptor number again: the next
+            # socket opened gets it (a call still running in another
+            # thread fails instead).
+            lib.pyssl_forget_fd(sslobj.ssl_ptr)
         super()._real_close(*args, **kwargs)  # type: ignore[misc]
 
     # ---- what the handshake settled ------------------------------------------
