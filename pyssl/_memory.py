@@ -19,6 +19,12 @@ from pyssl._x509 import chain_to_der
 # BIO_write() takes an int count.
 _MAX_WRITE = 0x7FFFFFFF
 
+# asyncio calls these several times per record: a module global is found
+# faster than an attribute of cffi's lib object.
+_BIO_ctrl_pending = lib.BIO_ctrl_pending
+_BIO_read = lib.BIO_read
+_BIO_write = lib.BIO_write
+
 
 class MemoryBIO:
     """A buffer of bytes between the TLS layer and the application."""
@@ -39,7 +45,7 @@ class MemoryBIO:
     @property
     def pending(self) -> int:
         """The number of bytes in the buffer."""
-        return lib.BIO_ctrl_pending(self.bio_ptr)
+        return _BIO_ctrl_pending(self.bio_ptr)
 
     @property
     def eof(self) -> bool:
@@ -50,7 +56,7 @@ class MemoryBIO:
         """Read up to ``size`` bytes (all of them if negative)."""
         bio = self.bio_ptr
         # Asking first makes the common empty read one C call.
-        count = lib.BIO_ctrl_pending(bio)
+        count = _BIO_ctrl_pending(bio)
         if size != -1 or type(size) is not int:
             size = index(size)
             if 0 <= size < count:
@@ -63,7 +69,7 @@ class MemoryBIO:
         # object was made just here (bytes(n) with n > 0 is always a new,
         # unhashed object) and nothing else has seen it yet.
         out = bytes(count)
-        got = lib.BIO_read(bio, out, count)
+        got = _BIO_read(bio, out, count)
         if got != count:  # a memory BIO gives all it holds; never seen
             return out[: max(got, 0)]
         return out
@@ -89,7 +95,7 @@ class MemoryBIO:
             if size > _MAX_WRITE:
                 raise OverflowError("string longer than 2147483647 bytes")
             raise SSLError("cannot write() after write_eof()")
-        count = lib.BIO_write(self.bio_ptr, src, size)
+        count = _BIO_write(self.bio_ptr, src, size)
         if count < 0:
             if src is not data:
                 ffi.release(src)
