@@ -25,6 +25,9 @@ _BIO_ctrl_pending = lib.BIO_ctrl_pending
 _BIO_read = lib.BIO_read
 _BIO_write = lib.BIO_write
 
+# MemoryBIO.read()'s default size: everything.
+_ALL = -1
+
 
 class MemoryBIO:
     """A buffer of bytes between the TLS layer and the application."""
@@ -52,12 +55,14 @@ class MemoryBIO:
         """Whether write_eof() was called and everything was read."""
         return self._eof_written and lib.BIO_ctrl_pending(self.bio_ptr) == 0
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = _ALL) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
         bio = self.bio_ptr
         # Asking first makes the common empty read one C call.
         count = _BIO_ctrl_pending(bio)
-        if size != -1 or type(size) is not int:
+        # The default is the one object _ALL: one test. Any other size,
+        # -1 or not, is checked as an index.
+        if size is not _ALL:
             size = index(size)
             if 0 <= size < count:
                 count = size
