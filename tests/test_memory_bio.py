@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_read_of_an_empty_buffer_is_empty_bytes_until_and_after_eof(either):
     assert bio.read() == b""
 
 
-@pytest.mark.parametrize("size", [1.0, "3", None, b"1"])
+@pytest.mark.parametrize("size", [1.0, -1.0, "3", None, b"1"])
 def test_read_size_must_be_an_integer(either, size):
     bio = either.MemoryBIO()
     bio.write(b"abc")
@@ -144,3 +145,29 @@ def test_each_thread_reads_its_own_bytes(either):
     for thread in threads:
         thread.join(60)
     assert errors == []
+
+
+def test_wrap_bio_takes_two_memory_bios(either):
+    context = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(TypeError, match="incoming"):
+        context.wrap_bio(b"", either.MemoryBIO())
+    with pytest.raises(TypeError, match="outgoing"):
+        context.wrap_bio(either.MemoryBIO(), None)
+
+
+@pytest.mark.parametrize("server_side", [False, True])
+def test_a_context_for_one_side_refuses_the_other(either, server_side):
+    made_for = either.PROTOCOL_TLS_CLIENT if server_side else either.PROTOCOL_TLS_SERVER
+    context = either.SSLContext(made_for)
+    message = (
+        "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context"
+        if server_side
+        else "Cannot create a client socket with a PROTOCOL_TLS_SERVER context"
+    )
+    with pytest.raises(either.SSLError, match=message):
+        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=server_side)
+    # The side-neutral protocol takes both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        neutral = either.SSLContext(either.PROTOCOL_TLS)
+    neutral.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=server_side)

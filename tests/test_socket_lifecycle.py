@@ -71,6 +71,18 @@ def test_server_hostname_is_refused_server_side(either, certs):
         assert sock.fileno() != -1
 
 
+def test_a_server_context_refuses_a_client_socket(either, certs):
+    ctx = server_context(either, certs)
+    left, right = socket.socketpair()
+    with left, right:
+        with pytest.raises(
+            either.SSLError, match="Cannot create a client socket with a PROTOCOL_TLS_SERVER context"
+        ):
+            ctx.wrap_socket(left, do_handshake_on_connect=False)
+        # The socket was taken over, then closed.
+        assert left.fileno() == -1
+
+
 def test_check_hostname_requires_server_hostname(either, certs):
     ctx = client_context(either, certs)
     assert ctx.check_hostname
