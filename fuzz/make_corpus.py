@@ -124,7 +124,7 @@ def structured_seeds() -> dict[str, bytes]:
         ("san", [(0, san)]), ("aia", [(1, aia)]), ("crldp", [(2, crldp)]),
         ("odd-general-names", [(0, odd_san), (3, odd_san)]),
         ("all-critical", [(0x80, san), (0x81, aia), (0x82, crldp)]),
-        ("duplicate-san", [(0, san), (0, odd_san)]),
+        ("unknown-critical-and-bad-constraints", [(0x85, b"\x05\x00"), (4, b"\x30\x03\x01\x01")]),
     ]:  # fmt: skip
         body = common + issuer + times + chunk(b"\x01\x02\x03")
         body += bytes([len(extensions)])
