@@ -2,6 +2,7 @@
 
 import os
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -9,7 +10,7 @@ from setuptools.command.build_py import build_py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native"))
 
-from openssl_location import MISSING_HEADERS_MESSAGE, find_openssl, probe_headers  # noqa: E402
+from openssl_location import MISSING_HEADERS_MESSAGE, find_openssl, find_problem  # noqa: E402
 
 
 class build_ext_checking_openssl(build_ext):
@@ -17,10 +18,9 @@ class build_ext_checking_openssl(build_ext):
     OpenSSL development files are missing."""
 
     def run(self):
-        if sys.platform != "win32":
-            _, problem = probe_headers(find_openssl().include_dirs)
-            if problem:
-                sys.exit("error: " + MISSING_HEADERS_MESSAGE.format(detail=problem))
+        problem = find_problem(find_openssl())
+        if problem:
+            sys.exit("error: " + MISSING_HEADERS_MESSAGE.format(detail=problem))
         super().run()
 
 
@@ -39,7 +39,15 @@ class build_py_with_startup_hook(build_py):
         ]
 
 
+# The binding uses the stable ABI (see _native/build.py): the wheel is
+# tagged cp310-abi3 and installs on CPython 3.10 and later. Free-threaded
+# CPython has no stable ABI before 3.15; there the wheel is per version.
+abi3_options = (
+    {} if sysconfig.get_config_var("Py_GIL_DISABLED") else {"bdist_wheel": {"py_limited_api": "cp310"}}
+)
+
 setup(
     cffi_modules=["_native/build.py:ffibuilder"],
+    options=abi3_options,
     cmdclass={"build_ext": build_ext_checking_openssl, "build_py": build_py_with_startup_hook},
 )

@@ -2,9 +2,12 @@
 
 ``PYSSL_OPENSSL_DIR`` names an OpenSSL installation prefix (the directory
 holding ``include/openssl/ssl.h`` and ``lib/`` or ``lib64/``); the wheel
-builds point it at the OpenSSL they compile from source. Without it the
-compiler's default search paths are used, i.e. the system OpenSSL
-(``libssl-dev`` on Debian and Ubuntu).
+builds point it at the OpenSSL they compile from source
+(``.ci/build_openssl.py``). A prefix whose ``lib/`` holds only static
+libraries (OpenSSL configured ``no-shared``, as for the macOS and Windows
+wheels) is linked statically: the linker finds nothing else there. Without
+the variable the compiler's default search paths are used, i.e. the system
+OpenSSL (``libssl-dev`` on Debian and Ubuntu).
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ class OpenSSLLocation:
     # Directory holding the openssl/*.h headers, when it could be found;
     # the error-code table is generated from it.
     header_dir: str | None = None
+    # Why this location cannot be built against, found without a compiler.
+    problem: str = ""
+
+
+def _has_shared_libssl(libdir: str) -> bool:
+    return any(name.startswith("libssl.so") or (name.startswith("libssl") and name.endswith(".dylib"))
+               for name in os.listdir(libdir))
 
 
 def _prefix_location(prefix: str) -> OpenSSLLocation:
@@ -70,10 +80,14 @@ def _prefix_location(prefix: str) -> OpenSSLLocation:
     if sys.platform != "win32":
         # A private prefix is found again at run time without LD_LIBRARY_PATH;
         # auditwheel/delocate rewrite this when they vendor the libraries.
-        loc.extra_link_args += [f"-Wl,-rpath,{d}" for d in loc.library_dirs]
+        # Static libraries leave nothing to find.
+        loc.extra_link_args += [f"-Wl,-rpath,{d}" for d in loc.library_dirs if _has_shared_libssl(d)]
     header_dir = os.path.join(prefix, "include", "openssl")
     if os.path.isfile(os.path.join(header_dir, "ssl.h")):
         loc.header_dir = header_dir
+    else:
+        # Not a fall back on the system's OpenSSL: the variable asked for this one.
+        loc.problem = f"{ENV_VAR} is {prefix!r}, which holds no include/openssl/ssl.h"
     return loc
 
 
@@ -111,9 +125,20 @@ def find_openssl() -> OpenSSLLocation:
     else:
         loc = OpenSSLLocation()
     if sys.platform == "win32":
-        loc.libraries = ["libssl", "libcrypto", "crypt32", "ws2_32", "advapi32", "user32"]
+        # The system libraries are those OpenSSL's own Windows build links
+        # (ex_libs in its Configurations/10-main.conf): a static libcrypto,
+        # as in the Windows wheels, needs them all.
+        loc.libraries = ["libssl", "libcrypto", "ws2_32", "gdi32", "advapi32", "crypt32", "user32"]
     else:
         loc.libraries = ["ssl", "crypto"]
-    if loc.header_dir is None:
+    if loc.header_dir is None and not loc.problem:
         loc.header_dir, _ = probe_headers(loc.include_dirs)
     return loc
+
+
+def find_problem(loc: OpenSSLLocation) -> str:
+    """Why pyssl cannot be built against ``loc`` ("" if it can, as far as
+    can be told before compiling; Windows has no compiler probe)."""
+    if loc.problem or sys.platform == "win32":
+        return loc.problem
+    return probe_headers(loc.include_dirs)[1]

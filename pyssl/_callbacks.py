@@ -74,9 +74,13 @@ def _python_side(connection: Any) -> Any:
     return owner if owner is not None else connection
 
 
-def _keep_first_error(connection: Any, exc: BaseException) -> None:
+def _keep_first_error(connection: Any, exc: BaseException, raised_itself: bool = False) -> None:
+    """Store ``exc`` on the connection unless an earlier error waits there.
+    ``raised_itself``: the operation raises ``exc`` with its own failure
+    as the cause, rather than the other way round (Connection._fail)."""
     if connection is not None and connection.callback_error is None:
         connection.callback_error = exc
+        connection.callback_error_raised = raised_itself
 
 
 # ---- private-key passwords (SSL_CTX_set_default_passwd_cb) ---------------

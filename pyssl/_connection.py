@@ -16,9 +16,16 @@ from typing import Any
 
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
 from pyssl._callbacks import EX_DATA_INDEX, connection_handle
-from pyssl._errors import connection_error, error_from_queue, want_error
+from pyssl._connection_additions import ConnectionAdditions
+from pyssl._errors import (
+    SSLWantReadError,
+    connection_error,
+    error_from_queue,
+    want_error,
+)
 from pyssl._lib import HAS_TLSv1_3, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
+from pyssl._peer_status import PeerStatus
 from pyssl._session import SSLSession
 
 _ERROR_NONE = lib.SSL_ERROR_NONE
@@ -27,6 +34,12 @@ _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 _ZERO_RETURN = lib.SSL_ERROR_ZERO_RETURN
 _RECEIVED_SHUTDOWN = lib.SSL_RECEIVED_SHUTDOWN
 _HANDSHAKE_SEEN = lib.PYSSL_HANDSHAKE_SEEN
+# The type of a caller's buffer as cffi sees it (a ctype: no string to parse).
+_CHAR_ARRAY = ffi.typeof("char[]")
+# What the read and write helpers return for WANT_READ, and what read()
+# then raises over memory BIOs.
+_MINUS_WANT_READ = -_WANT_READ
+_WANT_READ_MESSAGE = want_error(_WANT_READ, "read").strerror
 
 # read() has a parameter named len, as in the stdlib.
 _length = len
@@ -35,7 +48,7 @@ _SESSION_ID_CONTEXT = b"pyssl"
 _SESSION_ID_CONTEXT_LENGTH = len(_SESSION_ID_CONTEXT)
 
 
-class Connection(NegotiatedState):
+class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (
@@ -46,10 +59,8 @@ class Connection(NegotiatedState):
         "server_hostname",
         "_owner",
         "_handle",
-        "_count",
-        "_status",
-        "_write_count",
-        "_write_status",
+        "_io",
+        "_write_io",
         "callback_error",
         # What the last handshake settled, looked up once (see _forget()).
         "_version",
@@ -58,6 +69,11 @@ class Connection(NegotiatedState):
         "_peer_der",
         "_peer_dict",
         "__weakref__",
+        # Set with callback_error (see _callbacks._keep_first_error): True
+        # when that is raised itself, with the failure as its cause.
+        "callback_error_raised",
+        # Set by read_early_data() once the early data has ended.
+        "_early_data_finished",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.
@@ -93,13 +109,14 @@ class Connection(NegotiatedState):
         self.server_side = server_side
         self.server_hostname: str | None = None
         self._owner: Any = None
-        # Out-parameters of the I/O helpers, allocated once per connection:
-        # one pair for reads and one for writes, since one thread may read
-        # while another writes, each in OpenSSL without the GIL.
-        self._count = ffi.new("size_t *")
-        self._status = ffi.new("int[2]")
-        self._write_count = ffi.new("size_t *")
-        self._write_status = ffi.new("int[2]")
+        # What the I/O helpers take and fill in, allocated once per
+        # connection (the SSL* itself stays owned by ssl_ptr): one for reads
+        # and one for writes, since one thread may read while another
+        # writes, each in OpenSSL without the GIL.
+        self._io = ffi.new("pyssl_io *")
+        self._io.ssl = ssl_ptr
+        self._write_io = ffi.new("pyssl_io *")
+        self._write_io.ssl = ssl_ptr
         self.callback_error: BaseException | None = None
         self._forget()
         if context._post_handshake_auth:
@@ -118,7 +135,8 @@ class Connection(NegotiatedState):
             # SSL_VERIFY_PEER, and only servers may carry it.
             mode = lib.SSL_get_verify_mode(ssl_ptr)
             if mode & lib.SSL_VERIFY_PEER:
-                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, ffi.NULL)
+                callback = lib.SSL_get_verify_callback(ssl_ptr)
+                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, callback)
         else:
             lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
 
@@ -161,10 +179,14 @@ class Connection(NegotiatedState):
 
     def _fail(self, failure: BaseException) -> None:
         """Raise ``failure``, with what a callback raised during the call as
-        its cause."""
+        its cause; or raise that, with ``failure`` as its cause, when it is
+        the verify callback's (see ``callback_error_raised``)."""
         error, self.callback_error = self.callback_error, None
         try:
             if error is not None:
+                if getattr(self, "callback_error_raised", False):
+                    error.__context__ = failure
+                    raise error from failure
                 # Also the context, where the stdlib puts it.
                 failure.__context__ = error
                 raise failure from error
@@ -187,22 +209,33 @@ class Connection(NegotiatedState):
 
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
-        ssl_ptr = self.ssl_ptr
-        status = ffi.new("int[2]")  # its own: a read may be going on
-        deadline = None
-        while True:
-            err = lib.pyssl_do_handshake(ssl_ptr, status)
-            if err == _ERROR_NONE:
-                break
-            # A callback's exception does not stop a handshake OpenSSL goes on
-            # with; it is raised once the handshake ends or needs I/O.
-            if err == _WANT_READ or err == _WANT_WRITE:
-                deadline = self._wait(err, deadline, "handshake")
-                continue
-            self._fail(connection_error(self, err, status, "do_handshake"))
+        self._handshake_steps("handshake", "do_handshake")
         self._forget()
         if self.callback_error is not None:
             self._raise_callback_error()
+
+    def _handshake_steps(self, waiting_for: str, operation: str) -> None:
+        """Call SSL_do_handshake() until it is done (see _until_done())."""
+        ssl_ptr = self.ssl_ptr
+        status = ffi.new("int[2]")  # its own: another thread may be reading
+        self._until_done(lambda: lib.pyssl_do_handshake(ssl_ptr, status), status,
+                         waiting_for, operation)
+
+    def _until_done(self, step: Any, status: Any, waiting_for: str, operation: str) -> None:
+        """Call ``step`` (a helper that returns SSL_ERROR_NONE or the
+        SSL_get_error() code and fills ``status``) until it succeeds,
+        waiting for I/O as the connection does; raise what stops it."""
+        deadline = None
+        while True:
+            err = step()
+            if err == _ERROR_NONE:
+                return
+            # A callback's exception does not stop a handshake OpenSSL goes on
+            # with; it is raised once the handshake ends or needs I/O.
+            if err == _WANT_READ or err == _WANT_WRITE:
+                deadline = self._wait(err, deadline, waiting_for)
+                continue
+            self._fail(connection_error(self, err, status, operation))
 
     # read() and write() are the hot path: one Python frame and one C call
     # when OpenSSL has what it needs. Everything else (waiting, retrying,
@@ -227,7 +260,7 @@ class Connection(NegotiatedState):
         else:
             try:
                 # Positional arguments: cffi parses keywords slowly.
-                dest = ffi.from_buffer("char[]", buffer, True)
+                dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
             except (TypeError, BufferError):
                 # The stdlib's "w*" argument: writable and contiguous.
                 raise TypeError(
@@ -239,17 +272,15 @@ class Connection(NegotiatedState):
                 size = len
             elif size == 0:
                 return 0
-        count = self._count
-        err = self._read_fn(self.ssl_ptr, dest, size, count, self._status)
-        if err == _ERROR_NONE and self.callback_error is None:
-            got = count[0]
-        elif err == _WANT_READ and not self.uses_socket and self.callback_error is None:
-            # Over memory BIOs the caller feeds the incoming BIO and comes
-            # back: asyncio ends every read this way, so it is raised here.
-            dest = None  # the traceback keeps this frame, not the buffer
-            raise want_error(_WANT_READ, "read")
-        else:
-            got = self._finish_io(self._read_fn, err, dest, size, "read", buffer is not None)
+        got = self._read_fn(self._io, dest, size)
+        if got < 0 or self.callback_error is not None:
+            if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+                # Over memory BIOs the caller feeds the incoming BIO and
+                # comes back: asyncio ends every read this way, so it is
+                # raised here.
+                dest = None  # the traceback keeps this frame, not the buffer
+                raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
+            got = self._finish_io(self._read_fn, got, dest, size, "read", buffer is not None)
         if buffer is None:
             return view[:got]  # copied out before any other read in this thread
         return got
@@ -268,48 +299,47 @@ class Connection(NegotiatedState):
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
             size = len(src)
-        count = self._write_count
-        err = self._write_fn(self.ssl_ptr, src, size, count, self._write_status)
-        if err == _ERROR_NONE and self.callback_error is None:
-            return count[0]
-        return self._finish_io(self._write_fn, err, src, size, "write", src is not data)
+        written = self._write_fn(self._write_io, src, size)
+        if written >= 0 and self.callback_error is None:
+            return written
+        return self._finish_io(self._write_fn, written, src, size, "write", src is not data)
 
     def _finish_io(
-        self, io: Any, err: int, buf: Any, size: int, operation: str, borrowed: bool
+        self, io: Any, result: int, buf: Any, size: int, operation: str, borrowed: bool
     ) -> int:
         """Go on with a read or write (``io``) whose first call returned
-        ``err``: note a handshake, wait and retry, or raise. A ``borrowed``
-        ``buf`` (the caller's buffer, from ffi.from_buffer) is released when
-        this raises, as the stdlib releases its Py_buffer: a traceback that
-        keeps the caller's frame must not keep the caller's object
-        locked."""
-        ssl_ptr = self.ssl_ptr
-        if operation == "write":
-            count, status = self._write_count, self._write_status
-        else:
-            count, status = self._count, self._status
+        ``result`` (see pyssl_io_result in helpers.h): note a handshake,
+        wait and retry, or raise. A ``borrowed`` ``buf`` (the caller's
+        buffer, from ffi.from_buffer) is released when this raises, as the
+        stdlib releases its Py_buffer: a traceback that keeps the caller's
+        frame must not keep the caller's object locked."""
+        state = self._write_io if operation == "write" else self._io
         deadline = None
         try:
             while True:
-                if err & _HANDSHAKE_SEEN:
-                    self._forget()
-                    err &= ~_HANDSHAKE_SEEN
+                if result >= 0:
+                    err = _ERROR_NONE
+                else:
+                    err = -result
+                    if err & _HANDSHAKE_SEEN:
+                        self._forget()
+                        err &= ~_HANDSHAKE_SEEN
                 if err == _ERROR_NONE:
                     if self.callback_error is not None:
                         self._raise_callback_error()
-                    return count[0]
+                    return state.count
                 if err == _WANT_READ or err == _WANT_WRITE:
                     deadline = self._wait(err, deadline, operation)
                 elif (
                     err == _ZERO_RETURN
                     and operation == "read"
-                    and lib.SSL_get_shutdown(ssl_ptr) == _RECEIVED_SHUTDOWN
+                    and lib.SSL_get_shutdown(self.ssl_ptr) == _RECEIVED_SHUTDOWN
                 ):
                     # The peer closed cleanly and this side has not: plain EOF.
                     return 0
                 else:
-                    self._fail(connection_error(self, err, status, operation))
-                err = io(ssl_ptr, buf, size, count, status)
+                    self._fail(connection_error(self, err, state.status, operation))
+                result = io(state, buf, size)
         except BaseException:
             if borrowed:
                 ffi.release(buf)

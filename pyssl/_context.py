@@ -20,6 +20,8 @@ from pyssl._asn1 import _ASN1Object
 from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
 from pyssl._connection import Connection
+from pyssl._context_additions import ContextAdditions
+from pyssl._early_data import EarlyDataContext
 from pyssl._enums import (
     PROTO_MAXIMUM_SUPPORTED,
     PROTO_MINIMUM_SUPPORTED,
@@ -124,7 +126,7 @@ def protocol_list(protocols: Any, what: str) -> bytes:
     return bytes(wire)
 
 
-class SSLContext(ContextCallbacks):
+class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
     """An SSLContext holds various SSL-related configuration options and
     data, such as certificates and possibly a private key."""
 
@@ -294,8 +296,9 @@ class SSLContext(ContextCallbacks):
     # ---- verification ----------------------------------------------------
 
     def _set_verify_mode(self, mode: int) -> None:
-        # No verify callback: OpenSSL's own chain and hostname checks decide.
-        lib.SSL_CTX_set_verify(self._ctx_ptr, _VERIFY_MODE_TO_OPENSSL[mode], ffi.NULL)
+        # The verify callback (set_verify_callback()) stays, as in the stdlib.
+        callback = lib.SSL_CTX_get_verify_callback(self._ctx_ptr)
+        lib.SSL_CTX_set_verify(self._ctx_ptr, _VERIFY_MODE_TO_OPENSSL[mode], callback)
 
     @property
     def verify_mode(self) -> Any:

@@ -9,6 +9,8 @@ OpenSSL could not parse, ``TypeError``/``ValueError`` for bad arguments.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pyssl._callbacks import PasswordSource
@@ -39,19 +41,33 @@ def _file_failure(source: PasswordSource | None, where: str) -> BaseException:
     return error_from_queue(where)
 
 
+@contextmanager
+def _password_callback(ctx_ptr: Any, password: Any) -> Iterator[PasswordSource | None]:
+    """The context's password callback for one load: ``password`` (str,
+    bytes, bytearray or a callable returning one), or, when it is None,
+    OpenSSL's own prompt, as documented for the stdlib. Yields the password
+    source, whose ``error`` holds what reading the password raised."""
+    source = PasswordSource(password) if password is not None else None
+    if source is None:
+        yield None
+        return
+    # The handle lives until the callback is uninstalled.
+    handle = ffi.new_handle(source)
+    lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, lib.pyssl_password_cb)
+    lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, handle)
+    try:
+        yield source
+    finally:
+        lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, ffi.NULL)
+        lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, ffi.NULL)
+
+
 def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
     cert_path = filesystem_path(certfile, "certfile should be a valid filesystem path")
     key_path = cert_path
     if keyfile is not None:
         key_path = filesystem_path(keyfile, "keyfile should be a valid filesystem path")
-    source = PasswordSource(password) if password is not None else None
-    # Without a password OpenSSL's own prompt stays in place, as documented
-    # for the stdlib; the handle lives until the callback is uninstalled.
-    handle = ffi.new_handle(source) if source is not None else ffi.NULL
-    if source is not None:
-        lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, lib.pyssl_password_cb)
-        lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, handle)
-    try:
+    with _password_callback(ctx_ptr, password) as source:
         lib.ERR_clear_error()
         ffi.errno = 0
         if lib.SSL_CTX_use_certificate_chain_file(ctx_ptr, cert_path) != 1:
@@ -61,10 +77,53 @@ def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: 
             raise _file_failure(source, "load_cert_chain")
         if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
             raise error_from_queue("load_cert_chain")
+
+
+# An ASN.1 SEQUENCE tag: DER certificates and keys begin with it, PEM text
+# does not.
+_DER_SEQUENCE = 0x30
+
+
+def _pem_or_der(data: Any, name: str) -> tuple[bytes, bool]:
+    """(bytes, is DER) for ``certdata``/``keydata``: PEM text, or bytes
+    holding PEM or DER."""
+    invalid = f"{name} should be an ASCII string or a bytes-like object"
+    if isinstance(data, str):
+        try:
+            return data.encode("ascii"), False
+        except UnicodeEncodeError:
+            raise TypeError(invalid) from None
+    try:
+        raw = bytes(memoryview(data))
+    except TypeError:
+        raise TypeError(invalid) from None
+    return raw, raw[:1] == bytes([_DER_SEQUENCE])
+
+
+def _load_from_memory(ctx_ptr: Any, use: Any, data: bytes, der: bool, source: PasswordSource | None) -> None:
+    bio = lib.BIO_new_mem_buf(data, len(data))
+    if bio == ffi.NULL:
+        raise MemoryError()
+    try:
+        ok = use(ctx_ptr, bio, der)
     finally:
-        if source is not None:
-            lib.SSL_CTX_set_default_passwd_cb(ctx_ptr, ffi.NULL)
-            lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, ffi.NULL)
+        lib.BIO_free(bio)
+    if ok != 1:
+        if source is not None and source.error is not None:
+            lib.ERR_clear_error()
+            raise source.error
+        raise error_from_queue("load_cert_chain_from_memory")
+
+
+def load_cert_chain_from_memory(ctx_ptr: Any, certdata: Any, keydata: Any = None, password: Any = None) -> None:
+    certs, certs_der = _pem_or_der(certdata, "certdata")
+    key, key_der = (certs, certs_der) if keydata is None else _pem_or_der(keydata, "keydata")
+    with _password_callback(ctx_ptr, password) as source:
+        lib.ERR_clear_error()
+        _load_from_memory(ctx_ptr, lib.pyssl_use_certificate_chain_bio, certs, certs_der, source)
+        _load_from_memory(ctx_ptr, lib.pyssl_use_private_key_bio, key, key_der, source)
+        if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
+            raise error_from_queue("load_cert_chain_from_memory")
 
 
 def _cadata_buffer(cadata: Any) -> tuple[Any, bool]:
@@ -108,8 +167,12 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
     while True:
         if pem:
             cert = lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, ffi.NULL)
-        else:
+        elif lib.BIO_ctrl_pending(bio):
             cert = lib.d2i_X509_bio(bio, ffi.NULL)
+        else:
+            # DER ends where the input does (OpenSSL 3.5.7 queues an error
+            # when d2i_X509_bio() is called at the end).
+            break
         if cert == ffi.NULL:
             break
         added = lib.X509_STORE_add_cert(store, cert)
@@ -131,8 +194,8 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
         what = "no start line" if pem else "not enough data"
         raise SSLError(0, f"{what}: cadata does not contain a certificate")
     # Running out of PEM input ends the loop with "no start line", which
-    # only means EOF; DER input ends cleanly, so any error there is real
-    # (trailing garbage, a truncated certificate).
+    # only means EOF; DER input ends before any read fails, so any error
+    # there is real (trailing garbage, a truncated certificate).
     end_of_pem = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
     if last and not (pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem):
         raise error_from_queue("load_verify_locations")

@@ -227,6 +227,13 @@ def want_error(err: int, where: str) -> SSLError:
 _OSERROR_FROM_READ_WRITE = sys.version_info >= (3, 13)
 
 
+def _is_unexpected_eof(errcode: int) -> bool:
+    return (
+        lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SSL
+        and lib.ERR_GET_REASON(errcode) == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING
+    )
+
+
 def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
     """The exception for a failed operation on a connection.
 
@@ -240,13 +247,23 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
         return want_error(err, where)
 
     errcode = lib.ERR_peek_last_error()
+    if err == SSL_ERROR_SSL and _is_unexpected_eof(first := lib.ERR_peek_error()):
+        # The peer's EOF is the failure; OpenSSL 3.2 and later may queue
+        # after it a failure to send the alert about it (EPIPE), which is
+        # no cause and depends on how soon the peer closed its end.
+        errcode = first
     library, reason, text = _describe(errcode)
     cls = SSLError
     number = err
     if err == SSL_ERROR_SYSCALL:
-        if errcode == 0:
+        # OpenSSL 3.2 and later queue a failed send()/recv() too, with the
+        # errno as the reason: the same failure as an empty queue and errno.
+        from_system = errcode != 0 and lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SYS
+        if errcode == 0 or from_system:
             lib.ERR_clear_error()
             sys_errno, ret = (status[0], status[1]) if status is not None else (0, 0)
+            if from_system:
+                sys_errno = lib.ERR_GET_REASON(errcode)
             # The errno of a failed system call is an OSError. Before 3.13
             # the stdlib took it only from a handshake or shutdown returning
             # -1, and reported a failed read or write (the _ex calls return
@@ -258,10 +275,7 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
                 cls, text = SSLSyscallError, "Some I/O error occurred"
             else:
                 cls, number, text = SSLEOFError, SSL_ERROR_EOF, _EOF_TEXT
-        elif (
-            lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SSL
-            and lib.ERR_GET_REASON(errcode) == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING
-        ):
+        elif _is_unexpected_eof(errcode):
             cls = SSLEOFError
     elif err == SSL_ERROR_SSL:
         if errcode == 0:
@@ -269,6 +283,14 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
         elif lib.ERR_GET_LIB(errcode) == lib.ERR_LIB_SSL:
             reason_code = lib.ERR_GET_REASON(errcode)
             if reason_code == lib.SSL_R_CERTIFICATE_VERIFY_FAILED:
+                cls = SSLCertVerificationError
+            elif (
+                reason_code == lib.SSL_R_INVALID_STATUS_RESPONSE
+                and lib.SSL_get_verify_result(conn.ssl_ptr) != lib.X509_V_OK
+            ):
+                # A stapled OCSP response that check_ocsp_response refused
+                # (revoked, unknown, untrustworthy): its verdict is the
+                # verify result (see _cert_callbacks.pyssl_ocsp_status_cb).
                 cls = SSLCertVerificationError
             elif reason_code == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING:
                 # OpenSSL 3 reports a transport EOF this way; the stdlib

@@ -16,6 +16,25 @@ FEATURES = (
     "HAS_SSLv2", "HAS_SSLv3", "HAS_TLSv1", "HAS_TLSv1_1", "HAS_TLSv1_2", "HAS_TLSv1_3",
 )
 
+# What pyssl adds beyond the stdlib (docs/additions.md), each with the flag
+# that says whether the linked OpenSSL supports it (None: every OpenSSL
+# pyssl builds with does). A flag this pyssl lacks counts as "no".
+ADDITIONS = (
+    ("verify_callback", "HAS_VERIFY_CALLBACK"),
+    ("certs_from_memory", "HAS_CERTS_FROM_MEMORY"),
+    ("ocsp_stapling", "HAS_OCSP_STAPLING"),
+    ("keying_material_exporter", "HAS_KEYING_MATERIAL_EXPORTER"),
+    ("early_data", "HAS_EARLY_DATA"),
+    ("key_update", "HAS_KEY_UPDATE"),
+    ("finished_messages", None),
+    ("npn", "HAS_NPN"),
+)
+
+
+def additions() -> dict[str, bool]:
+    """Each addition by name: whether this pyssl and its OpenSSL offer it."""
+    return {name: flag is None or bool(getattr(pyssl, flag, False)) for name, flag in ADDITIONS}
+
 
 def loopback_handshake(alpn: tuple[str, ...] = ("h2", "http/1.1")) -> dict[str, Any]:
     """Connect a pyssl client to a pyssl server on 127.0.0.1 with a fresh
@@ -66,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     api = f"{major}.{minor}.{patch}"
     print(f"compiled against OpenSSL {api}; Python {sys.version.split()[0]}")
     print("features: " + " ".join(f"{name}={getattr(pyssl, name)}" for name in FEATURES))
+    print("additions: " + " ".join(f"{name}={'yes' if on else 'no'}" for name, on in additions().items()))
     try:
         result = loopback_handshake()
     except Exception as exc:

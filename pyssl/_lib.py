@@ -7,7 +7,9 @@ from __future__ import annotations
 
 try:
     from pyssl._openssl import ffi, lib
-except ImportError as exc:  # pragma: no cover - depends on how pyssl was run
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on how pyssl was run
+    if exc.name != "pyssl._openssl":
+        raise  # cffi's _cffi_backend, say: its own message names it
     import os as _os
 
     raise ImportError(
@@ -61,3 +63,12 @@ HAS_TLSv1_1 = bool(lib.PYSSL_HAS_TLSv1_1)
 HAS_TLSv1_2 = bool(lib.PYSSL_HAS_TLSv1_2)
 HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
 HAS_PSK = bool(lib.PYSSL_HAS_PSK)
+# What pyssl adds to the stdlib's API (docs/additions.md).
+HAS_VERIFY_CALLBACK = True
+HAS_CERTS_FROM_MEMORY = True
+HAS_OCSP_STAPLING = bool(lib.PYSSL_HAS_OCSP)
+# Beyond the stdlib (docs/additions.md): OpenSSL 3 always has exporters;
+# early data and key updates come with TLS 1.3.
+HAS_KEYING_MATERIAL_EXPORTER = True
+HAS_EARLY_DATA = bool(lib.PYSSL_HAS_EARLY_DATA)
+HAS_KEY_UPDATE = HAS_TLSv1_3

@@ -8,19 +8,22 @@ SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
 from __future__ import annotations
 
 import warnings
+from operator import index
 from typing import Any
 
-from pyssl._buffers import local, new_scratch
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import ffi, lib
 from pyssl._x509 import chain_to_der
 
+# BIO_write() takes an int count.
+_MAX_WRITE = 0x7FFFFFFF
+
 
 class MemoryBIO:
     """A buffer of bytes between the TLS layer and the application."""
 
-    __slots__ = ("bio_ptr", "_eof_written")
+    __slots__ = ("bio_ptr", "_eof_written", "_write_limit")
 
     def __init__(self) -> None:
         bio = lib.BIO_new(lib.BIO_s_mem())
@@ -32,6 +35,9 @@ class MemoryBIO:
         lib.BIO_set_retry_read(bio)
         lib.BIO_set_mem_eof_return(bio, -1)
         self._eof_written = False
+        # The most write() takes: what BIO_write's int can say, and
+        # nothing once write_eof() was called (one test on the hot path).
+        self._write_limit = _MAX_WRITE
 
     @property
     def pending(self) -> int:
@@ -45,20 +51,25 @@ class MemoryBIO:
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
-        try:
-            buf, view = local.scratch
-        except AttributeError:
-            buf, view = new_scratch()
-        count = lib.pyssl_bio_drain(self.bio_ptr, buf, len(buf), size)
-        if count <= 0:
-            if count == 0:
-                return b""
-            # More than the scratch buffer holds (asyncio writes 64 KiB and
-            # more at a time).
-            buf, view = new_scratch(-count)
-            count = lib.pyssl_bio_drain(self.bio_ptr, buf, -count, size)
-        # Copied out before any other read in this thread.
-        return view[:count]
+        bio = self.bio_ptr
+        # Asking first makes the common empty read one C call.
+        count = lib.BIO_ctrl_pending(bio)
+        if size != -1 or type(size) is not int:
+            size = index(size)
+            if 0 <= size < count:
+                count = size
+        if count == 0:
+            return b""
+        # Straight into the bytes to be returned, as the stdlib fills its
+        # new bytes object: one copy, no scratch buffer. cffi passes a bytes
+        # object's own storage; writing into it is sound only because this
+        # object was made just here (bytes(n) with n > 0 is always a new,
+        # unhashed object) and nothing else has seen it yet.
+        out = bytes(count)
+        got = lib.BIO_read(bio, out, count)
+        if got != count:  # a memory BIO gives all it holds; never seen
+            return out[: max(got, 0)]
+        return out
 
     def write(self, data: Any) -> int:
         """Append the bytes-like ``data``; returns the number written."""
@@ -73,12 +84,12 @@ class MemoryBIO:
                     f"a bytes-like object is required, not '{type(data).__name__}'"
                 ) from None
         size = len(src)
-        if size > 0x7FFFFFFF or self._eof_written:
+        if size > self._write_limit:
             # The caller's buffer is held only for the call, also when it
             # fails (a traceback keeps this frame).
             if src is not data:
                 ffi.release(src)
-            if size > 0x7FFFFFFF:
+            if size > _MAX_WRITE:
                 raise OverflowError("string longer than 2147483647 bytes")
             raise SSLError("cannot write() after write_eof()")
         count = lib.BIO_write(self.bio_ptr, src, size)
@@ -91,6 +102,7 @@ class MemoryBIO:
     def write_eof(self) -> None:
         """Mark the end of the stream: once drained, reads see EOF."""
         self._eof_written = True
+        self._write_limit = -1
         lib.BIO_clear_retry_flags(self.bio_ptr)
         lib.BIO_set_mem_eof_return(self.bio_ptr, 0)
 
@@ -222,7 +234,8 @@ class SSLObject:
         return self._sslobj.shutdown()
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        """Channel binding data for ``cb_type`` (RFC 5929 "tls-unique", or
+        RFC 9266 "tls-exporter" on TLS 1.3), or None."""
         return self._sslobj.get_channel_binding(cb_type)
 
     def version(self) -> str | None:
@@ -232,6 +245,50 @@ class SSLObject:
     def verify_client_post_handshake(self) -> None:
         """Request the client's certificate (TLS 1.3, server side)."""
         return self._sslobj.verify_client_post_handshake()
+
+    # ---- pyssl additions (docs/additions.md) ----------------------------------
+
+    def get_ocsp_response(self) -> bytes | None:
+        """The DER OCSP response the server stapled to the handshake, or
+        None (see SSLContext.request_ocsp_response)."""
+        return self._sslobj.get_ocsp_response()
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705,
+        RFC 8446 7.5), the same on both ends; ``context`` None means no
+        context value."""
+        return self._sslobj.export_keying_material(label, length, context)
+
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return self._sslobj.get_finished()
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return self._sslobj.get_peer_finished()
+
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate (into the outgoing BIO); with
+        ``request_peer`` the peer updates its sending keys too."""
+        self._sslobj.key_update(request_peer)
+
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before do_handshake(): up to ``len`` bytes of the
+        client's TLS 1.3 early data; b'' once there is no more. Early data
+        can be replayed."""
+        return self._sslobj.read_early_data(len)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before do_handshake(), on a session whose
+        ``max_early_data`` is not 0: send ``data`` as TLS 1.3 early data."""
+        return self._sslobj.write_early_data(data)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the early data; None until the
+        handshake is complete."""
+        return self._sslobj.early_data_accepted
 
 
 MemoryBIO.__module__ = "pyssl"

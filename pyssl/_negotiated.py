@@ -13,6 +13,7 @@ from typing import Any
 
 from pyssl import _x509
 from pyssl._ciphers import cipher_list, cipher_to_tuple
+from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
 
 # What a getter has not looked up since the last handshake.
@@ -21,6 +22,12 @@ UNKNOWN: Any = type("_Unknown", (), {"__repr__": lambda self: "<unknown>"})()
 # RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
 # the hash length (48) in TLS 1.3.
 _FINISHED_MAX = 128
+
+# The channel binding types get_channel_binding() knows: the stdlib's
+# CHANNEL_BINDING_TYPES, and RFC 9266's for TLS 1.3, which pyssl adds.
+BINDING_TYPES = ("tls-unique", "tls-exporter")
+_TLS_EXPORTER_LABEL = b"EXPORTER-Channel-Binding"
+_TLS_EXPORTER_SIZE = 32
 
 
 class NegotiatedState:
@@ -165,10 +172,13 @@ class NegotiatedState:
         return certs
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data (RFC 5929), None before the handshake."""
+        """Channel binding data: RFC 5929 "tls-unique", or RFC 9266
+        "tls-exporter" (TLS 1.3 only); None before the handshake."""
         if not isinstance(cb_type, str):
             got = "None" if cb_type is None else type(cb_type).__name__
             raise TypeError(f"get_channel_binding() argument 'cb_type' must be str, not {got}")
+        if cb_type == "tls-exporter":
+            return self._tls_exporter()
         if cb_type != "tls-unique":
             raise ValueError(f"'{cb_type}' channel binding type not implemented")
         ssl_ptr = self.ssl_ptr
@@ -182,3 +192,19 @@ class NegotiatedState:
         if size == 0:
             return None
         return ffi.unpack(buf, size)
+
+    def _tls_exporter(self) -> bytes | None:
+        # RFC 9266: 32 bytes exported with this label and no context. It
+        # is defined for TLS 1.3; TLS 1.2 connections use "tls-unique".
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            return None
+        if lib.SSL_version(ssl_ptr) != lib.TLS1_3_VERSION:
+            raise ValueError("'tls-exporter' channel binding is only defined for TLS 1.3")
+        out = ffi.new("unsigned char[]", _TLS_EXPORTER_SIZE)
+        if lib.SSL_export_keying_material(
+            ssl_ptr, out, _TLS_EXPORTER_SIZE, _TLS_EXPORTER_LABEL, len(_TLS_EXPORTER_LABEL),
+            ffi.NULL, 0, 0,
+        ) != 1:
+            raise error_from_queue("get_channel_binding")
+        return ffi.buffer(out, _TLS_EXPORTER_SIZE)[:]

@@ -53,6 +53,13 @@ class SSLSession:
         """Whether the session carries a session ticket."""
         return bool(lib.SSL_SESSION_has_ticket(self._session_ptr))
 
+    @property
+    def max_early_data(self) -> int:
+        """How many bytes of TLS 1.3 early data the server allows on a
+        connection resuming this session; 0 when it allows none (a pyssl
+        addition)."""
+        return lib.SSL_SESSION_get_max_early_data(self._session_ptr)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SSLSession):
             return NotImplemented

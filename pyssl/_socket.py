@@ -19,9 +19,9 @@ from time import monotonic
 from typing import Any
 
 from pyssl._connection import Connection
-from pyssl._enums import CHANNEL_BINDING_TYPES
 from pyssl._errors import SSL_ERROR_EOF, SSLError, want_error
 from pyssl._lib import lib
+from pyssl._negotiated import BINDING_TYPES
 from pyssl._x509 import chain_to_der
 
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
@@ -519,10 +519,11 @@ class SSLSocket(_socket_module.socket):
         return self._sslobj.compression()
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """Channel binding data for ``cb_type`` (RFC 5929), or None."""
+        """Channel binding data for ``cb_type`` (RFC 5929 "tls-unique", or
+        RFC 9266 "tls-exporter" on TLS 1.3), or None."""
         if self._sslobj is not None:
             return self._sslobj.get_channel_binding(cb_type)
-        if cb_type not in CHANNEL_BINDING_TYPES:
+        if cb_type not in BINDING_TYPES:
             raise ValueError(f"{cb_type} channel binding type not implemented")
         return None
 
@@ -531,6 +532,60 @@ class SSLSocket(_socket_module.socket):
         if self._sslobj is not None:
             return self._sslobj.version()
         return None
+
+    # ---- pyssl additions (docs/additions.md) ----------------------------------
+
+    def get_ocsp_response(self) -> bytes | None:
+        """The DER OCSP response the server stapled to the handshake, or
+        None (see SSLContext.request_ocsp_response)."""
+        if self._sslobj is not None:
+            return self._sslobj.get_ocsp_response()
+        return None
+    def _require_tls(self) -> Any:
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError(f"No SSL wrapper around {self}")
+        return sslobj
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705,
+        RFC 8446 7.5), the same on both ends; ``context`` None means no
+        context value."""
+        return self._require_tls().export_keying_material(label, length, context)
+
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return None if self._sslobj is None else self._sslobj.get_finished()
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return None if self._sslobj is None else self._sslobj.get_peer_finished()
+
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate; with ``request_peer`` the peer updates
+        its sending keys too."""
+        self._require_tls().key_update(request_peer)
+
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before the handshake (wrap with
+        do_handshake_on_connect=False): up to ``len`` bytes of the client's
+        TLS 1.3 early data; b'' once there is no more. Early data can be
+        replayed."""
+        return self._require_tls().read_early_data(len)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before the handshake (wrap with
+        do_handshake_on_connect=False, on a session whose
+        ``max_early_data`` is not 0): send ``data`` as TLS 1.3 early data."""
+        return self._require_tls().write_early_data(data)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the early data; None until the
+        handshake is complete."""
+        return None if self._sslobj is None else self._sslobj.early_data_accepted
 
 
 SSLSocket.__module__ = "pyssl"

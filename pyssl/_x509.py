@@ -356,7 +356,7 @@ def test_decode_cert(path) -> dict[str, Any]:
 # ---- loading certificates from memory ----------------------------------------
 
 
-def _load_certificates(data, read_one, end_library: int, end_reason: str) -> list:
+def _load_certificates(data, read_one, end: tuple[int, str] | None) -> list:
     view = ffi.from_buffer(data)
     bio = lib.BIO_new_mem_buf(view, len(view))
     if bio == ffi.NULL:
@@ -368,11 +368,13 @@ def _load_certificates(data, read_one, end_library: int, end_reason: str) -> lis
             lib.ERR_clear_error()
     finally:
         lib.BIO_free(bio)
-    # Running out of input ends the list; any other error is bad data.
+    # The error that means "no more input" (``end``) ends the list; any
+    # other error is bad data.
     error = lib.ERR_peek_last_error()
     if error and (
-        lib.ERR_GET_LIB(error) != end_library
-        or reason_name(end_library, lib.ERR_GET_REASON(error)) != end_reason
+        end is None
+        or lib.ERR_GET_LIB(error) != end[0]
+        or reason_name(end[0], lib.ERR_GET_REASON(error)) != end[1]
     ):
         raise error_from_queue("load certificates")
     lib.ERR_clear_error()
@@ -388,8 +390,7 @@ def load_pem_certificates(data) -> list:
     return _load_certificates(
         data,
         lambda bio: lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, _NO_PASSPHRASE),
-        lib.ERR_LIB_PEM,
-        "NO_START_LINE",
+        (lib.ERR_LIB_PEM, "NO_START_LINE"),
     )
 
 
@@ -398,9 +399,11 @@ def load_der_certificates(data) -> list:
     ``X509 *``; an empty list for no data. Bad DER raises SSLError."""
     return _load_certificates(
         data,
-        lambda bio: lib.d2i_X509_bio(bio, ffi.NULL),
-        lib.ERR_LIB_ASN1,
-        "HEADER_TOO_LONG",
+        # DER ends where the memory BIO runs out: no error code says so
+        # (OpenSSL 3.5.7 queues NOT_ENOUGH_DATA even at a clean end, and
+        # HEADER_TOO_LONG also means a header cut short).
+        lambda bio: lib.d2i_X509_bio(bio, ffi.NULL) if lib.BIO_ctrl_pending(bio) else ffi.NULL,
+        None,
     )
 
 

@@ -29,8 +29,12 @@ import pyssl
 
 try:
     import ssl as STDLIB_SSL
-except ImportError:  # an interpreter built without ssl
+except ImportError:  # an interpreter built without ssl, or _ssl blocked
     STDLIB_SSL = None  # type: ignore[assignment]
+if STDLIB_SSL is pyssl:  # injected at start-up (PYSSL_INJECT=1): no stdlib to compare with
+    STDLIB_SSL = None  # type: ignore[assignment]
+NO_STDLIB_SSL = "no stdlib ssl in this interpreter (built without it, or pyssl injected in its place)"
+needs_stdlib_ssl = pytest.mark.skipif(STDLIB_SSL is None, reason=NO_STDLIB_SSL)
 
 TIMEOUT = 15.0
 OPENSSL = shutil.which("openssl")
@@ -110,7 +114,7 @@ def module_named(name: str) -> Any:
     if name == "pyssl":
         return pyssl
     if STDLIB_SSL is None:
-        pytest.skip("this interpreter has no stdlib ssl module to compare with")
+        pytest.skip(NO_STDLIB_SSL)
     return STDLIB_SSL
 
 
@@ -121,6 +125,25 @@ def module_offering(name: str, owner: str, attribute: str, why_missing: str) -> 
     if not hasattr(getattr(module, owner), attribute):
         pytest.skip(f"this Python's stdlib ssl has no {why_missing}")
     return module
+
+
+# ---- what the linked OpenSSL decides --------------------------------------------
+# pyssl passes on what its OpenSSL reports, and releases differ in some of it:
+# the reason a record-layer failure ends with, alerts, default groups, how
+# strictly times are parsed, the order of a certificate store. Tests expect
+# what the module's own release does, and compare such output with the
+# stdlib's only where both link the same release.
+
+
+def openssl_at_least(module: Any, *version: int) -> bool:
+    """Whether ``module`` (pyssl or the stdlib's ssl) links OpenSSL
+    ``version`` or newer."""
+    return tuple(module.OPENSSL_VERSION_INFO[: len(version)]) >= version
+
+
+def same_openssl(module: Any) -> bool:
+    """Whether ``module`` links the same OpenSSL release as pyssl."""
+    return module.OPENSSL_VERSION_INFO == pyssl.OPENSSL_VERSION_INFO
 
 
 @pytest.fixture(params=PEER_MODULES)
@@ -547,6 +570,16 @@ def stdlib() -> Any:
     return module_named("stdlib")
 
 
+@pytest.fixture
+def stdlib_on_the_same_openssl(stdlib: Any) -> Any:
+    """The stdlib ssl module, for comparing what OpenSSL itself produces;
+    the test is skipped where the stdlib links another OpenSSL release."""
+    if not same_openssl(stdlib):
+        pytest.skip(f"the stdlib ssl links {stdlib.OPENSSL_VERSION}, pyssl {pyssl.OPENSSL_VERSION}: "
+                    "what OpenSSL produces differs between releases")
+    return stdlib
+
+
 # Where an error was raised ("(_ssl.c:1006)", "(pyssl:do_handshake)") is no
 # part of the behaviour being compared.
 _ERROR_LOCATION = re.compile(r" \((?:_ssl\.c|pyssl):[^)]*\)$")
@@ -722,3 +755,37 @@ def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     reported: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", reported.append)
     return reported
+
+
+# ---- a chain with an intermediate CA ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainFiles:
+    """A server certificate for localhost issued by an intermediate CA."""
+
+    root: str  # the root CA, which clients trust
+    chain: str  # the server's key, certificate and the intermediate, PEM
+    leaf: str
+    intermediate: str
+    key: str
+
+    def ders(self) -> list[bytes]:
+        """[root, intermediate, leaf] in DER."""
+        return [der_of(path) for path in (self.root, self.intermediate, self.leaf)]
+
+
+@pytest.fixture(scope="session")
+def chain_certs(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
+    base = tmp_path_factory.mktemp("chain")
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    leaf = intermediate.issue_cert("localhost")
+    files = ChainFiles(*(str(base / name) for name in (
+        "root.pem", "chain.pem", "leaf.pem", "intermediate.pem", "key.pem")))
+    root.cert_pem.write_to_path(files.root)
+    leaf.private_key_and_cert_chain_pem.write_to_path(files.chain)
+    leaf.cert_chain_pems[0].write_to_path(files.leaf)
+    intermediate.cert_pem.write_to_path(files.intermediate)
+    leaf.private_key_pem.write_to_path(files.key)
+    return files

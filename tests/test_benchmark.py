@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import OPENSSL, STDLIB_SSL
+from conftest import OPENSSL, needs_stdlib_ssl
 
 import pyssl._selfsigned as selfsigned
 from pyssl._bench.workloads import WORKLOADS, available
@@ -67,7 +67,7 @@ CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYSSL_COMMAND = os.path.join(os.path.dirname(sys.executable), "pyssl")
 
 
-@pytest.mark.skipif(STDLIB_SSL is None, reason="this interpreter has no stdlib ssl to compare with")
+@needs_stdlib_ssl
 @pytest.mark.skipif(not os.path.exists(PYSSL_COMMAND), reason="the pyssl command is not installed")
 def test_bench_compares_with_the_stdlib(tmp_path):
     # As the README runs it: the pyssl command, from the checkout, whose
@@ -90,12 +90,23 @@ def test_bench_compares_with_the_stdlib(tmp_path):
     assert isinstance(row["meets_target"], bool)
 
 
-def test_bench_measures_pyssl_alone_without_a_stdlib_ssl(tmp_path):
-    # Every interpreter the benchmark starts finds this ssl first.
+@pytest.mark.parametrize("pyssl_inject", [None, "1"])
+def test_bench_measures_pyssl_alone_without_a_stdlib_ssl(tmp_path, pyssl_inject):
+    # Every interpreter the benchmark starts finds this ssl first, and
+    # switches pyssl in at start-up, as pyssl-inject.pth does, if
+    # PYSSL_INJECT says so: pyssl in place of ssl is no stdlib either.
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "ssl.py").write_text("raise ImportError('built without ssl')\n")
-    env = {**os.environ, "PYTHONPATH": str(shadow)}
+    (shadow / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('PYSSL_INJECT', '') not in ('', '0'):\n"
+        "    __import__('pyssl').inject_into_stdlib()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYSSL_INJECT"}
+    env["PYTHONPATH"] = str(shadow)
+    if pyssl_inject is not None:
+        env["PYSSL_INJECT"] = pyssl_inject
     out = tmp_path / "bench.json"
     result = run_python(
         ["-m", "pyssl", "bench", "--runs", "2", "--seconds", "0.05", "--only", "pending",

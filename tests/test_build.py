@@ -37,6 +37,13 @@ def pip_install_source(tmp_path: Path, **env: str) -> subprocess.CompletedProces
     )
 
 
+# The header probe runs the C preprocessor the Unix way (cc -E).
+needs_unix_compiler = pytest.mark.skipif(
+    sys.platform == "win32", reason="the OpenSSL header probe is not run with MSVC"
+)
+
+
+@needs_unix_compiler
 def test_missing_openssl_headers_stop_the_install_with_what_to_install(tmp_path):
     # -nostdinc hides every system header, as on a machine without libssl-dev.
     result = pip_install_source(tmp_path, CC="cc -nostdinc")
@@ -48,6 +55,19 @@ def test_missing_openssl_headers_stop_the_install_with_what_to_install(tmp_path)
     assert "Traceback" not in output
 
 
+def test_openssl_dir_without_openssl_stops_the_install_instead_of_using_the_system_one(tmp_path):
+    # The system's headers are there (the other tests build with them), but
+    # the variable asked for another OpenSSL: the build must not fall back.
+    missing = tmp_path / "no-openssl-here"
+    result = pip_install_source(tmp_path, PYSSL_OPENSSL_DIR=str(missing))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "pyssl needs the OpenSSL 3.0 (or newer) development headers" in output
+    assert f"PYSSL_OPENSSL_DIR is {str(missing)!r}, which holds no include/openssl/ssl.h" in output
+    assert "Traceback" not in output
+
+
+@needs_unix_compiler
 def test_openssl_dir_variable_is_where_the_headers_come_from(tmp_path):
     # A prefix whose headers claim OpenSSL 1.1.1: the build must read these
     # (not the system's 3.x) and refuse them.

@@ -1,8 +1,8 @@
 """Certificate decoding: pyssl's dictionary against the stdlib's.
 
 Each test decodes a certificate with ``pyssl._x509.test_decode_cert`` and
-with the stdlib's ``_ssl._test_decode_cert`` and asserts both the exact
-result and that the two agree. Certificates are CPython's own test files,
+with the stdlib's ``_ssl._test_decode_cert`` and asserts the exact result
+and, where both link the same OpenSSL release, that the two agree. Certificates are CPython's own test files,
 ones made here with ``cryptography``, or raw DER built below for what
 ``cryptography`` refuses to make (v1, odd serials and times, broken
 extensions); decoding never checks the signature, so theirs is a dummy.
@@ -16,7 +16,9 @@ import ipaddress
 import random
 
 import pytest
+from conftest import openssl_at_least, same_openssl
 
+import pyssl
 from pyssl import _x509
 from pyssl._errors import SSLError
 from pyssl._lib import lib
@@ -41,11 +43,13 @@ def outcome(decode, path):
 
 @pytest.fixture
 def decode(stdlib_ssl):
-    """Decode with pyssl, asserting the stdlib gives the same outcome."""
+    """Decode with pyssl, asserting the stdlib gives the same outcome where
+    it links the same OpenSSL release (releases parse some fields apart)."""
 
     def run(path):
         ours = outcome(_x509.test_decode_cert, path)
-        assert ours == outcome(stdlib_ssl._ssl._test_decode_cert, path)
+        if same_openssl(stdlib_ssl):
+            assert ours == outcome(stdlib_ssl._ssl._test_decode_cert, path)
         return ours
 
     return run
@@ -429,11 +433,13 @@ def test_registered_id_too_long_to_print_raises_ssl_error(
     # OpenSSL refuses to print an OID of more than 586 octets.
     dotted = "1.2." + ".".join(["4294967295"] * 200)
     path = make_raw_certificate(extensions=[san(tlv(0x88, _implicit_oid(dotted)))])
-    with pytest.raises(stdlib_ssl.SSLError) as expected:
+    with pytest.raises(stdlib_ssl.SSLError):
         stdlib_ssl._ssl._test_decode_cert(path)
     with pytest.raises(SSLError) as raised:
         _x509.test_decode_cert(path)
-    assert raised.value.args[0] == expected.value.args[0] == 0
+    # OpenSSL queues no error for it. (The stdlib's number is whatever its
+    # queue last held, which pyssl clears only where they share libcrypto.)
+    assert raised.value.args[0] == 0
 
 
 def _implicit_oid(dotted: str) -> bytes:
@@ -708,7 +714,6 @@ def test_validity_in_utc_time_and_generalized_time(make_certificate, decode):
         (generalized_time("20000229120000Z"), "Feb 29 12:00:00 2000 GMT"),
         (generalized_time("99991231235959Z"), "Dec 31 23:59:59 9999 GMT"),
         (generalized_time("20200102030405.25Z"), "Jan  2 03:04:05.25 2020 GMT"),
-        (utc_time("2001020304Z"), "Jan  2 03:04:00 2020 GMT"),
         (utc_time("200102030460Z"), "Bad time value"),
         (generalized_time("20201302030405Z"), "Bad time value"),
     ],
@@ -717,6 +722,16 @@ def test_validity_is_printed_as_openssl(make_raw_certificate, decode, encoded, p
     info = decode(make_raw_certificate(not_before=encoded))
     assert info["notBefore"] == printed
     assert info["notAfter"] == "Jun  7 08:09:10 2040 GMT"
+
+
+def test_utc_time_without_seconds(make_raw_certificate, decode):
+    # X.690 wants the seconds. OpenSSL 3.3 and later refuse such a time when
+    # parsing, so the certificate does not load; earlier releases print :00.
+    result = decode(make_raw_certificate(not_before=utc_time("2001020304Z")))
+    if openssl_at_least(pyssl, 3, 3):
+        assert result == ("SSLError", ("Error decoding PEM-encoded file",))
+    else:
+        assert result["notBefore"] == "Jan  2 03:04:00 2020 GMT"
 
 
 # ---- damaged certificates --------------------------------------------------------

@@ -117,14 +117,16 @@ def test_none_after_unwrap(serve, certs, either):
     assert server.join() == [None]
 
 
-# ---- only "tls-unique" exists ---------------------------------------------------------
+# ---- the stdlib knows only "tls-unique" ----------------------------------------------
 
 
 def test_channel_binding_types(either):
     assert either.CHANNEL_BINDING_TYPES == ["tls-unique"]
 
 
-UNKNOWN = ["tls-server-end-point", "tls-exporter", "TLS-UNIQUE", ""]
+# pyssl also knows "tls-exporter" (RFC 9266), by name only: see
+# test_keying_material.py.
+UNKNOWN = ["tls-server-end-point", "TLS-EXPORTER", "TLS-UNIQUE", ""]
 
 
 @pytest.mark.parametrize("cb_type", UNKNOWN)

@@ -11,7 +11,13 @@ import socket
 import threading
 
 import pytest
-from conftest import TIMEOUT, client_context, needs_openssl, server_context
+from conftest import (
+    TIMEOUT,
+    client_context,
+    needs_openssl,
+    openssl_at_least,
+    server_context,
+)
 
 import pyssl
 
@@ -167,6 +173,9 @@ GARBAGE = {
 @pytest.mark.parametrize("garbage", GARBAGE)
 def test_garbage_fails_that_handshake_only(server, certs, either, garbage):
     data, reason = GARBAGE[garbage]
+    if garbage == "an oversized record" and openssl_at_least(either, 3, 2):
+        # OpenSSL 3.2's new record layer reports it in general terms.
+        reason = "RECORD_LAYER_FAILURE"
     running = server()
     with running.connect() as hostile:
         hostile.sendall(data)

@@ -16,7 +16,7 @@ import importlib.util
 
 import pytest
 import trustme
-from conftest import server_context
+from conftest import NO_STDLIB_SSL, STDLIB_SSL, server_context
 from injected_driver import BLOCKED_IMPORT, payload, run
 from loopback_servers import HTTPSServer, connect_proxy, smtp_responder
 
@@ -27,6 +27,8 @@ SETUPS = {"stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
 
 @pytest.fixture(params=list(SETUPS))
 def setup(request):
+    if request.param == "stdlib-present" and STDLIB_SSL is None:
+        pytest.skip(NO_STDLIB_SSL)
     return SETUPS[request.param]
 
 

@@ -40,9 +40,17 @@ def meets(workload: Workload, ratio: float) -> bool:
     return ratio >= target if workload.higher_is_better else ratio <= target
 
 
+def _child_environment() -> dict[str, str]:
+    # Without PYSSL_INJECT: "stdlib" must be the stdlib's ssl, not pyssl
+    # switched in at start-up by pyssl-inject.pth (the pyssl child injects
+    # pyssl itself).
+    return {name: value for name, value in os.environ.items() if name != "PYSSL_INJECT"}
+
+
 def stdlib_ssl_available() -> bool:
     probe = subprocess.run(
-        [sys.executable, "-c", "import ssl"], capture_output=True, cwd=tempfile.gettempdir()
+        [sys.executable, "-c", "import ssl"], capture_output=True, cwd=tempfile.gettempdir(),
+        env=_child_environment(),
     )
     return probe.returncode == 0
 
@@ -53,6 +61,7 @@ def measure(module: str, workload: Workload, seconds: float, chains: tuple[str, 
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
+        env=_child_environment(),
         # Not the caller's directory: `-m` puts it first on sys.path, and a
         # pyssl checkout there would shadow the installed package.
         cwd=os.path.dirname(chains[0]),

@@ -240,8 +240,9 @@ def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
 # ---- SSLObject over MemoryBIO (the asyncio path, without sockets) ---------------
 
 
-def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
-    server_ctx, client_ctx = _contexts(ssl, files)
+def memory_pair(ssl: Any, server_ctx: Any, client_ctx: Any) -> tuple[Any, Any, Any, Any]:
+    """A client and a server SSLObject over memory BIOs, handshake done:
+    (client, server, the client's incoming BIO, the server's outgoing BIO)."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
     client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
@@ -256,6 +257,11 @@ def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
                     pass
         s_in.write(c_out.read())
         c_in.write(s_out.read())
+    return client, server, c_in, s_out
+
+
+def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
+    client, server, c_in, s_out = memory_pair(ssl, *_contexts(ssl, files))
     chunk = os.urandom(16 * KIB)
     buf = bytearray(16 * KIB)
 

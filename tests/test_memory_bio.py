@@ -1,0 +1,146 @@
+"""MemoryBIO: the byte buffer under SSLObject, read and written by the
+application. Each test runs against pyssl and the stdlib (``either``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+
+def test_read_returns_everything_pending_by_default(either):
+    bio = either.MemoryBIO()
+    assert bio.write(b"abc") == 3
+    assert bio.write(bytearray(b"def")) == 3
+    assert bio.pending == 6
+    data = bio.read()
+    assert data == b"abcdef" and type(data) is bytes
+    assert bio.pending == 0
+
+
+@pytest.mark.parametrize("size, first, rest", [
+    (2, b"ab", b"cdef"),
+    (6, b"abcdef", b""),
+    (100, b"abcdef", b""),
+    (0, b"", b"abcdef"),
+    (-1, b"abcdef", b""),
+    (-7, b"abcdef", b""),
+])
+def test_read_takes_at_most_size_bytes(either, size, first, rest):
+    bio = either.MemoryBIO()
+    bio.write(b"abcdef")
+    assert bio.read(size) == first
+    assert bio.read() == rest
+
+
+def test_read_of_an_empty_buffer_is_empty_bytes_until_and_after_eof(either):
+    bio = either.MemoryBIO()
+    assert bio.read() == b"" and bio.read(10) == b""
+    assert not bio.eof
+    bio.write(b"x")
+    bio.write_eof()
+    assert not bio.eof  # one byte is still to be read
+    assert bio.read() == b"x"
+    assert bio.eof
+    assert bio.read() == b""
+
+
+@pytest.mark.parametrize("size", [1.0, "3", None, b"1"])
+def test_read_size_must_be_an_integer(either, size):
+    bio = either.MemoryBIO()
+    bio.write(b"abc")
+    with pytest.raises(TypeError):
+        bio.read(size)
+    assert bio.pending == 3  # nothing was taken
+
+
+def test_read_size_may_be_an_index(either):
+    class Two:
+        def __index__(self):
+            return 2
+
+    bio = either.MemoryBIO()
+    bio.write(b"abc")
+    assert bio.read(Two()) == b"ab"
+
+
+def test_a_read_larger_than_any_record_comes_whole(either):
+    # asyncio reads all that is pending, 64 KiB and more at a time.
+    data = os.urandom(300 * 1024)
+    bio = either.MemoryBIO()
+    for start in range(0, len(data), 16 * 1024):
+        bio.write(data[start:start + 16 * 1024])
+    assert bio.read() == data
+    bio.write(b"after")
+    assert bio.read() == b"after"
+
+
+def test_bytes_read_stay_valid_after_later_reads(either):
+    # The bytes returned are the caller's: later reads must not change them.
+    bio = either.MemoryBIO()
+    bio.write(b"first")
+    first = bio.read()
+    bio.write(b"SECOND")
+    second = bio.read()
+    assert (first, second) == (b"first", b"SECOND")
+
+
+@pytest.mark.parametrize("data", [
+    b"xyz", bytearray(b"xyz"), memoryview(b"xyz"), memoryview(b"..xyz..")[2:5],
+])
+def test_write_takes_bytes_like_objects(either, data):
+    bio = either.MemoryBIO()
+    assert bio.write(data) == 3
+    assert bio.read() == b"xyz"
+
+
+@pytest.mark.parametrize("data", ["text", 3, None, [1, 2]])
+def test_write_refuses_what_is_not_bytes_like(either, data):
+    bio = either.MemoryBIO()
+    with pytest.raises(TypeError):
+        bio.write(data)
+    assert bio.pending == 0
+
+
+def test_write_leaves_the_callers_buffer_free(either):
+    buffer = bytearray(b"abc")
+    bio = either.MemoryBIO()
+    bio.write(buffer)
+    buffer.extend(b"def")  # no export left behind: a bytearray can grow
+    assert bio.read() == b"abc"
+
+
+def test_write_after_write_eof_is_an_ssl_error(either):
+    bio = either.MemoryBIO()
+    bio.write(b"a")
+    bio.write_eof()
+    for data in (b"more", b"", bytearray(b"x")):
+        with pytest.raises(either.SSLError):
+            bio.write(data)
+    assert bio.read() == b"a"
+    assert bio.eof
+
+
+def test_each_thread_reads_its_own_bytes(either):
+    # Reads in several threads at once, each from its own buffer.
+    errors = []
+
+    def reader(tag: bytes) -> None:
+        bio = either.MemoryBIO()
+        try:
+            for i in range(2000):
+                payload = tag * (1 + i % 700)
+                bio.write(payload)
+                if bio.read() != payload:
+                    errors.append(tag)
+                    return
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(bytes([65 + n]),)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
