@@ -251,6 +251,9 @@ def main() -> None:
         "localhost": b"\x01localhost",
         "address": b"\x01127.0.0.1",
         "ipv6": b"\x01::1",
+        # OpenSSL's parser reads 127.0.0.1 and stops at the tab; pyssl takes
+        # the name as a host name, which the certificate does not carry.
+        "address-and-more": b"\x01127.0.0.1\tO",
         "idn": "\x01bücher.example".encode(),
         "a-label-bytes": b"\x03xn--bcher-kva.example",
         "upper-trailing-dot": b"\x09LOCALHOST.",
