@@ -313,26 +313,19 @@ static BIO *pyssl_new_memory_bio(void)
 }
 
 /* The server name of a client connection: sent with SNI when it is a host
- * name (RFC 6066 3: never an address), and, when check is set, the name
- * or the address (matched as an address) that OpenSSL verifies the peer's
- * certificate against. Returns 0 with the error queued. */
-static int pyssl_set_server_name(SSL *ssl, const char *name, int check)
+ * name (RFC 6066 3: never an address), and, when check is set, what OpenSSL
+ * verifies the peer's certificate against: the host name, or the address
+ * (ip, iplen: its packed bytes) for a name that is exactly an IP address.
+ * Python decides which (a2i_IPADDRESS() would also read "127.0.0.1 x" as an
+ * address). Returns 0 with the error queued. */
+static int pyssl_set_server_name(SSL *ssl, const char *name, const unsigned char *ip,
+                                 size_t iplen, int check)
 {
-    ASN1_OCTET_STRING *ip = a2i_IPADDRESS(name);
-    int ok = 1;
-    if (ip == NULL) {
-        ERR_clear_error();
-        if (!SSL_set_tlsext_host_name(ssl, name))
-            return 0;
-        if (check)
-            ok = X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, strlen(name));
-    } else {
-        if (check)
-            ok = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), ASN1_STRING_get0_data(ip),
-                                           (size_t)ASN1_STRING_length(ip));
-        ASN1_OCTET_STRING_free(ip);
-    }
-    return ok;
+    if (ip != NULL)
+        return !check || X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), ip, iplen);
+    if (!SSL_set_tlsext_host_name(ssl, name))
+        return 0;
+    return !check || X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, strlen(name));
 }
 
 /* ---- I/O: one C call per operation ------------------------------------ */

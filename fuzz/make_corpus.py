@@ -124,7 +124,7 @@ def structured_seeds() -> dict[str, bytes]:
         ("san", [(0, san)]), ("aia", [(1, aia)]), ("crldp", [(2, crldp)]),
         ("odd-general-names", [(0, odd_san), (3, odd_san)]),
         ("all-critical", [(0x80, san), (0x81, aia), (0x82, crldp)]),
-        ("duplicate-san", [(0, san), (0, odd_san)]),
+        ("unknown-critical-and-bad-constraints", [(0x85, b"\x05\x00"), (4, b"\x30\x03\x01\x01")]),
     ]:  # fmt: skip
         body = common + issuer + times + chunk(b"\x01\x02\x03")
         body += bytes([len(extensions)])
@@ -251,6 +251,9 @@ def main() -> None:
         "localhost": b"\x01localhost",
         "address": b"\x01127.0.0.1",
         "ipv6": b"\x01::1",
+        # OpenSSL's parser reads 127.0.0.1 and stops at the tab; pyssl takes
+        # the name as a host name, which the certificate does not carry.
+        "address-and-more": b"\x01127.0.0.1\tO",
         "idn": "\x01bücher.example".encode(),
         "a-label-bytes": b"\x03xn--bcher-kva.example",
         "upper-trailing-dot": b"\x09LOCALHOST.",

@@ -45,6 +45,30 @@ _WANT_READ_MESSAGE = want_error(_WANT_READ, "read").strerror
 _length = len
 
 
+# What an IP address is written with; a name with any other character is a
+# host name, told without the cost of ipaddress's exceptions.
+_ADDRESS_CHARACTERS = "0123456789abcdefABCDEF.:"
+
+
+def _exact_address(name: str) -> bytes | None:
+    """The packed address when ``name`` is exactly an IPv4 or IPv6 address
+    (no zone: a certificate cannot name one), else None: a host name.
+
+    OpenSSL's a2i_IPADDRESS(), which the stdlib asks, reads an address at
+    the start of the text and ignores what follows a space or a tab, and
+    takes leading zeros, signs and leading white space: "127.0.0.1\tx" or
+    "0127.0.0.1" would then verify against a certificate for 127.0.0.1.
+    ipaddress takes only an address, written out."""
+    if name.strip(_ADDRESS_CHARACTERS):
+        return None
+    import ipaddress  # only for names made of address characters
+
+    try:
+        return ipaddress.ip_address(name).packed
+    except ValueError:
+        return None
+
+
 class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
@@ -150,7 +174,13 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             raise ValueError(
                 "server_hostname cannot be an empty string or start with a leading dot."
             )
-        if not lib.pyssl_set_server_name(self.ssl_ptr, name, self._context._check_hostname):
+        address = _exact_address(hostname)
+        if address is None:  # a host name
+            address, size = ffi.NULL, 0
+        else:
+            size = len(address)
+        check = self._context._check_hostname
+        if not lib.pyssl_set_server_name(self.ssl_ptr, name, address, size, check):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
 

@@ -89,14 +89,15 @@ class EchoServer:
         self.address = self.listener.getsockname()
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.threads: list[threading.Thread] = []
+        self.stopping = False
         self.acceptor = threading.Thread(target=self.accept, daemon=True)
         self.acceptor.start()
 
     def accept(self) -> None:
         while True:
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
+            raw, _ = self.listener.accept()
+            if self.stopping:
+                raw.close()
                 return
             thread = threading.Thread(target=self.echo, args=(raw,), daemon=True)
             thread.start()
@@ -120,8 +121,11 @@ class EchoServer:
             raw.close()
 
     def close(self) -> None:
-        self.listener.close()
+        # A connection of its own wakes the acceptor, which then stops.
+        self.stopping = True
+        socket.create_connection(self.address, timeout=TIMEOUT).close()
         self.acceptor.join(TIMEOUT)
+        self.listener.close()
         for thread in self.threads:
             thread.join(TIMEOUT)
             if thread.is_alive():
@@ -392,7 +396,7 @@ def main() -> int:
         import ssl
     else:
         import pyssl as ssl
-    per_thread, close_rounds, freed_rounds = (10, 50, 20) if args.quick else (250, 1000, 300)
+    per_thread, close_rounds, freed_rounds = (20, 50, 20) if args.quick else (500, 1000, 300)
     print(f"{ssl.__name__} from {ssl.__file__}, {ssl.OPENSSL_VERSION}")
     print(f"python {sys.version.split()[0]}, dev mode {sys.flags.dev_mode}, "
           f"faulthandler {'on' if __import__('faulthandler').is_enabled() else 'off'}")

@@ -141,6 +141,15 @@ def openssl_at_least(module: Any, *version: int) -> bool:
     return tuple(module.OPENSSL_VERSION_INFO[: len(version)]) >= version
 
 
+def reason_since(module: Any, reason: str, *version: int) -> str | None:
+    """``reason``, a reason code new in OpenSSL ``version``, as ``module``
+    reports it: by name if the module was built against headers that have
+    it (``_OPENSSL_API_VERSION``), else None. The stdlib built against
+    older headers can run on a newer libssl: the one a pyssl built against
+    it loaded into the process first, or one from LD_LIBRARY_PATH."""
+    return reason if tuple(module._OPENSSL_API_VERSION[: len(version)]) >= version else None
+
+
 def same_openssl(module: Any) -> bool:
     """Whether ``module`` links the same OpenSSL release as pyssl."""
     return module.OPENSSL_VERSION_INFO == pyssl.OPENSSL_VERSION_INFO

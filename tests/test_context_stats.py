@@ -238,12 +238,38 @@ def test_security_level_is_read_only(either):
 def weak_cert(tmp_path_factory):
     """A self-signed certificate for localhost with a 1024-bit RSA key
     (key and certificate in one file)."""
-    if OPENSSL is None:
-        pytest.skip("the openssl program is not installed")
+    # Made with cryptography rather than `openssl req`: the openssl program
+    # crashes where LD_LIBRARY_PATH gives it another release's libcrypto
+    # (as when the tests run on a pyssl built against another OpenSSL).
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     path = tmp_path_factory.mktemp("weak") / "weak.pem"
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-days", "30",
-                    "-keyout", str(path), "-out", str(path)], capture_output=True, check=True)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + certificate.public_bytes(serialization.Encoding.PEM)
+    )
     return str(path)
 
 

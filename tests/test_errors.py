@@ -21,6 +21,7 @@ from conftest import (
     CertFiles,
     client_context,
     connect_tls,
+    openssl_at_least,
     server_context,
 )
 
@@ -486,13 +487,30 @@ def test_client_closing_mid_handshake(serve, certs, either):
 # OSError. pyssl does what the running Python's stdlib does.
 SYSTEM_ERRORS_RAISED = sys.version_info >= (3, 13)
 
+# OpenSSL 3.2's record layer queues the errno of a failed send() as an
+# error of ERR_LIB_SYS. The stdlib raises that as the OSError since CPython
+# gh-127257 (3.10.17, 3.11.12, 3.12.9, 3.13.2), on every Python version;
+# before, as SSLError("[SYS] unknown error").
+_QUEUED_ERRNO_RAISED_SINCE = {(3, 10): 17, (3, 11): 12, (3, 12): 9, (3, 13): 2}
+STDLIB_RAISES_QUEUED_ERRNO = (
+    sys.version_info.micro >= _QUEUED_ERRNO_RAISED_SINCE.get(sys.version_info[:2], 0)
+)
 
-def expect_system_error(module, operation, error, suppress_ragged_eofs):
-    """``operation`` fails with ``error`` (an OSError subclass) on 3.13+;
-    before, with the ragged-EOF outcome: nothing read, or SSLEOFError."""
-    if SYSTEM_ERRORS_RAISED:
-        with pytest.raises(error):
+
+def expect_system_error(module, operation, error, suppress_ragged_eofs, number=None):
+    """``operation`` fails with ``error`` (an OSError subclass; of errno
+    ``number`` if given) on 3.13+; before, with the ragged-EOF outcome:
+    nothing read, or SSLEOFError. A write on the stdlib over OpenSSL 3.2
+    or later fails as that stdlib reports the errno OpenSSL queues."""
+    queued = module is not pyssl and operation.__name__ == "write" and openssl_at_least(module, 3, 2)
+    if STDLIB_RAISES_QUEUED_ERRNO if queued else SYSTEM_ERRORS_RAISED:
+        with pytest.raises(error) as info:
             operation()
+        assert number is None or info.value.errno == number
+    elif queued:
+        with pytest.raises(module.SSLError) as info:
+            operation()
+        assert (info.value.library, info.value.reason) == ("SYS", None)
     elif suppress_ragged_eofs and operation.__name__ == "read":
         assert operation() in (b"", 0)
     else:
@@ -605,12 +623,7 @@ def test_descriptor_closed_underneath(serve_tls, certs, either):
         return tls.write(b"x")
 
     for operation in (read, write):
-        if SYSTEM_ERRORS_RAISED:
-            with pytest.raises(OSError) as caught:
-                operation()
-            assert caught.value.errno == errno.EBADF
-        else:
-            expect_system_error(either, operation, OSError, tls.suppress_ragged_eofs)
+        expect_system_error(either, operation, OSError, tls.suppress_ragged_eofs, errno.EBADF)
     tls.close()
 
 

@@ -16,6 +16,7 @@ from conftest import (
     client_context,
     needs_openssl,
     openssl_at_least,
+    reason_since,
     server_context,
 )
 
@@ -175,7 +176,7 @@ def test_garbage_fails_that_handshake_only(server, certs, either, garbage):
     data, reason = GARBAGE[garbage]
     if garbage == "an oversized record" and openssl_at_least(either, 3, 2):
         # OpenSSL 3.2's new record layer reports it in general terms.
-        reason = "RECORD_LAYER_FAILURE"
+        reason = reason_since(either, "RECORD_LAYER_FAILURE", 3, 2)
     running = server()
     with running.connect() as hostile:
         hostile.sendall(data)

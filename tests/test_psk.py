@@ -19,6 +19,7 @@ from conftest import (
     module_offering,
     needs_openssl,
     openssl_at_least,
+    reason_since,
     server_context,
 )
 
@@ -161,7 +162,8 @@ def wrong_key_reasons(version, server_module):
     decrypt_error alert RFC 8446 (section 6.2) names, not illegal_parameter."""
     if version == "TLSv1_2":
         return ("SSLV3_ALERT_BAD_RECORD_MAC",
-                "RECORD_LAYER_FAILURE" if openssl_at_least(server_module, 3, 2)
+                reason_since(server_module, "RECORD_LAYER_FAILURE", 3, 2)
+                if openssl_at_least(server_module, 3, 2)
                 else "DECRYPTION_FAILED_OR_BAD_RECORD_MAC")
     return ("TLSV1_ALERT_DECRYPT_ERROR" if openssl_at_least(server_module, 3, 4)
             else "SSLV3_ALERT_ILLEGAL_PARAMETER",

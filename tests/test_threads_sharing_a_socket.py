@@ -197,6 +197,58 @@ def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, c
     server.join()
 
 
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(serve_tls, certs, version):
+    """One thread is inside sendall(), its record made but not yet sent,
+    when another closes the socket and a new connection gets the same
+    descriptor number: the record must not go out on the new connection.
+    The write fails instead, as a failed write ends on this Python (an
+    OSError from 3.13, SSLEOFError before). (The stdlib's write sends its
+    records down the new connection.)"""
+    armed = threading.Event()
+    closed = threading.Event()
+    header_written = threading.Event()
+
+    def on_message(conn, direction, version_, content_type, message_type, data):
+        # Hold the write between making its first record and sending it.
+        if armed.is_set() and (direction, int(content_type), data[:1]) == ("write", 0x100, b"\x17"):
+            armed.clear()
+            header_written.set()
+            closed.wait(TIMEOUT)
+
+    def hold(tls):
+        closed.wait(TIMEOUT)
+
+    server = serve_tls(pyssl, hold)
+    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    ctx._msg_callback = on_message
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
+        number = tls.fileno()
+        outcome = []
+        writer = threading.Thread(target=lambda: outcome.append(result_of(tls.sendall, b"secret")))
+        armed.set()
+        writer.start()
+        assert header_written.wait(TIMEOUT)
+        tls.close()
+        with socket.create_connection(listener.getsockname(), timeout=0.5) as bystander:
+            bystander_server, _ = listener.accept()
+            with bystander_server:
+                assert bystander.fileno() == number
+                closed.set()
+                writer.join(TIMEOUT)
+                assert not writer.is_alive()
+                bystander_server.settimeout(0.5)
+                with pytest.raises(TimeoutError):
+                    bystander_server.recv(1)  # nothing came through
+    [result] = outcome
+    if sys.version_info >= (3, 13):
+        assert isinstance(result, OSError) and result.errno == errno.EBADF, result
+    else:
+        assert type(result) is pyssl.SSLEOFError
+    server.join()
+
+
 def result_of(function, *args):
     try:
         return function(*args)

@@ -12,7 +12,13 @@ import threading
 import time
 
 import pytest
-from conftest import TIMEOUT, client_context, openssl_at_least, server_context
+from conftest import (
+    TIMEOUT,
+    client_context,
+    openssl_at_least,
+    reason_since,
+    server_context,
+)
 
 import pyssl
 
@@ -225,6 +231,8 @@ def test_garbage_instead_of_close_notify(serve, certs, either):
         # Since OpenSSL 3.2 the record layer's failure is the last error,
         # after WRONG_VERSION_NUMBER.
         assert info.value.reason == (
-            "RECORD_LAYER_FAILURE" if openssl_at_least(either, 3, 2) else "WRONG_VERSION_NUMBER"
+            reason_since(either, "RECORD_LAYER_FAILURE", 3, 2)
+            if openssl_at_least(either, 3, 2)
+            else "WRONG_VERSION_NUMBER"
         )
     server.join()

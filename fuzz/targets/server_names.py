@@ -6,11 +6,18 @@ taken, the ``server_hostname`` it becomes, the name the server's SNI
 callback receives, and the handshake's outcome (with the verify code of a
 refused certificate).
 
+pyssl differs from the stdlib on purpose for a name that OpenSSL's address
+parser (which the stdlib asks) reads as an IP address but that is not
+exactly one, such as '127.0.0.1\tO' or '0127.0.0.1': pyssl takes it as a
+host name, so it must not verify against the certificate's address.
+
 Input: a flags byte (bit 0 check_hostname, bits 1-2 the form: str,
 bytes, bytearray, an int; bit 3 TLS 1.2) and the name as the rest.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from _harness import (
     Finding,
@@ -64,6 +71,42 @@ def conversation(module, name, check_hostname: bool, tls12: bool):
     )
 
 
+# X509_V_ERR_HOSTNAME_MISMATCH
+HOSTNAME_MISMATCH = 62
+# RFC 6066 3: a host name in SNI is at most 255 bytes; longer ones are refused.
+LONGEST_SNI = 255
+
+
+def exact_address(text: str) -> bool:
+    """Whether ``text`` is exactly an IP address, the only server_hostname
+    pyssl matches against a certificate's addresses."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return "%" not in text  # a zone, which no certificate names
+
+
+def taken_as_host_name(name, made, ours, theirs, check_hostname: bool) -> None:
+    """pyssl's outcome for a name the stdlib took as an address and pyssl
+    as a host name (``theirs[0]``, the stdlib's server_hostname): what a
+    host name gets, SNI sent and, with check_hostname, a hostname mismatch
+    (the certificate's DNS names are no address)."""
+    text = theirs[0]
+    if made[0] == "raised":
+        # Refused as any host name too long for SNI is, with the stdlib too.
+        if len(text) > LONGEST_SNI:
+            return
+        raise Finding(f"server_hostname={name!r} refused: {made[1]!r}")
+    if check_hostname:
+        refused = ("raised", "SSLCertVerificationError"), ("raised", "SSLError")
+        expected = (text, *refused, HOSTNAME_MISMATCH, [text])
+    else:
+        expected = (text, *theirs[1:4], [text])
+    if ours != expected:
+        raise Finding(f"server_hostname={name!r} as a host name: pyssl {ours!r}, not {expected!r}")
+
+
 def TestOneInput(data: bytes) -> None:
     reader = Reader(data)
     flags = reader.byte()
@@ -78,6 +121,11 @@ def TestOneInput(data: bytes) -> None:
             raise Finding(f"check_hostname accepted {name!r} ({ours[0]!r})")
     if stdlib_ssl is not None:
         their_made, theirs = conversation(stdlib_ssl, name, check_hostname, tls12)
+        # The stdlib sends no SNI for a name it takes as an address.
+        if theirs is not None and theirs[4] == [None] and isinstance(theirs[0], str) \
+                and not exact_address(theirs[0]):
+            taken_as_host_name(name, made, ours, theirs, check_hostname)
+            return
         same("wrap_bio(server_hostname=...)", made, their_made)
         if ours != theirs:
             raise Finding(f"with server_hostname={name!r}: pyssl {ours!r}, the stdlib {theirs!r}")
