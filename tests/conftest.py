@@ -262,12 +262,13 @@ def serve() -> Any:
 
 @pytest.fixture
 def serve_tls(serve: Any, certs: CertFiles) -> Any:
-    """serve_tls(module, handler) starts a ThreadedServer that wraps its
-    connection server-side with ``module``'s SSLContext (handshake done) and
-    hands the SSLSocket to ``handler``."""
+    """serve_tls(module, handler, **settings) starts a ThreadedServer that
+    wraps its connection server-side with ``module``'s SSLContext (handshake
+    done; ``settings`` are set on the context) and hands the SSLSocket to
+    ``handler``."""
 
-    def start(module: Any, handler: Callable[[Any], Any]) -> ThreadedServer:
-        context = server_context(module, certs)
+    def start(module: Any, handler: Callable[[Any], Any], **settings: Any) -> ThreadedServer:
+        context = server_context(module, certs, **settings)
 
         def run(conn: socket.socket) -> Any:
             with context.wrap_socket(conn, server_side=True) as tls:
