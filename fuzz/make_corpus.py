@@ -230,6 +230,10 @@ def main() -> None:
         cert_chain[f"password-form{form}"] = bytes([0x03, form]) + chunk(b"fuzz password")
         cert_chain[f"password-form{form}-traditional"] = bytes([0x83, form]) + chunk(b"wrong")
     cert_chain["password-too-long"] = bytes([0x03, 1]) + chunk(b"p" * 1100)
+    # HMAC pads the password with zero bytes: these open the PKCS#8 key
+    # (PBKDF2), not the traditional one.
+    cert_chain["password-zero-padded"] = bytes([0x03, 1]) + chunk(b"fuzz password\0\0")
+    cert_chain["password-zero-padded-traditional"] = bytes([0x83, 1]) + chunk(b"fuzz password\0\0")
     write("cert_chain", cert_chain)
 
     flights = recorded_flights()

@@ -46,6 +46,22 @@ ENCRYPTED = [
     )
 ]
 del _key
+# HMAC's block size: PBKDF2-HMAC-SHA256, which encrypts the PKCS#8 key.
+_HMAC_BLOCK = 64
+
+
+def opens(meant: bytes | None, pkcs8: bool) -> bool:
+    """Whether the password bytes ``meant`` decrypt the key. PKCS#8 keys
+    are encrypted under PBKDF2 with HMAC, which pads a key (the password)
+    with zero bytes to its block size: the password followed by zero bytes
+    opens them too, with OpenSSL and so with the stdlib and pyssl alike.
+    The traditional format (EVP_BytesToKey) takes the password alone."""
+    if meant == PASSWORD:
+        return True
+    return (
+        pkcs8 and meant is not None and len(meant) <= _HMAC_BLOCK
+        and meant.rstrip(b"\0") == PASSWORD
+    )  # fmt: skip
 
 
 class Refused(Exception):
@@ -103,7 +119,7 @@ def TestOneInput(data: bytes) -> None:
         if password is _raise_refused and not isinstance(ours[1], Refused):
             raise Finding(f"the password callable raised Refused, load_cert_chain {ours!r}")
         accepted = ours[0] == "returned"
-        if accepted != (meant == PASSWORD):
+        if accepted != opens(meant, pkcs8=data[0] >> 7 == 0):
             raise Finding(f"password {password!r}: {ours!r}")
     if stdlib_ssl is not None:
         theirs = load(stdlib_ssl, certfile, keyfile, password)
