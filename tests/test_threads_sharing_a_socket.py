@@ -138,18 +138,7 @@ def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, c
     before), and the new connection keeps its bytes. (The stdlib's read
     goes on with the new socket: it takes the bytes sent to it and waits
     for more.)"""
-    armed = threading.Event()
     closed = threading.Event()
-    header_read = threading.Event()
-
-    def on_message(conn, direction, version_, content_type, message_type, data):
-        # The header of the first application data record the reader
-        # thread reads: hold the read there, between header and body,
-        # until the socket is closed.
-        if armed.is_set() and (direction, int(content_type), data[:1]) == ("read", 0x100, b"\x17"):
-            armed.clear()
-            header_read.set()
-            closed.wait(TIMEOUT)
 
     def send_then_hold(tls):
         tls.sendall(b"late data")
@@ -159,34 +148,24 @@ def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, c
     # that of the data (both are application data outside), and one still
     # on its way when the reader starts would be held instead.
     server = serve_tls(pyssl, send_then_hold, num_tickets=0)
-    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
-    ctx._msg_callback = on_message
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
-        number = tls.fileno()
-        outcome = []
-        reader = threading.Thread(target=lambda: outcome.append(result_of(tls.recv, 100)))
-        armed.set()
-        reader.start()
-        assert header_read.wait(TIMEOUT)
-        tls.close()
+        read = HeldCall(server, certs, version, "read", "recv", 100)
+        read.tls.close()
         with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as bystander:
             # The system gives the lowest free number, which is another one
             # when a descriptor was freed in between (the garbage collector
             # of an earlier test): then the new connection is put on it.
-            moved = bystander.fileno() != number
+            moved = bystander.fileno() != read.number
             if moved:
-                os.dup2(bystander.fileno(), number, inheritable=False)
+                os.dup2(bystander.fileno(), read.number, inheritable=False)
             bystander_server, _ = listener.accept()
             with bystander_server:
                 bystander_server.sendall(b"for the bystander")
                 closed.set()
-                reader.join(TIMEOUT)
-                assert not reader.is_alive()
+                result = read.release()
                 assert recv_exactly(bystander, 17) == b"for the bystander"
             if moved:
-                os.close(number)
-    [result] = outcome
+                os.close(read.number)
     if sys.version_info >= (3, 13):
         assert isinstance(result, OSError) and result.errno == errno.EBADF, result
     else:
@@ -202,43 +181,24 @@ def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(serve_tls, 
     The write fails instead, as a failed write ends on this Python (an
     OSError from 3.13, SSLEOFError before). (The stdlib's write sends its
     records down the new connection.)"""
-    armed = threading.Event()
     closed = threading.Event()
-    header_written = threading.Event()
-
-    def on_message(conn, direction, version_, content_type, message_type, data):
-        # Hold the write between making its first record and sending it.
-        if armed.is_set() and (direction, int(content_type), data[:1]) == ("write", 0x100, b"\x17"):
-            armed.clear()
-            header_written.set()
-            closed.wait(TIMEOUT)
 
     def hold(tls):
         closed.wait(TIMEOUT)
 
     server = serve_tls(pyssl, hold)
-    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
-    ctx._msg_callback = on_message
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
-        number = tls.fileno()
-        outcome = []
-        writer = threading.Thread(target=lambda: outcome.append(result_of(tls.sendall, b"secret")))
-        armed.set()
-        writer.start()
-        assert header_written.wait(TIMEOUT)
-        tls.close()
+        write = HeldCall(server, certs, version, "write", "sendall", b"secret")
+        write.tls.close()
         with socket.create_connection(listener.getsockname(), timeout=0.5) as bystander:
             bystander_server, _ = listener.accept()
             with bystander_server:
-                assert bystander.fileno() == number
+                assert bystander.fileno() == write.number
                 closed.set()
-                writer.join(TIMEOUT)
-                assert not writer.is_alive()
+                result = write.release()
                 bystander_server.settimeout(0.5)
                 with pytest.raises(TimeoutError):
                     bystander_server.recv(1)  # nothing came through
-    [result] = outcome
     if sys.version_info >= (3, 13):
         assert isinstance(result, OSError) and result.errno == errno.EBADF, result
     else:
@@ -251,3 +211,42 @@ def result_of(function, *args):
         return function(*args)
     except Exception as exc:
         return exc
+
+
+class HeldCall:
+    """A pyssl client connected to ``server`` whose ``call(*args)``, run in
+    a thread, is held by the message callback at the header of the first
+    application data record it reads or writes (``direction``) until
+    ``release()``: the moment between a record's header and the rest."""
+
+    def __init__(self, server, certs, version, direction, call, *args):
+        self.armed = threading.Event()
+        self.at_header = threading.Event()
+        self.released = threading.Event()
+        ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+        ctx._msg_callback = self._on_message
+        self.direction = direction
+        self.tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
+        self.number = self.tls.fileno()
+        self.outcome = []
+        method = getattr(self.tls, call)
+        self.thread = threading.Thread(target=lambda: self.outcome.append(result_of(method, *args)))
+        self.armed.set()
+        self.thread.start()
+        assert self.at_header.wait(TIMEOUT)
+
+    def _on_message(self, conn, direction, version_, content_type, message_type, data):
+        if self.armed.is_set() and (direction, int(content_type), data[:1]) == (
+            self.direction, 0x100, b"\x17"
+        ):
+            self.armed.clear()
+            self.at_header.set()
+            self.released.wait(TIMEOUT)
+
+    def release(self):
+        """Let the held call go on; returns what it returned or raised."""
+        self.released.set()
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive()
+        [result] = self.outcome
+        return result
