@@ -41,7 +41,11 @@
  * and keys. Unlike _ssl it keeps it while a connection is made
  * (pyssl_new_ssl): let go there, it goes to the peer thread of a loopback
  * handshake, which holds it for longer than SSL_new takes (handshakes per
- * second 0.83-0.92 of the stdlib's against 0.96-0.97 kept). cffi's
+ * second 0.83-0.92 of the stdlib's against 0.96-0.97 kept). It lets go
+ * where _ssl does not: while a socket's SSL* is freed on close (some
+ * microseconds), just when the peer thread, woken by the last record, wants
+ * it (loopback handshakes 0.94 -> 0.96 of the stdlib's, interleaved in one
+ * process; a thread switch fewer per handshake). cffi's
  * wrappers (_cffi_f_<name>, defined after this file) use these macros;
  * each asks once, by its own name, whether it releases. */
 static const char *const pyssl_gil_releasing[] = {
@@ -52,7 +56,7 @@ static const char *const pyssl_gil_releasing[] = {
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
-    "pyssl_read_early_data", "pyssl_write_early_data",
+    "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl",
     NULL
 };
 
@@ -288,6 +292,15 @@ static void pyssl_forget_fd(SSL *ssl)
     BIO *bio = SSL_get_rbio(ssl);
     if (bio != NULL && BIO_method_type(bio) == BIO_TYPE_SOCKET)
         BIO_set_fd(bio, -1, BIO_NOCLOSE);
+}
+
+/* SSL_free for a connection over a socket: the same call under another
+ * name, so that it releases the GIL (see pyssl_gil_releasing). Over memory
+ * BIOs SSL_free keeps it, as every call there does: an event loop closing a
+ * connection must not hand the GIL to a busy thread. */
+static void pyssl_free_socket_ssl(SSL *ssl)
+{
+    SSL_free(ssl);
 }
 
 /* A connection over two memory BIOs. SSL_set_bio takes over one reference

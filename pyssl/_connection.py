@@ -103,6 +103,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     # is usually an event loop: these keep the GIL (see helpers.h).
     _read_fn = lib.pyssl_read_in_memory
     _write_fn = lib.pyssl_write_in_memory
+    _free_fn = lib.SSL_free
 
     def __init__(
         self,
@@ -134,7 +135,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         ssl_ptr = lib.pyssl_new_ssl(context._ctx_ptr, handle, server_side, fd, io)
         if ssl_ptr == ffi.NULL:
             raise error_from_queue("SSL_new")
-        self.ssl_ptr = ffi.gc(ssl_ptr, lib.SSL_free)
+        self.ssl_ptr = ffi.gc(ssl_ptr, self._free_fn)
         # The current context can change (SNI); the one the SSL* was made
         # with stays in use by OpenSSL, so both are kept alive.
         self._context = self._original_context = context

@@ -38,6 +38,7 @@ class _SocketConnection(Connection):
     # On a socket OpenSSL may block: these release the GIL.
     _read_fn = lib.pyssl_read
     _write_fn = lib.pyssl_write
+    _free_fn = lib.pyssl_free_socket_ssl
 
     def __init__(
         self, context: Any, server_side: bool, server_hostname: str | None, sock: Any, session: Any = None
