@@ -1,4 +1,4 @@
-"""Integer arguments converted as the C ``_ssl`` module converts them.
+"""Arguments converted as the C ``_ssl`` module converts them.
 
 The stdlib's setters and constructors take their numbers through CPython's
 argument converters (``PyArg_Parse`` formats, Argument Clinic), so a wrong
@@ -68,3 +68,14 @@ def as_unsigned_long_long(value: Any) -> int:
     if number > _ULONG_MASK:
         raise OverflowError("int too big to convert")
     return number
+
+
+def idna_hostname(name: str) -> str:
+    """``name.encode("idna").decode("ascii")``, as the stdlib encodes a
+    server_hostname. The codec is Python code (half a microsecond a name,
+    on every client connection); an ASCII name shorter than 64 characters
+    without an empty label is one it returns unchanged, so only other
+    names are given to it, and fail with its own exceptions."""
+    if name.isascii() and len(name) < 64 and ".." not in name and not name.startswith("."):
+        return name
+    return name.encode("idna").decode("ascii")

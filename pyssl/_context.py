@@ -14,6 +14,7 @@ from pyssl._arguments import (
     as_clinic_int,
     as_unsigned_long_long,
     as_unsigned_long_mask,
+    idna_hostname,
     type_name,
 )
 from pyssl._asn1 import _ASN1Object
@@ -542,7 +543,7 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         if hostname is None:
             return None
         if isinstance(hostname, str):
-            return hostname.encode("idna").decode("ascii")
+            return idna_hostname(hostname)
         return hostname.decode("ascii")
 
     def wrap_socket(

@@ -697,6 +697,42 @@ def test_server_hostname_with_a_leading_dot_fails_idna(connected_pair, either):
         wrap_connected(either, connected_pair[0], ".example.org")
 
 
+# The IDNA codec's answer for each, which server_hostname must give: ASCII
+# names returned as they are (case kept), labels of 63 and 64 characters,
+# empty labels, a name longer than 63 characters, a trailing dot and a
+# name the codec converts.
+IDNA_NAMES = [
+    "localhost",
+    "Example.ORG",
+    "a" * 63,
+    "a" * 64,
+    "a" * 63 + ".example",
+    "a" * 64 + ".example",
+    "example." + "b" * 64,
+    "a..b",
+    "a.",
+    ".",
+    "-leading-hyphen.example",
+    "x" * 40 + "." + "y" * 40,
+    "xn--bcher-kva.example",
+    "bücher.example",
+]
+
+
+@pytest.mark.parametrize("name", IDNA_NAMES)
+def test_server_hostname_is_encoded_as_the_idna_codec_encodes_it(name):
+    context = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
+    try:
+        expected = name.encode("idna").decode("ascii")
+    except UnicodeError as refused:
+        with pytest.raises(type(refused)) as caught:
+            context.wrap_bio(pyssl.MemoryBIO(), pyssl.MemoryBIO(), server_hostname=name)
+        assert str(caught.value) == str(refused)
+        return
+    tls = context.wrap_bio(pyssl.MemoryBIO(), pyssl.MemoryBIO(), server_hostname=name)
+    assert tls.server_hostname == expected
+
+
 @pytest.mark.parametrize("hostname", ["local\0host", b"local\0host"])
 def test_server_hostname_with_a_nul_character(connected_pair, either, hostname):
     with pytest.raises(TypeError, match="null"):
