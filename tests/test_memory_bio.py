@@ -4,6 +4,8 @@ application. Each test runs against pyssl and the stdlib (``either``)."""
 from __future__ import annotations
 
 import os
+import random
+import sys
 import threading
 import warnings
 
@@ -75,6 +77,56 @@ def test_a_read_larger_than_any_record_comes_whole(either):
     assert bio.read() == data
     bio.write(b"after")
     assert bio.read() == b"after"
+
+
+def test_interleaved_writes_and_reads_keep_every_byte_once_and_in_order(either):
+    # Reads of every size between writes of every size, against a model:
+    # a read that left bytes behind or skipped some shows here.
+    rng = random.Random(7)
+    bio = either.MemoryBIO()
+    sent, received = bytearray(), bytearray()
+    for _ in range(400):
+        if rng.random() < 0.5:
+            data = rng.randbytes(rng.choice([0, 1, 5, 100, 4095, 4097, 16 * 1024, 70 * 1024]))
+            assert bio.write(data) == len(data)
+            sent += data
+        else:
+            size = rng.choice([-1, 0, 1, 3, 4096, 20000, 10**6])
+            chunk = bio.read(size) if size != -1 else bio.read()
+            assert type(chunk) is bytes
+            received += chunk
+        assert bio.pending == len(sent) - len(received)
+    received += bio.read()
+    assert received == sent
+
+
+def test_a_thread_reading_while_another_writes_gets_every_byte_in_order(either):
+    # One thread drains the BIO while another fills it (as a thread writing
+    # application data fills an SSLObject's outgoing BIO): each read and
+    # write is whole, whatever thread switch falls between two calls.
+    rng = random.Random(11)
+    chunks = [rng.randbytes(rng.choice([1, 300, 5000, 17000, 70000])) for _ in range(300)]
+    expected = b"".join(chunks)
+    bio = either.MemoryBIO()
+    received = bytearray()
+
+    def write_all():
+        for chunk in chunks:
+            bio.write(chunk)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        writer = threading.Thread(target=write_all)
+        writer.start()
+        while len(received) < len(expected) and (writer.is_alive() or bio.pending):
+            received += bio.read()
+        writer.join(30)
+        received += bio.read()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not writer.is_alive()
+    assert received == expected
 
 
 def test_bytes_read_stay_valid_after_later_reads(either):
