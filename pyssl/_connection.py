@@ -143,9 +143,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         self.server_hostname: str | None = None
         self._owner: Any = weakref.ref(owner) if owner is not None else None
         self.callback_error: BaseException | None = None
-        # Nothing settled yet (as _forget(), without the call).
-        self._version = self._cipher = self._alpn = UNKNOWN
-        self._peer_der = self._peer_dict = UNKNOWN
+        self._forget()  # nothing settled yet
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
         if server_hostname is not None:
@@ -233,9 +231,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     def do_handshake(self) -> None:
         """Perform the TLS handshake."""
         self._handshake_steps("handshake", "do_handshake")
-        # What the getters kept is stale now (as _forget(), without the call).
-        self._version = self._cipher = self._alpn = UNKNOWN
-        self._peer_der = self._peer_dict = UNKNOWN
+        self._forget()
         if self.callback_error is not None:
             self._raise_callback_error()
 

@@ -53,7 +53,7 @@ class MemoryBIO:
     @property
     def eof(self) -> bool:
         """Whether write_eof() was called and everything was read."""
-        return self._eof_written and lib.BIO_ctrl_pending(self.bio_ptr) == 0
+        return self._eof_written and _BIO_ctrl_pending(self.bio_ptr) == 0
 
     def read(self, size: int = _ALL) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
@@ -115,6 +115,10 @@ class MemoryBIO:
         lib.BIO_set_mem_eof_return(self.bio_ptr, 0)
 
 
+def _refuse_bio(name: str, bio: Any) -> None:
+    raise TypeError(f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}")
+
+
 class SSLObject:
     """A TLS connection over a pair of MemoryBIOs, for frameworks that do
     their own I/O. Instances are returned by ``SSLContext.wrap_bio``."""
@@ -135,9 +139,10 @@ class SSLObject:
         session: Any = None,
         context: Any = None,
     ) -> SSLObject:
-        if not isinstance(incoming, MemoryBIO) or not isinstance(outgoing, MemoryBIO):
-            name, bio = ("incoming", incoming) if not isinstance(incoming, MemoryBIO) else ("outgoing", outgoing)
-            raise TypeError(f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}")
+        if not isinstance(incoming, MemoryBIO):
+            _refuse_bio("incoming", incoming)
+        if not isinstance(outgoing, MemoryBIO):
+            _refuse_bio("outgoing", outgoing)
         self = cls.__new__(cls)
         connection = Connection(context, bool(server_side), server_hostname, self, session)
         lib.pyssl_use_bios(connection.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
