@@ -38,7 +38,9 @@ def make_ffibuilder() -> FFI:
     for name in CDEF_FILES:
         builder.cdef(_read("cdef", f"{name}.cdef"))
     builder.cdef(error_codes.CDEF)
-    source = _read("helpers.h") + "\n" + error_codes.c_source(location.header_dir)
+    source = "\n".join(
+        [_read("helpers.h"), _read("fast_paths.h"), error_codes.c_source(location.header_dir)]
+    )
     extra_compile_args = []
     if sys.platform != "win32":
         # pyssl deliberately offers the deprecated fixed-version methods

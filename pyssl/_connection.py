@@ -23,7 +23,7 @@ from pyssl._errors import (
     error_from_queue,
     want_error,
 )
-from pyssl._lib import HAS_TLSv1_3, ffi, lib
+from pyssl._lib import HAS_TLSv1_3, fast_paths, ffi, lib
 from pyssl._negotiated import UNKNOWN, NegotiatedState
 from pyssl._peer_status import PeerStatus
 from pyssl._session import SSLSession
@@ -43,6 +43,9 @@ _WANT_READ_MESSAGE = want_error(_WANT_READ, "read").strerror
 
 # read() has a parameter named len, as in the stdlib.
 _length = len
+
+_ssl_read = fast_paths.ssl_read
+_ssl_write = fast_paths.ssl_write
 
 
 # What an IP address is written with; a name with any other character is a
@@ -82,6 +85,8 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         "_handle",
         "_io",
         "_write_io",
+        # _io's address, what the fast paths take (_io keeps it alive).
+        "_io_address",
         "callback_error",
         # What the last handshake settled, looked up once (see _forget()).
         "_version",
@@ -129,6 +134,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         # [1] for writes (see pyssl_new_ssl), kept alive by _io.
         self._io = io = ffi.new("pyssl_io[2]")
         self._write_io = io + 1
+        self._io_address = int(ffi.cast("uintptr_t", io))
         # A server resumes only sessions made in its own session id context
         # (set there). Clients get none: a TLS 1.3 external PSK makes a
         # session without one, which a client with a context refuses.
@@ -267,8 +273,9 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             self._fail(connection_error(self, err, status, operation))
 
     # read() and write() are the hot path: one Python frame and one C call
-    # when OpenSSL has what it needs. Everything else (waiting, retrying,
-    # handshakes seen, errors) is in _finish_io().
+    # (pyssl._fast_paths, see fast_paths.h) when OpenSSL has what it needs.
+    # Everything else (waiting, retrying, handshakes seen, errors) is in
+    # _read_on() and _finish_io().
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read up to ``len`` bytes; into ``buffer`` when given (returning
@@ -280,58 +287,75 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
                 if len < 0:
                     raise ValueError("size should not be negative")
                 return b""
-            # One SSL_read gives at most one record: 16 KiB of plaintext.
-            try:
-                dest, view = local.scratch
-            except AttributeError:
-                dest, view = new_scratch()
-            size = len if len < SCRATCH_SIZE else SCRATCH_SIZE
-        else:
-            try:
-                # Positional arguments: cffi parses keywords slowly.
-                dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
-            except (TypeError, BufferError):
-                # The stdlib's "w*" argument: writable and contiguous.
-                raise TypeError(
-                    "read() argument 2 must be read-write bytes-like object, "
-                    f"not {type(buffer).__name__}"
-                ) from None
-            size = _length(dest)  # a char[]: its length in bytes
-            if 0 < len < size:
-                size = len
-            elif size == 0:
-                return 0
+            got = _ssl_read(self._io_address, len, self.uses_socket)
+            if type(got) is bytes and self.callback_error is None:
+                return got
+            return self._read_on(got, len)
+        try:
+            # Positional arguments: cffi parses keywords slowly.
+            dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
+        except (TypeError, BufferError):
+            # The stdlib's "w*" argument: writable and contiguous.
+            raise TypeError(
+                "read() argument 2 must be read-write bytes-like object, "
+                f"not {type(buffer).__name__}"
+            ) from None
+        size = _length(dest)  # a char[]: its length in bytes
+        if 0 < len < size:
+            size = len
+        elif size == 0:
+            return 0
         got = self._read_fn(self._io, dest, size)
         if got < 0 or self.callback_error is not None:
             if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
-                # Over memory BIOs the caller feeds the incoming BIO and
-                # comes back: asyncio ends every read this way, so it is
-                # raised here.
                 dest = None  # the traceback keeps this frame, not the buffer
                 raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
-            got = self._finish_io(self._read_fn, got, dest, size, "read", buffer is not None)
-        if buffer is None:
-            return view[:got]  # copied out before any other read in this thread
+            got = self._finish_io(self._read_fn, got, dest, size, "read", True)
         return got
+
+    def _read_on(self, got: Any, len: int) -> bytes:
+        """The rest of a read() into new bytes whose first call (ssl_read)
+        returned ``got``: bytes when a callback raised, (bytes, result) when
+        a handshake was seen, or the failure's negative result."""
+        if type(got) is tuple:
+            got = got[0]
+            self._forget()
+        if type(got) is bytes:
+            if self.callback_error is not None:
+                self._raise_callback_error()
+            return got
+        if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+            # Over memory BIOs the caller feeds the incoming BIO and comes
+            # back: asyncio ends every read this way, so it is raised here.
+            raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
+        # Waiting (a socket with a timeout) and retrying go through the
+        # thread's scratch buffer.
+        try:
+            dest, view = local.scratch
+        except AttributeError:
+            dest, view = new_scratch()
+        size = len if len < SCRATCH_SIZE else SCRATCH_SIZE
+        got = self._finish_io(self._read_fn, got, dest, size, "read", False)
+        return view[:got]  # copied out before any other read in this thread
 
     def write(self, data: Any) -> int:
         """Write ``data`` (a bytes-like object); returns the bytes written."""
         if type(data) is bytes:
-            # cffi passes a bytes object's own memory: no buffer to take.
-            src = data
-            size = len(data)
-        else:
-            try:
-                src = ffi.from_buffer(data)
-            except TypeError:
-                raise TypeError(
-                    f"a bytes-like object is required, not '{type(data).__name__}'"
-                ) from None
-            size = len(src)
+            written = _ssl_write(self._io_address, data, self.uses_socket)
+            if written >= 0 and self.callback_error is None:
+                return written
+            return self._finish_io(self._write_fn, written, data, len(data), "write", False)
+        try:
+            src = ffi.from_buffer(data)
+        except TypeError:
+            raise TypeError(
+                f"a bytes-like object is required, not '{type(data).__name__}'"
+            ) from None
+        size = len(src)
         written = self._write_fn(self._write_io, src, size)
         if written >= 0 and self.callback_error is None:
             return written
-        return self._finish_io(self._write_fn, written, src, size, "write", src is not data)
+        return self._finish_io(self._write_fn, written, src, size, "write", True)
 
     def _finish_io(
         self, io: Any, result: int, buf: Any, size: int, operation: str, borrowed: bool

@@ -20,7 +20,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on how pyssl wa
         "binding in place with `python _native/build.py`."
     ) from exc
 
-__all__ = ["ffi", "lib"]
+__all__ = ["fast_paths", "ffi", "lib"]
 
 OPENSSL_VERSION_NUMBER: int = lib.OpenSSL_version_num()
 OPENSSL_VERSION: str = ffi.string(lib.OpenSSL_version(lib.OPENSSL_VERSION)).decode("ascii")
@@ -49,6 +49,12 @@ OPENSSL_API_VERSION = _version_info(lib.OPENSSL_VERSION_NUMBER)
 # allocated once, before any connection exists.
 if lib.pyssl_init_handshake_tracking() < 0:  # pragma: no cover - out of memory
     raise MemoryError("cannot allocate an OpenSSL ex_data index")
+
+# The memory BIO hot path's CPython entry points (see fast_paths.h): one
+# module, made by the binding and registered as pyssl._fast_paths.
+if lib.pyssl_register_fast_paths() < 0:  # pragma: no cover - out of memory
+    raise ImportError("cannot create pyssl._fast_paths")
+import pyssl._fast_paths as fast_paths  # noqa: E402
 
 HAS_SNI = True
 HAS_ALPN = True

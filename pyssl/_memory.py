@@ -13,7 +13,7 @@ from typing import Any
 
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
-from pyssl._lib import ffi, lib
+from pyssl._lib import fast_paths, ffi, lib
 from pyssl._x509 import chain_to_der
 
 # BIO_write() takes an int count.
@@ -24,6 +24,8 @@ _MAX_WRITE = 0x7FFFFFFF
 _BIO_ctrl_pending = lib.BIO_ctrl_pending
 _BIO_read = lib.BIO_read
 _BIO_write = lib.BIO_write
+_bio_read = fast_paths.bio_read
+_bio_write = fast_paths.bio_write
 
 # MemoryBIO.read()'s default size: everything.
 _ALL = -1
@@ -32,7 +34,7 @@ _ALL = -1
 class MemoryBIO:
     """A buffer of bytes between the TLS layer and the application."""
 
-    __slots__ = ("bio_ptr", "_eof_written", "_write_limit")
+    __slots__ = ("bio_ptr", "_address", "_eof_written", "_write_limit")
 
     def __init__(self) -> None:
         # An empty buffer reads as "retry later" until write_eof().
@@ -40,6 +42,8 @@ class MemoryBIO:
         if bio == ffi.NULL:
             raise error_from_queue("MemoryBIO")
         self.bio_ptr = ffi.gc(bio, lib.BIO_free)
+        # What the fast paths take; bio_ptr keeps the BIO alive.
+        self._address = int(ffi.cast("uintptr_t", bio))
         self._eof_written = False
         # The most write() takes: what BIO_write's int can say, and
         # nothing once write_eof() was called (one test on the hot path).
@@ -57,31 +61,19 @@ class MemoryBIO:
 
     def read(self, size: int = _ALL) -> bytes:
         """Read up to ``size`` bytes (all of them if negative)."""
-        bio = self.bio_ptr
-        # Asking first makes the common empty read one C call.
-        count = _BIO_ctrl_pending(bio)
-        # The default is the one object _ALL: one test. Any other size,
-        # -1 or not, is checked as an index.
+        # The default is the one object _ALL: one test. Any other size is
+        # checked as an index.
         if size is not _ALL:
             size = index(size)
-            if 0 <= size < count:
-                count = size
-        if count == 0:
-            return b""
-        # Straight into the bytes to be returned, as the stdlib fills its
-        # new bytes object: one copy, no scratch buffer. cffi passes a bytes
-        # object's own storage; writing into it is sound only because this
-        # object was made just here (bytes(n) with n > 0 is always a new,
-        # unhashed object) and nothing else has seen it yet.
-        out = bytes(count)
-        got = _BIO_read(bio, out, count)
-        if got != count:  # a memory BIO gives all it holds; never seen
-            return out[: max(got, 0)]
-        return out
+        return _bio_read(self._address, size)
 
     def write(self, data: Any) -> int:
         """Append the bytes-like ``data``; returns the number written."""
         if type(data) is bytes:
+            count = _bio_write(self._address, data, self._write_limit)
+            if count >= 0:
+                return count
+            # Too long, or written after write_eof(): the full path says so.
             # cffi passes a bytes object's own memory: no buffer to take.
             src = data
         else:

@@ -10,10 +10,18 @@ each runs with the stdlib too, whose getters ask OpenSSL every time.
 
 from __future__ import annotations
 
+import select
 import socket
 
 import pytest
-from conftest import TIMEOUT, BioPair, client_context, needs_openssl, server_context
+from conftest import (
+    TIMEOUT,
+    BioPair,
+    ThreadedServer,
+    client_context,
+    needs_openssl,
+    server_context,
+)
 
 
 class Relay:
@@ -123,3 +131,95 @@ def test_getters_before_and_after_the_handshake(certs, either, getter):
     assert getattr(pair.client, getter)() is None
     pair.handshake()
     assert getattr(pair.client, getter)() is not None
+
+
+def _step(call, module):
+    try:
+        return call()
+    except module.SSLWantReadError:
+        return None
+
+
+def test_a_read_that_ends_a_renegotiation_returns_its_data_and_the_new_certificate(certs, either):
+    # A pyssl server switches to another certificate and renegotiates in
+    # full (OpenSSL's SSL_renegotiate: the ssl API has no call for it). Its
+    # flight is the last; it sends data right after it, so the client's
+    # read finishes the handshake and returns that data in the same call,
+    # and what the client's getters kept from the first handshake must go.
+    # Every step is in memory: nothing depends on timing.
+    import pyssl
+    from pyssl._lib import lib
+
+    server_ctx = server_context(pyssl, certs, maximum_version=pyssl.TLSVersion.TLSv1_2)
+    other_ctx = server_context(pyssl, certs, maximum_version=pyssl.TLSVersion.TLSv1_2)
+    other_ctx.load_cert_chain(certs.client_chain)  # same CA, another subject
+    client_ctx = client_context(either, certs, check_hostname=False)
+    pair = BioPair(client_ctx, server_ctx).handshake()
+    client, server = pair.client, pair.server
+    assert client.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
+    server.context = other_ctx
+    ssl_ptr = server._sslobj.ssl_ptr
+    lib.SSL_set_options(ssl_ptr, lib.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
+    assert lib.SSL_renegotiate(ssl_ptr) == 1
+    server.do_handshake()  # sends a HelloRequest; the rest comes in reads
+    pair._move()
+    assert _step(lambda: client.read(1024), either) is None  # ClientHello
+    pair._move()
+    assert _step(lambda: server.read(1024), pyssl) is None  # ServerHello ... ServerHelloDone
+    pair._move()
+    assert _step(lambda: client.read(1024), either) is None  # ... Finished
+    pair._move()
+    assert _step(lambda: server.read(1024), pyssl) is None  # Finished: the server is done
+    server.write(b"after the renegotiation")
+    pair._move()
+    assert client.read(1024) == b"after the renegotiation"
+    assert not client.session_reused
+    assert client.getpeercert()["subjectAltName"][0] == ("email", "client@example.org")
+    assert pair.send(b"and on") == b"and on"
+
+
+def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(certs, either):
+    # On a blocking socket one read can run a whole renegotiation (the
+    # HelloRequest, every flight, the Finished) and then return the data
+    # after it: what the getters kept from the first handshake must go.
+    import pyssl
+    from pyssl._lib import lib
+
+    server_ctx = server_context(pyssl, certs, maximum_version=pyssl.TLSVersion.TLSv1_2)
+    other_ctx = server_context(pyssl, certs, maximum_version=pyssl.TLSVersion.TLSv1_2)
+    other_ctx.load_cert_chain(certs.client_chain)  # same CA, another subject
+
+    def renegotiate(conn):
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            assert tls.recv(1) == b"g"
+            tls.context = other_ctx
+            lib.SSL_set_options(tls._sslobj.ssl_ptr, lib.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
+            assert lib.SSL_renegotiate(tls._sslobj.ssl_ptr) == 1
+            tls.do_handshake()  # the HelloRequest; the rest comes in reads
+            tls.setblocking(False)
+            started = False
+            while True:  # until the renegotiation has started and ended
+                try:
+                    tls.recv(1)
+                except pyssl.SSLWantReadError:
+                    pass
+                if tls.version() is None:
+                    started = True
+                elif started:
+                    break
+                assert select.select([tls], [], [], TIMEOUT)[0], "the client went quiet"
+            tls.setblocking(True)
+            tls.sendall(b"after the renegotiation")
+            return tls.recv(1)
+
+    server = ThreadedServer(renegotiate)
+    client_ctx = client_context(either, certs, check_hostname=False)
+    with socket.create_connection(server.address, timeout=TIMEOUT) as raw:
+        with client_ctx.wrap_socket(raw) as tls:
+            assert tls.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
+            tls.sendall(b"g")
+            tls.settimeout(None)  # blocking: the whole renegotiation in one read
+            assert tls.recv(1024) == b"after the renegotiation"
+            assert tls.getpeercert()["subjectAltName"][0] == ("email", "client@example.org")
+            tls.sendall(b"x")
+    assert server.join() == [b"x"]

@@ -223,3 +223,32 @@ def test_a_context_for_one_side_refuses_the_other(either, server_side):
         warnings.simplefilter("ignore", DeprecationWarning)
         neutral = either.SSLContext(either.PROTOCOL_TLS)
     neutral.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=server_side)
+
+
+def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
+    # pyssl._fast_paths is private, but a wrong argument must still be an
+    # exception, never a crash: each checks its arguments' count and types.
+    import pyssl
+    from pyssl import _fast_paths as fast
+
+    bio = pyssl.MemoryBIO()
+    address = bio._address
+    with pytest.raises(TypeError):
+        fast.bio_read("not an address", -1)
+    with pytest.raises(TypeError):
+        fast.bio_read(address)
+    with pytest.raises(TypeError):
+        fast.bio_read(address, "all")
+    with pytest.raises(TypeError):
+        fast.bio_write(address, bytearray(b"x"), 10)
+    with pytest.raises(TypeError):
+        fast.ssl_read(address, 1)
+    with pytest.raises(TypeError):
+        fast.ssl_write(address, memoryview(b"x"), False)
+    with pytest.raises(ValueError):
+        fast.ssl_read(address, 0, False)
+    # Refused without touching the BIO:
+    assert fast.bio_write(address, b"too long", 3) == -1
+    assert bio.pending == 0
+    assert fast.bio_write(address, b"fits", 10) == 4
+    assert fast.bio_read(address, -1) == b"fits"
