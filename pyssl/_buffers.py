@@ -1,9 +1,11 @@
 """Scratch memory for the bytes pyssl copies out of OpenSSL.
 
 ``read(n)`` without a buffer returns new ``bytes`` whose size is known only
-once OpenSSL has decrypted the record. cffi can only make bytes by copying
-from C memory, so OpenSSL first fills a scratch buffer, a slice of which
-then becomes the bytes. One scratch buffer per thread, reused, keeps that
+once OpenSSL has decrypted the record. Its first call (``ssl_read`` in
+``_native/fast_paths.h``) fills a buffer on the C stack; a read that has to
+wait and retry (a socket with a timeout) goes on through cffi, which can
+only make bytes by copying from C memory, so OpenSSL fills a scratch buffer,
+a slice of which then becomes the bytes. One scratch buffer per thread, reused, keeps that
 cheap: no allocation per call, memory that stays in the CPU's caches, and
 none held per connection. Each user copies the bytes out right after the C
 call that filled it, before any other Python code in the thread can use
