@@ -1,19 +1,25 @@
 /* pyssl._fast_paths: CPython entry points for the calls an event loop
- * makes several times per TLS record over memory BIOs (MemoryBIO.read,
- * MemoryBIO.write). Everything else reaches OpenSSL through cffi.
+ * makes several times per TLS record: MemoryBIO.read and write, and a
+ * connection's read and write of bytes. Everything else, and every error
+ * these report, goes through cffi and the Python layer.
  *
  * Why not cffi for these: a cffi call with several arguments goes through
  * METH_VARARGS (an argument tuple, one conversion per argument), about
  * 100 ns where a METH_FASTCALL function takes 25, and cffi cannot return a
  * new bytes object filled in C, so MemoryBIO.read() needed three calls
- * (pending, bytes(n), BIO_read) where this needs one. asyncio makes six of
- * these calls per 64-byte round trip.
+ * (pending, bytes(n), BIO_read) where this needs one. asyncio makes about
+ * a dozen of these calls per 64-byte round trip.
  *
- * The functions take the BIO's address as an int, which the Python layer
- * (pyssl/_memory.py) takes from the cdata it owns and keeps alive; they
- * check their arguments' types and never release the GIL (nothing blocks
- * in a memory BIO). They use the stable ABI of CPython 3.10 (the module is
- * built with Py_LIMITED_API): METH_FASTCALL is part of it since 3.10. */
+ * The functions take an address as an int (a BIO*, or a connection's
+ * pyssl_io[2]), which the Python layer takes from the cdata it owns and
+ * keeps alive; they check their arguments' count and types. The memory
+ * BIO functions never release the GIL; a connection's read and write
+ * release it when told to (on a socket, where OpenSSL may block). They
+ * use the stable ABI of CPython 3.10 (cffi builds the module with
+ * Py_LIMITED_API): METH_FASTCALL is part of it since 3.10.
+ *
+ * pyssl._lib calls pyssl_register_fast_paths() once, through cffi, and
+ * imports the module it registers. */
 #include <limits.h>
 
 #ifndef METH_FASTCALL
@@ -22,13 +28,30 @@
 
 typedef PyObject *(*pyssl_fastcall)(PyObject *, PyObject *const *, Py_ssize_t);
 
-static void *pyssl_address_argument(PyObject *arg)
+/* The address each function takes first, after checking the count of
+ * arguments; NULL with TypeError set. */
+static void *pyssl_address_argument(const char *function, PyObject *const *args,
+                                    Py_ssize_t nargs, Py_ssize_t expected)
 {
-    if (!PyLong_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "an address (int) is required");
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", function, expected);
         return NULL;
     }
-    return PyLong_AsVoidPtr(arg);
+    if (!PyLong_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s() takes an address (int) first", function);
+        return NULL;
+    }
+    return PyLong_AsVoidPtr(args[0]);
+}
+
+/* A bytes argument's storage; -1 with TypeError set for anything else. */
+static int pyssl_bytes_argument(const char *function, PyObject *arg, char **data, Py_ssize_t *size)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes a bytes object", function);
+        return -1;
+    }
+    return PyBytes_AsStringAndSize(arg, data, size);
 }
 
 /* bio_read(address, size) -> bytes: up to size bytes (all of them when
@@ -41,11 +64,7 @@ static PyObject *pyssl_fast_bio_read(PyObject *module, PyObject *const *args, Py
     PyObject *out;
     int got;
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "bio_read() takes 2 arguments");
-        return NULL;
-    }
-    bio = (BIO *)pyssl_address_argument(args[0]);
+    bio = (BIO *)pyssl_address_argument("bio_read", args, nargs, 2);
     if (bio == NULL)
         return NULL;
     size = PyLong_AsSsize_t(args[1]);
@@ -81,21 +100,13 @@ static PyObject *pyssl_fast_bio_write(PyObject *module, PyObject *const *args, P
     Py_ssize_t size, limit;
     int written;
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "bio_write() takes 3 arguments");
-        return NULL;
-    }
-    bio = (BIO *)pyssl_address_argument(args[0]);
+    bio = (BIO *)pyssl_address_argument("bio_write", args, nargs, 3);
     if (bio == NULL)
         return NULL;
-    if (!PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "bio_write() takes a bytes object");
+    if (pyssl_bytes_argument("bio_write", args[1], &data, &size) < 0)
         return NULL;
-    }
     limit = PyLong_AsSsize_t(args[2]);
     if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    if (PyBytes_AsStringAndSize(args[1], &data, &size) < 0)
         return NULL;
     if (size > limit || size > INT_MAX)
         return PyLong_FromLong(-1);
@@ -127,11 +138,7 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     long result;
     int release;
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "ssl_read() takes 3 arguments");
-        return NULL;
-    }
-    io = (pyssl_io *)pyssl_address_argument(args[0]);
+    io = (pyssl_io *)pyssl_address_argument("ssl_read", args, nargs, 3);
     if (io == NULL)
         return NULL;
     size = PyLong_AsSsize_t(args[1]);
@@ -179,18 +186,10 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     long result;
     int release;
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "ssl_write() takes 3 arguments");
-        return NULL;
-    }
-    io = (pyssl_io *)pyssl_address_argument(args[0]);
+    io = (pyssl_io *)pyssl_address_argument("ssl_write", args, nargs, 3);
     if (io == NULL)
         return NULL;
-    if (!PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "ssl_write() takes a bytes object");
-        return NULL;
-    }
-    if (PyBytes_AsStringAndSize(args[1], &data, &size) < 0)
+    if (pyssl_bytes_argument("ssl_write", args[1], &data, &size) < 0)
         return NULL;
     release = PyObject_IsTrue(args[2]);
     if (release < 0)

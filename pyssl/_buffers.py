@@ -42,3 +42,13 @@ def new_scratch() -> tuple[Any, Any]:
     buf = new_uninitialised("char[]", SCRATCH_SIZE)
     scratch = local.scratch = (buf, ffi.buffer(buf))
     return scratch
+
+
+def readable_buffer(data: Any) -> Any:
+    """``data``, a bytes-like object, as a cdata cffi passes to C without
+    copying (release it with ``ffi.release``); the stdlib's TypeError for
+    anything else."""
+    try:
+        return ffi.from_buffer(data)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None

@@ -14,7 +14,7 @@ import weakref
 from operator import index
 from typing import Any
 
-from pyssl._buffers import SCRATCH_SIZE, local, new_scratch
+from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
 from pyssl._connection_additions import ConnectionAdditions
 from pyssl._errors import (
     SSLError,
@@ -345,12 +345,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             if written >= 0 and self.callback_error is None:
                 return written
             return self._finish_io(self._write_fn, written, data, len(data), "write", False)
-        try:
-            src = ffi.from_buffer(data)
-        except TypeError:
-            raise TypeError(
-                f"a bytes-like object is required, not '{type(data).__name__}'"
-            ) from None
+        src = readable_buffer(data)
         size = len(src)
         written = self._write_fn(self._write_io, src, size)
         if written >= 0 and self.callback_error is None:

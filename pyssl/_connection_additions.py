@@ -14,6 +14,7 @@ from __future__ import annotations
 from operator import index
 from typing import Any
 
+from pyssl._buffers import readable_buffer
 from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
 
@@ -180,12 +181,7 @@ class ConnectionAdditions:
         of bytes written."""
         if self.server_side:
             raise ValueError("only a client-side connection can write early data")
-        try:
-            src = ffi.from_buffer(data)
-        except TypeError:
-            raise TypeError(
-                f"a bytes-like object is required, not '{type(data).__name__}'"
-            ) from None
+        src = readable_buffer(data)
         ssl_ptr = self.ssl_ptr
         try:
             if lib.SSL_in_before(ssl_ptr):

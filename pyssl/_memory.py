@@ -11,6 +11,7 @@ import warnings
 from operator import index
 from typing import Any
 
+from pyssl._buffers import readable_buffer
 from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import fast_paths, ffi, lib
@@ -77,12 +78,7 @@ class MemoryBIO:
             # cffi passes a bytes object's own memory: no buffer to take.
             src = data
         else:
-            try:
-                src = ffi.from_buffer(data)
-            except TypeError:
-                raise TypeError(
-                    f"a bytes-like object is required, not '{type(data).__name__}'"
-                ) from None
+            src = readable_buffer(data)
         size = len(src)
         if size > self._write_limit:
             # The caller's buffer is held only for the call, also when it

@@ -10,7 +10,6 @@ each runs with the stdlib too, whose getters ask OpenSSL every time.
 
 from __future__ import annotations
 
-import select
 import socket
 
 import pytest
@@ -29,11 +28,14 @@ class Relay:
     from a socket by hand, so that each step of a handshake happens when
     the test says."""
 
-    def __init__(self, module, ctx, sock):
+    def __init__(self, module, ctx, sock, server_side=False):
         self.module = module
         self.sock = sock
         self.incoming, self.outgoing = module.MemoryBIO(), module.MemoryBIO()
-        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.tls = ctx.wrap_bio(
+            self.incoming, self.outgoing, server_side=server_side,
+            server_hostname=None if server_side else "localhost",
+        )
 
     def send(self):
         data = self.outgoing.read()
@@ -182,6 +184,8 @@ def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(
     # On a blocking socket one read can run a whole renegotiation (the
     # HelloRequest, every flight, the Finished) and then return the data
     # after it: what the getters kept from the first handshake must go.
+    # The client reads in a thread; the server is a pyssl SSLObject whose
+    # records this test moves by hand, so it knows when each flight is out.
     import pyssl
     from pyssl._lib import lib
 
@@ -189,37 +193,42 @@ def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(
     other_ctx = server_context(pyssl, certs, maximum_version=pyssl.TLSVersion.TLSv1_2)
     other_ctx.load_cert_chain(certs.client_chain)  # same CA, another subject
 
-    def renegotiate(conn):
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            assert tls.recv(1) == b"g"
-            tls.context = other_ctx
-            lib.SSL_set_options(tls._sslobj.ssl_ptr, lib.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
-            assert lib.SSL_renegotiate(tls._sslobj.ssl_ptr) == 1
-            tls.do_handshake()  # the HelloRequest; the rest comes in reads
-            tls.setblocking(False)
-            started = False
-            while True:  # until the renegotiation has started and ended
-                try:
-                    tls.recv(1)
-                except pyssl.SSLWantReadError:
-                    pass
-                if tls.version() is None:
-                    started = True
-                elif started:
-                    break
-                assert select.select([tls], [], [], TIMEOUT)[0], "the client went quiet"
-            tls.setblocking(True)
-            tls.sendall(b"after the renegotiation")
-            return tls.recv(1)
-
-    server = ThreadedServer(renegotiate)
-    client_ctx = client_context(either, certs, check_hostname=False)
-    with socket.create_connection(server.address, timeout=TIMEOUT) as raw:
-        with client_ctx.wrap_socket(raw) as tls:
-            assert tls.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
+    def client(conn):
+        ctx = client_context(either, certs, check_hostname=False)
+        with ctx.wrap_socket(conn, server_hostname="localhost") as tls:
+            first = tls.getpeercert()["subjectAltName"][0]
             tls.sendall(b"g")
             tls.settimeout(None)  # blocking: the whole renegotiation in one read
-            assert tls.recv(1024) == b"after the renegotiation"
-            assert tls.getpeercert()["subjectAltName"][0] == ("email", "client@example.org")
+            data = tls.recv(1024)
+            after = tls.getpeercert()["subjectAltName"][0]
             tls.sendall(b"x")
-    assert server.join() == [b"x"]
+            return first, data, after
+
+    peer = ThreadedServer(client)  # here the thread on the other end is the client
+    with socket.create_connection(peer.address, timeout=TIMEOUT) as raw:
+        server = Relay(pyssl, server_ctx, raw, server_side=True)
+        server.handshake()
+        assert server.read() == b"g"
+        server.tls.context = other_ctx
+        ssl_ptr = server.tls._sslobj.ssl_ptr
+        lib.SSL_set_options(ssl_ptr, lib.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
+        assert lib.SSL_renegotiate(ssl_ptr) == 1
+        server.tls.do_handshake()  # the HelloRequest; the rest comes in reads
+        server.send()
+        started = False
+        while True:  # until the renegotiation has started and ended
+            try:
+                server.tls.read(1)
+            except pyssl.SSLWantReadError:
+                server.send()
+            if server.tls.version() is None:
+                started = True
+            elif started:
+                break
+            server.receive()
+        server.tls.write(b"after the renegotiation")
+        server.send()
+        assert server.read() == b"x"
+    assert peer.join() == [
+        (("DNS", "localhost"), b"after the renegotiation", ("email", "client@example.org"))
+    ]
