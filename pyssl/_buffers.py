@@ -2,15 +2,18 @@
 
 ``read(n)`` without a buffer returns new ``bytes`` whose size is known only
 once OpenSSL has decrypted the record. Its first call (``ssl_read`` in
-``_native/fast_paths.h``) fills a buffer on the C stack; a read that has to
+``_native/fast_paths.h``) fills a buffer on the C stack. A read that has to
 wait and retry (a socket with a timeout) goes on through cffi, which can
-only make bytes by copying from C memory, so OpenSSL fills a scratch buffer,
-a slice of which then becomes the bytes. One scratch buffer per thread, reused, keeps that
-cheap: no allocation per call, memory that stays in the CPU's caches, and
-none held per connection. Each user copies the bytes out right after the C
-call that filled it, before any other Python code in the thread can use
-the buffer again (callbacks that OpenSSL runs during a read come before it
-copies the record's plaintext).
+only make bytes by copying from C memory: OpenSSL fills a scratch buffer, a
+slice of which then becomes the bytes. One scratch buffer per thread,
+reused, keeps that cheap: no allocation per call, memory that stays in the
+CPU's caches, and none held per connection. Each user copies the bytes out
+right after the C call that filled it, before any other Python code in the
+thread can use the buffer again (callbacks that OpenSSL runs during a read
+come before it copies the record's plaintext).
+
+``readable_buffer`` is how every write takes a bytes-like object that is not
+``bytes``.
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ OPENSSL_API_VERSION = _version_info(lib.OPENSSL_VERSION_NUMBER)
 if lib.pyssl_init_handshake_tracking() < 0:  # pragma: no cover - out of memory
     raise MemoryError("cannot allocate an OpenSSL ex_data index")
 
-# The memory BIO hot path's CPython entry points (see fast_paths.h): one
+# CPython entry points for the calls made per record (MemoryBIO.read and
+# write, a connection's read and write of bytes; see fast_paths.h): one
 # module, made by the binding and registered as pyssl._fast_paths.
 if lib.pyssl_register_fast_paths() < 0:  # pragma: no cover - out of memory
     raise ImportError("cannot create pyssl._fast_paths")

@@ -21,9 +21,10 @@ from pyssl._x509 import chain_to_der
 _MAX_WRITE = 0x7FFFFFFF
 
 # asyncio calls these several times per record: a module global is found
-# faster than an attribute of cffi's lib object.
+# faster than an attribute of cffi's lib object. _bio_read and _bio_write
+# are the CPython entry points (fast_paths.h); _BIO_write serves what they
+# do not take.
 _BIO_ctrl_pending = lib.BIO_ctrl_pending
-_BIO_read = lib.BIO_read
 _BIO_write = lib.BIO_write
 _bio_read = fast_paths.bio_read
 _bio_write = fast_paths.bio_write
