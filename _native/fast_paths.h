@@ -216,7 +216,7 @@ static PyMethodDef pyssl_fast_path_methods[] = {
 
 static struct PyModuleDef pyssl_fast_path_module = {
     PyModuleDef_HEAD_INIT, "pyssl._fast_paths",
-    "CPython entry points for pyssl's memory BIO hot path (see _native/fast_paths.h).",
+    "CPython entry points for the calls pyssl makes per TLS record (see _native/fast_paths.h).",
     -1, pyssl_fast_path_methods, NULL, NULL, NULL, NULL
 };
 
