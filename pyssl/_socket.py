@@ -282,9 +282,10 @@ class SSLSocket(_socket_module.socket):
         if flags != 0:
             raise ValueError(f"non-zero flags not allowed in calls to sendall() on {self.__class__}")
         sent = 0
-        if type(data) is bytes:
+        if type(data) is bytes and data:
             # A blocking SSL_write writes all or fails: one call, and no
-            # view of the bytes to make.
+            # view of the bytes to make. (Nothing to send is no write: an
+            # empty SSL_write fails.)
             sent = sslobj.write(data)
             if sent == len(data):
                 return None

@@ -199,6 +199,21 @@ def test_zero_length_operations(serve_tls, certs, either):
     server.join()
 
 
+def test_sendall_of_nothing_writes_nothing_even_after_the_peer_closed(serve_tls, certs, either):
+    """sendall(b"") makes no SSL_write: after the peer's EOF an empty
+    SSL_write fails (BAD_LENGTH), and sendall() of nothing must not."""
+    outcome = []
+
+    def reply_to_eof(tls):
+        outcome.append(tls.recv(1024))
+        outcome.append(tls.sendall(b""))
+
+    server = serve_tls(either, reply_to_eof)
+    connect_tls(either, certs, server).close()
+    server.join()
+    assert outcome == [b"", None]
+
+
 def test_negative_read_length_is_refused(serve_tls, certs, either):
     server = serve_tls(either, echo)
     with connect_tls(either, certs, server) as tls:
