@@ -10,16 +10,19 @@ that waits for a socket.
 
 from __future__ import annotations
 
+import _socket
 import errno as _errno
+import os
 import select
 import socket as _socket_module
+import sys
 from math import ceil
 from time import monotonic
 from typing import Any
 
 from pyssl._connection import Connection
 from pyssl._errors import SSL_ERROR_EOF, SSLError, want_error
-from pyssl._lib import lib
+from pyssl._lib import ffi, lib
 from pyssl._negotiated import BINDING_TYPES
 from pyssl._x509 import chain_to_der
 
@@ -27,6 +30,9 @@ _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
 # SSLError.args[0] when the socket under a connection is gone (the stdlib's
 # PY_SSL_ERROR_NO_SOCKET).
 _ERROR_NO_SOCKET = 9
+# How many references an object has, on CPython. Elsewhere a connection is
+# never known to be unused, and close() takes the general path.
+_refcount = getattr(sys, "getrefcount", lambda obj: 0)
 
 
 class _SocketConnection(Connection):
@@ -94,6 +100,24 @@ class _SocketConnection(Connection):
 
     def _transport(self) -> Any:
         return self._socket()
+
+    def free_and_close(self, fd: int) -> None:
+        """Free the SSL* now and close ``fd`` in the same C call (see
+        pyssl_free_ssl_and_close). Only for a connection nothing else holds:
+        it is unusable afterwards."""
+        ssl_ptr = self.ssl_ptr
+        ffi.gc(ssl_ptr, None)  # freed here, not again when this goes
+        err = lib.pyssl_free_ssl_and_close(ssl_ptr, fd)
+        if err:
+            raise _close_error(err)
+
+
+def _close_error(err: int) -> OSError:
+    """The OSError socket.close() raises for the close's error ``err``."""
+    if sys.platform == "win32":
+        # A Winsock error: OSError maps it to errno, as the socket module does.
+        return OSError(None, f"closesocket() failed (Winsock error {err})", None, err)
+    return OSError(err, os.strerror(err))
 
 
 class SSLSocket(_socket_module.socket):
@@ -445,6 +469,14 @@ class SSLSocket(_socket_module.socket):
     def _real_close(self, *args: Any, **kwargs: Any) -> None:
         sslobj, self._sslobj = self._sslobj, None
         if sslobj is not None:
+            # Held only here, by this local and the call's argument (a call
+            # running in another thread would hold it through its frame):
+            # free it and close the descriptor in one C call that releases
+            # the GIL once, as the stdlib's close does.
+            if _refcount(sslobj) == 2 and _refcount(sslobj.ssl_ptr) == 2:
+                sslobj.free_and_close(_socket.socket.detach(self))
+                return
+            # In use elsewhere: it is freed when the last user lets it go.
             # OpenSSL must not use the descriptor number again: the next
             # socket opened gets it (a call still running in another
             # thread fails instead).

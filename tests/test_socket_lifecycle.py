@@ -4,7 +4,9 @@ unwrap(), shutdown(), detach() and close(), and what each leaves behind."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,6 +17,9 @@ from conftest import (
     recv_exactly,
     server_context,
 )
+
+import pyssl
+import pyssl._socket as pyssl_socket
 
 
 def echo_once(tls):
@@ -411,3 +416,67 @@ def test_operations_after_close(serve_tls, certs, either):
     assert tls.selected_alpn_protocol() is None
     assert tls.pending() == 0
     server.join()
+
+
+def test_close_frees_the_tls_layer_and_closes_the_descriptor(serve_tls, certs, either):
+    server = serve_tls(either, echo_once)
+    tls = connect_tls(either, certs, server)
+    tls.sendall(b"x")
+    assert tls.recv(1) == b"x"
+    server.join()
+    fd = tls.fileno()
+    # pyssl's TLS layer goes with close(), not later (the stdlib's, a C
+    # object, takes no weak references).
+    layer = weakref.ref(tls._sslobj) if either.__name__ == "pyssl" else None
+    tls.close()
+    assert layer is None or layer() is None
+    assert tls.fileno() == -1
+    # Nothing else runs now: the descriptor number cannot have been reused.
+    with pytest.raises(OSError) as caught:
+        os.fstat(fd)
+    assert caught.value.errno == errno.EBADF
+
+
+def test_close_frees_an_unshared_layer_with_the_descriptor_in_one_call(
+    serve_tls, certs, monkeypatch
+):
+    """Nothing else holds the layer: SSL_free and the descriptor's close are
+    one C call (one GIL release, as in the stdlib). Held elsewhere, the layer
+    is left to its holder and only the descriptor is closed."""
+    freed_with = []
+    free_and_close = pyssl_socket._SocketConnection.free_and_close
+
+    def spy(connection, fd):
+        if not connection.server_side:  # the server's are its own business
+            freed_with.append(fd)
+        free_and_close(connection, fd)
+
+    monkeypatch.setattr(pyssl_socket._SocketConnection, "free_and_close", spy)
+    for held_elsewhere in (False, True):
+        server = serve_tls(pyssl, echo_once)
+        tls = connect_tls(pyssl, certs, server)
+        fd = tls.fileno()
+        holder = tls._sslobj if held_elsewhere else None
+        tls.close()
+        assert freed_with == ([] if held_elsewhere else [fd])
+        if held_elsewhere:
+            assert holder.version() == "TLSv1.3"  # still whole
+        freed_with.clear()
+        del holder
+        server.join()
+
+
+def test_close_reports_a_descriptor_closed_behind_its_back(connected_pair, certs, either):
+    raw, _ = connected_pair
+    tls = client_context(either, certs).wrap_socket(
+        raw, server_hostname="localhost", do_handshake_on_connect=False
+    )
+    # Nothing else runs now: the descriptor number cannot be reused before
+    # close() closes it again.
+    os.close(tls.fileno())
+    with pytest.raises(OSError) as caught:
+        tls.close()
+    assert caught.value.errno == errno.EBADF
+    assert tls.fileno() == -1
+    tls.close()  # closed now: harmless
+
