@@ -4,8 +4,8 @@ This is the object the stdlib calls ``_ssl._SSLSocket`` (``SSLSocket._sslobj``
 and ``SSLObject._sslobj``). It knows nothing about sockets: when an
 operation cannot go on without I/O it calls ``_wait``, which here raises
 ``SSLWantReadError``/``SSLWantWriteError`` (the sans-I/O contract of
-``SSLObject``). The socket driver in ``_socket.py`` overrides ``_wait`` to
-poll the socket until the deadline instead.
+``SSLObject``). The socket driver in ``_socket_connection.py`` overrides
+``_wait`` to poll the socket until the deadline instead.
 """
 
 from __future__ import annotations

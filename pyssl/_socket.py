@@ -1,123 +1,27 @@
-"""SSLSocket: a socket.socket that speaks TLS, and the I/O waiting it needs.
+"""SSLSocket: a socket.socket that speaks TLS.
 
-OpenSSL reads and writes the socket's file descriptor itself (a socket
-BIO), so a blocking socket blocks inside OpenSSL with the GIL released.
-With a timeout the descriptor is non-blocking (Python sets it so) and
-``_SocketConnection._wait`` polls it until the deadline; with timeout 0
-the want-read/want-write errors reach the caller. This is the only place
-that waits for a socket.
+Its TLS layer is a SocketConnection (``_socket_connection``), which does
+the I/O and the waiting; this is the socket API around it, as ssl.py's
+SSLSocket is around ``_ssl._SSLSocket``.
 """
 
 from __future__ import annotations
 
 import _socket
 import errno as _errno
-import os
-import select
 import socket as _socket_module
 import sys
-from math import ceil
-from time import monotonic
 from typing import Any
 
-from pyssl._connection import Connection
-from pyssl._errors import SSL_ERROR_EOF, SSLError, want_error
-from pyssl._lib import ffi, lib
+from pyssl._errors import SSL_ERROR_EOF, SSLError
+from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
+from pyssl._socket_connection import SocketConnection
 from pyssl._x509 import chain_to_der
 
-_WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
-# SSLError.args[0] when the socket under a connection is gone (the stdlib's
-# PY_SSL_ERROR_NO_SOCKET).
-_ERROR_NO_SOCKET = 9
 # How many references an object has, on CPython. Elsewhere a connection is
 # never known to be unused, and close() takes the general path.
 _refcount = getattr(sys, "getrefcount", lambda obj: 0)
-
-
-class _SocketConnection(Connection):
-    """A Connection whose transport is a socket's file descriptor."""
-
-    __slots__ = ("_socket",)
-
-    uses_socket = True
-    # On a socket OpenSSL may block: these release the GIL.
-    _read_fn = lib.pyssl_read
-    _write_fn = lib.pyssl_write
-    _free_fn = lib.pyssl_free_socket_ssl
-
-    def __init__(
-        self, context: Any, server_side: bool, server_hostname: str | None, sock: Any, session: Any = None
-    ) -> None:
-        # The socket is the owner: the weak reference to it serves both.
-        super().__init__(context, server_side, server_hostname, sock, session, sock.fileno())
-        self._socket = self._owner
-
-    def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
-        sock = self._socket()
-        if sock is None:
-            raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
-        timeout = sock.gettimeout()
-        if timeout == 0.0:
-            self._fail(want_error(err, operation))
-        fd = sock.fileno()
-        if fd < 0:
-            raise SSLError("Underlying socket has been closed.")
-        remaining = None
-        if timeout is not None:
-            now = monotonic()
-            if deadline is None:
-                deadline = now + timeout
-            remaining = deadline - now
-            if remaining <= 0:
-                raise TimeoutError(f"The {operation} operation timed out")
-        if not self._ready(fd, err == _WANT_WRITE, remaining):
-            raise TimeoutError(f"The {operation} operation timed out")
-        return deadline
-
-    if hasattr(select, "poll"):
-
-        def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
-            # A poll object per wait: one thread may be reading while
-            # another writes, and a poll object refuses to be polled by
-            # two threads at once (RuntimeError).
-            poller = select.poll()
-            poller.register(fd, select.POLLOUT if writing else select.POLLIN)
-            return bool(poller.poll(None if timeout is None else ceil(timeout * 1000)))
-
-    else:  # pragma: no cover - Windows has no poll()
-
-        def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
-            if writing:
-                return bool(select.select([], [fd], [], timeout)[1])
-            return bool(select.select([fd], [], [], timeout)[0])
-
-    def shutdown(self) -> Any:
-        sock = self._socket()
-        if sock is None or sock.fileno() < 0:
-            raise SSLError(_ERROR_NO_SOCKET, "Underlying socket connection gone")
-        return super().shutdown()
-
-    def _transport(self) -> Any:
-        return self._socket()
-
-    def free_and_close(self, fd: int) -> None:
-        """Free the SSL* now and close ``fd`` in the same C call (see
-        pyssl_free_ssl_and_close). Only for a connection nothing else holds:
-        it is unusable afterwards."""
-        ssl_ptr = self.ssl_ptr
-        ffi.gc(ssl_ptr, None)  # freed here, not again when this goes
-        err = lib.pyssl_free_ssl_and_close(ssl_ptr, fd)
-        if err:
-            raise _close_error(err)
-
-
-def _close_error(err: int) -> OSError:
-    """The OSError socket.close() raises for the close's error ``err``."""
-    if sys.platform == "win32":
-        # A Winsock error: OSError maps it to errno, as the socket module does.
-        return OSError(None, f"closesocket() failed (Winsock error {err})", None, err)
-    return OSError(err, os.strerror(err))
 
 
 class SSLSocket(_socket_module.socket):
@@ -213,8 +117,8 @@ class SSLSocket(_socket_module.socket):
             raise error
         return False
 
-    def _new_connection(self) -> _SocketConnection:
-        return _SocketConnection(
+    def _new_connection(self) -> SocketConnection:
+        return SocketConnection(
             self._context, bool(self.server_side), self.server_hostname, self, self._session
         )
 

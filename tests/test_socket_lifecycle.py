@@ -19,7 +19,7 @@ from conftest import (
 )
 
 import pyssl
-import pyssl._socket as pyssl_socket
+import pyssl._socket_connection as pyssl_socket_connection
 
 
 def echo_once(tls):
@@ -444,14 +444,14 @@ def test_close_frees_an_unshared_layer_with_the_descriptor_in_one_call(
     one C call (one GIL release, as in the stdlib). Held elsewhere, the layer
     is left to its holder and only the descriptor is closed."""
     freed_with = []
-    free_and_close = pyssl_socket._SocketConnection.free_and_close
+    free_and_close = pyssl_socket_connection.SocketConnection.free_and_close
 
     def spy(connection, fd):
         if not connection.server_side:  # the server's are its own business
             freed_with.append(fd)
         free_and_close(connection, fd)
 
-    monkeypatch.setattr(pyssl_socket._SocketConnection, "free_and_close", spy)
+    monkeypatch.setattr(pyssl_socket_connection.SocketConnection, "free_and_close", spy)
     for held_elsewhere in (False, True):
         server = serve_tls(pyssl, echo_once)
         tls = connect_tls(pyssl, certs, server)
