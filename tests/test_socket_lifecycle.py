@@ -26,6 +26,16 @@ def echo_once(tls):
     tls.sendall(tls.recv(1024))
 
 
+def echoed_connection(serve_tls, certs, module):
+    """(server, tls): a ``module`` client of an echo_once server, with one
+    byte echoed through it."""
+    server = serve_tls(module, echo_once)
+    tls = connect_tls(module, certs, server)
+    tls.sendall(b"x")
+    assert tls.recv(1) == b"x"
+    return server, tls
+
+
 @pytest.fixture
 def refused_address():
     """A loopback address where nothing listens: the port is bound, so that
@@ -349,10 +359,7 @@ def test_shutdown_drops_the_tls_layer(serve_tls, certs, either):
 
 
 def test_detach_hands_over_the_descriptor(serve_tls, certs, either):
-    server = serve_tls(either, echo_once)
-    tls = connect_tls(either, certs, server)
-    tls.sendall(b"x")
-    assert tls.recv(1) == b"x"
+    server, tls = echoed_connection(serve_tls, certs, either)
     address = tls.getpeername()
     fd = tls.fileno()
     assert tls.detach() == fd
@@ -386,10 +393,7 @@ def test_context_manager_closes_the_socket(serve_tls, certs, either):
 
 
 def test_operations_after_close(serve_tls, certs, either):
-    server = serve_tls(either, echo_once)
-    tls = connect_tls(either, certs, server)
-    tls.sendall(b"x")
-    assert tls.recv(1) == b"x"
+    server, tls = echoed_connection(serve_tls, certs, either)
     tls.close()
     tls.close()  # closing twice is harmless
     assert tls.fileno() == -1
@@ -419,10 +423,7 @@ def test_operations_after_close(serve_tls, certs, either):
 
 
 def test_close_frees_the_tls_layer_and_closes_the_descriptor(serve_tls, certs, either):
-    server = serve_tls(either, echo_once)
-    tls = connect_tls(either, certs, server)
-    tls.sendall(b"x")
-    assert tls.recv(1) == b"x"
+    server, tls = echoed_connection(serve_tls, certs, either)
     server.join()
     fd = tls.fileno()
     # pyssl's TLS layer goes with close(), not later (the stdlib's, a C
