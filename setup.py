@@ -2,7 +2,6 @@
 
 import os
 import sys
-import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -11,6 +10,7 @@ from setuptools.command.build_py import build_py
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native"))
 
 from openssl_location import MISSING_HEADERS_MESSAGE, find_openssl, find_problem  # noqa: E402
+from stable_abi import wheel_tag  # noqa: E402
 
 
 class build_ext_checking_openssl(build_ext):
@@ -39,12 +39,12 @@ class build_py_with_startup_hook(build_py):
         ]
 
 
-# The binding uses the stable ABI (see _native/build.py): the wheel is
-# tagged cp310-abi3 and installs on CPython 3.10 and later. Free-threaded
-# CPython has no stable ABI before 3.15; there the wheel is per version.
-abi3_options = (
-    {} if sysconfig.get_config_var("Py_GIL_DISABLED") else {"bdist_wheel": {"py_limited_api": "cp310"}}
-)
+# The binding uses the stable ABI (see _native/stable_abi.py): built by
+# 3.10 the wheel is tagged cp310-abi3, built by 3.11 or later cp311-abi3,
+# and installs on that CPython and later. Free-threaded CPython has no
+# stable ABI before 3.15; there the wheel is per version.
+abi3_tag = wheel_tag()
+abi3_options = {} if abi3_tag is None else {"bdist_wheel": {"py_limited_api": abi3_tag}}
 
 setup(
     cffi_modules=["_native/build.py:ffibuilder"],

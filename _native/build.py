@@ -19,6 +19,7 @@ sys.path.insert(0, HERE)
 
 import error_codes  # noqa: E402
 from openssl_location import find_openssl  # noqa: E402
+from stable_abi import limited_api_macros  # noqa: E402
 
 # Dependency order: a file may use the types declared before it.
 CDEF_FILES = [
@@ -54,7 +55,8 @@ def make_ffibuilder() -> FFI:
         libraries=location.libraries,
         extra_compile_args=extra_compile_args,
         extra_link_args=location.extra_link_args,
-        # The stable ABI: one wheel per platform serves CPython 3.10 and
+        define_macros=limited_api_macros(),
+        # The stable ABI (stable_abi.py says which): one wheel per platform serves CPython 3.10 and
         # later, at no measurable cost. cffi's wrappers call the same
         # functions either way (the machine code built by 3.10 and 3.11 is
         # identical in both modes), and callgrind counts instructions per

@@ -16,7 +16,8 @@
  * BIO functions never release the GIL; a connection's read and write
  * release it when told to (on a socket, where OpenSSL may block). They
  * use the stable ABI of CPython 3.10 (cffi builds the module with
- * Py_LIMITED_API): METH_FASTCALL is part of it since 3.10.
+ * Py_LIMITED_API): METH_FASTCALL is part of it since 3.10. Only
+ * ssl_read_into needs 3.11's (see _native/stable_abi.py).
  *
  * pyssl._lib calls pyssl_register_fast_paths() once, through cffi, and
  * imports the module it registers. */
@@ -202,6 +203,59 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     return PyLong_FromLong(result);
 }
 
+/* Reading straight into the caller's buffer (recv_into(), read(n, buffer))
+ * needs the buffer protocol, which joined the stable ABI in 3.11: a module
+ * built for the 3.11 stable ABI (or the full API) has ssl_read_into; one
+ * built for 3.10's leaves it out, and Connection.read() then passes the
+ * buffer through cffi (ffi.from_buffer, a cdata object per call). */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030B0000
+#define PYSSL_HAS_READ_INTO 1
+
+/* ssl_read_into(address, buffer, size, release): reads up to size bytes
+ * (the whole buffer when size is not between 0 and its length) into the
+ * writable, contiguous buffer, holding it for the call. The count as an
+ * int when SSL_read_ex simply succeeded (0 for an empty buffer); None,
+ * with nothing read and no error set, when buffer is not such a buffer
+ * (the caller's full path says why); otherwise pyssl_read()'s negative
+ * result (the caller takes its full path). */
+static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    pyssl_io *io;
+    Py_buffer view;
+    Py_ssize_t size;
+    PyThreadState *save = NULL;
+    long result;
+    int release;
+    (void)module;
+    io = (pyssl_io *)pyssl_address_argument("ssl_read_into", args, nargs, 4);
+    if (io == NULL)
+        return NULL;
+    size = PyLong_AsSsize_t(args[2]); /* OverflowError beyond, as _ssl's */
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    release = PyObject_IsTrue(args[3]);
+    if (release < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (size <= 0 || size > view.len)
+        size = view.len;
+    if (size == 0) {
+        PyBuffer_Release(&view);
+        return PyLong_FromLong(0);
+    }
+    if (release)
+        save = PyEval_SaveThread();
+    result = pyssl_read(io, view.buf, (size_t)size);
+    if (save != NULL)
+        PyEval_RestoreThread(save);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(result);
+}
+#endif
+
 static PyMethodDef pyssl_fast_path_methods[] = {
     {"bio_read", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_bio_read, METH_FASTCALL,
      "bio_read(address, size) -> bytes"},
@@ -211,6 +265,10 @@ static PyMethodDef pyssl_fast_path_methods[] = {
      "ssl_read(address, size, release) -> bytes | (bytes, int) | int"},
     {"ssl_write", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_ssl_write, METH_FASTCALL,
      "ssl_write(address, data, release) -> int"},
+#ifdef PYSSL_HAS_READ_INTO
+    {"ssl_read_into", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_ssl_read_into, METH_FASTCALL,
+     "ssl_read_into(address, buffer, size, release) -> int | None"},
+#endif
     {NULL, NULL, 0, NULL}
 };
 

@@ -10,6 +10,7 @@ operation cannot go on without I/O it calls ``_wait``, which here raises
 
 from __future__ import annotations
 
+import sys
 import weakref
 from operator import index
 from typing import Any
@@ -46,6 +47,11 @@ _length = len
 
 _ssl_read = fast_paths.ssl_read
 _ssl_write = fast_paths.ssl_write
+# Reads into the caller's buffer from C; None where the module is built for
+# CPython 3.10's stable ABI, which has no buffer protocol (fast_paths.h).
+_ssl_read_into = getattr(fast_paths, "ssl_read_into", None)
+# Without it, read()'s size is checked as the C path checks it: a ssize_t.
+_SSIZE_LIMIT = sys.maxsize + 1
 
 
 # What an IP address is written with; a name with any other character is a
@@ -285,12 +291,27 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         if buffer is None:
             if len <= 0:
                 if len < 0:
+                    if len < -_SSIZE_LIMIT:  # as _ssl converts it: first
+                        raise OverflowError("Python int too large to convert to C ssize_t")
                     raise ValueError("size should not be negative")
                 return b""
             got = _ssl_read(self._io_address, len, self.uses_socket)
             if type(got) is bytes and self.callback_error is None:
                 return got
             return self._read_on(got, len)
+        if _ssl_read_into is not None:
+            got = _ssl_read_into(self._io_address, buffer, len, self.uses_socket)
+            if got is not None:
+                if got >= 0 and self.callback_error is None:
+                    return got
+                if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+                    raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
+            # Not a writable buffer (None: raised below), or the read did
+            # not simply succeed: cffi's path, which also goes on from got.
+        else:
+            got = None
+            if not -_SSIZE_LIMIT <= len < _SSIZE_LIMIT:
+                raise OverflowError("Python int too large to convert to C ssize_t")
         try:
             # Positional arguments: cffi parses keywords slowly.
             dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
@@ -305,7 +326,8 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             size = len
         elif size == 0:
             return 0
-        got = self._read_fn(self._io, dest, size)
+        if got is None:
+            got = self._read_fn(self._io, dest, size)
         if got < 0 or self.callback_error is not None:
             if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
                 dest = None  # the traceback keeps this frame, not the buffer

@@ -247,6 +247,16 @@ def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
         fast.ssl_write(address, memoryview(b"x"), False)
     with pytest.raises(ValueError):
         fast.ssl_read(address, 0, False)
+    if hasattr(fast, "ssl_read_into"):  # built for CPython 3.11's stable ABI
+        with pytest.raises(TypeError):
+            fast.ssl_read_into(address, bytearray(1), 1)
+        with pytest.raises(TypeError):
+            fast.ssl_read_into("not an address", bytearray(1), 1, False)
+        with pytest.raises(TypeError):
+            fast.ssl_read_into(address, bytearray(1), "one", False)
+        # Not a writable buffer: None, nothing raised and nothing read (the
+        # caller raises the stdlib's TypeError).
+        assert fast.ssl_read_into(address, b"read-only", 1, False) is None
     # Refused without touching the BIO:
     assert fast.bio_write(address, b"too long", 3) == -1
     assert bio.pending == 0

@@ -7,6 +7,8 @@ import array
 import hashlib
 import random
 import socket
+import threading
+import time
 
 import pytest
 from conftest import (
@@ -181,6 +183,54 @@ def test_recv_into_nbytes_zero_means_the_whole_buffer(serve_tls, certs, either):
         buffer = bytearray(4)
         count = tls.recv_into(buffer, 0)
         assert buffer[:count] == b"ABCD"[:count] and count > 0
+    server.join()
+
+
+@pytest.mark.parametrize("size", [2**63, -(2**63) - 1])
+def test_a_read_size_beyond_ssize_t_is_an_overflow_error(serve_tls, certs, either, size):
+    server = serve_tls(either, echo)
+    with connect_tls(either, certs, server) as tls:
+        with pytest.raises(OverflowError):
+            tls.read(size, bytearray(4))
+        with pytest.raises(OverflowError):
+            tls.read(size)
+        tls.sendall(b"still usable")
+        assert recv_exactly(tls, 12) == b"still usable"
+    server.join()
+
+
+@pytest.mark.parametrize("timeout", [None, TIMEOUT], ids=["blocking", "timeout"])
+def test_a_buffer_being_read_into_cannot_be_resized(serve_tls, certs, either, timeout):
+    # OpenSSL writes into the caller's buffer without the GIL: the read
+    # holds the buffer, as the stdlib's does, so that another thread cannot
+    # move or free its memory meanwhile: inside OpenSSL on a blocking
+    # socket, and while waiting for the socket on one with a timeout.
+    go = threading.Event()
+
+    def serve(tls):
+        go.wait(TIMEOUT)
+        tls.sendall(b"late")
+
+    server = serve_tls(either, serve)
+    buffer = bytearray(8)
+    with connect_tls(either, certs, server, timeout=timeout) as tls:
+        got = []
+        reader = threading.Thread(target=lambda: got.append(tls.recv_into(buffer)))
+        reader.start()
+        refused = False
+        deadline = time.monotonic() + TIMEOUT
+        while not refused and time.monotonic() < deadline:
+            try:
+                buffer.append(0)  # before the reader holds it
+            except BufferError:
+                refused = True
+            else:
+                del buffer[-1]
+                time.sleep(0.001)
+        go.set()
+        reader.join(TIMEOUT)
+        assert refused
+        assert got == [4] and buffer == b"late" + bytes(4)
     server.join()
 
 
