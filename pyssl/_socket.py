@@ -181,9 +181,14 @@ class SSLSocket(_socket_module.socket):
         try:
             return sslobj.read(len, buffer)
         except SSLError as exc:
-            if exc.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs:
+            if self._is_suppressed_eof(exc):
                 return b"" if buffer is None else 0
             raise
+
+    def _is_suppressed_eof(self, exc: SSLError) -> bool:
+        """Whether a read that raised ``exc`` returns end of stream instead:
+        the peer closed without close_notify and suppress_ragged_eofs is set."""
+        return exc.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs
 
     def write(self, data: Any) -> int:
         """Write ``data``; returns the number of bytes written."""
@@ -242,20 +247,35 @@ class SSLSocket(_socket_module.socket):
             return self._sendfile_use_send(file, offset, count)
         return super().sendfile(file, offset, count)
 
+    # recv() and recv_into() call the connection's read() themselves, not
+    # read(): one Python frame fewer per call, as many as the stdlib's.
+
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
         self._checkClosed()
-        if self._sslobj is None:
+        sslobj = self._sslobj
+        if sslobj is None:
             return super().recv(buflen, flags)
         if flags != 0:
             raise ValueError(f"non-zero flags not allowed in calls to recv() on {self.__class__}")
-        return self.read(buflen)
+        try:
+            return sslobj.read(buflen)
+        except SSLError as exc:
+            if self._is_suppressed_eof(exc):
+                return b""
+            raise
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         self._checkClosed()
-        if buffer is not None and flags == 0 and self._sslobj is not None:
+        sslobj = self._sslobj
+        if buffer is not None and flags == 0 and sslobj is not None:
             # The usual call, in fewer steps: read() takes a size of 0 as
             # "the whole buffer", which is what nbytes=None means here.
-            return self.read(0 if nbytes is None else nbytes, buffer)
+            try:
+                return sslobj.read(0 if nbytes is None else nbytes, buffer)
+            except SSLError as exc:
+                if self._is_suppressed_eof(exc):
+                    return 0
+                raise
         if nbytes is None:
             if buffer is not None:
                 with memoryview(buffer) as view:

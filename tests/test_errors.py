@@ -546,6 +546,43 @@ def test_peer_resetting_the_connection(serve_tls, certs, either, suppress_ragged
         expect_system_error(either, read, ConnectionResetError, suppress_ragged_eofs)
 
 
+READS = {
+    "recv": (lambda tls: tls.recv(10), b""),
+    "recv_into": (lambda tls: tls.recv_into(bytearray(10)), 0),
+    "read": (lambda tls: tls.read(10), b""),
+    "read into": (lambda tls: tls.read(10, bytearray(10)), 0),
+}
+
+
+@pytest.mark.parametrize("method", READS)
+@pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
+def test_an_eof_without_close_notify_ends_every_read(serve_tls, certs, either, method,
+                                                     suppress_ragged_eofs):
+    done = threading.Event()
+
+    def handler(tls):
+        echo_byte(tls)
+        # The TCP stream ends with no close_notify before it.
+        with socket.fromfd(tls.fileno(), tls.family, tls.type) as raw:
+            raw.shutdown(socket.SHUT_WR)
+        done.wait(TIMEOUT)
+
+    server = serve_tls(either, handler)
+    read, end_of_stream = READS[method]
+    with connect_tls(either, certs, server, suppress_ragged_eofs=suppress_ragged_eofs) as tls:
+        tls.sendall(b"x")
+        assert tls.recv(1) == b"x"
+        try:
+            if suppress_ragged_eofs:
+                assert read(tls) == end_of_stream
+            else:
+                with pytest.raises(either.SSLEOFError):
+                    read(tls)
+        finally:
+            done.set()
+    server.join()
+
+
 def test_connection_shut_down_underneath(serve_tls, certs, either):
     server = serve_tls(either, echo_byte)
     with connect_tls(either, certs, server, suppress_ragged_eofs=False) as tls:
