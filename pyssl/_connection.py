@@ -52,6 +52,9 @@ _ssl_write = fast_paths.ssl_write
 _ssl_read_into = getattr(fast_paths, "ssl_read_into", None)
 # Without it, read()'s size is checked as the C path checks it: a ssize_t.
 _SSIZE_LIMIT = sys.maxsize + 1
+# pending() is a getter callers poll: a module global is found faster than
+# an attribute of cffi's lib object.
+_SSL_pending = lib.SSL_pending
 
 
 # What an IP address is written with; a name with any other character is a
@@ -418,7 +421,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""
-        return lib.SSL_pending(self.ssl_ptr)
+        return _SSL_pending(self.ssl_ptr)
 
     def shutdown(self) -> Any:
         """Send close_notify and wait for the peer's. Returns the
