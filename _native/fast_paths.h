@@ -125,6 +125,24 @@ static PyObject *pyssl_fast_bio_write(PyObject *module, PyObject *const *args, P
 /* One SSL_read gives at most one record: 16 KiB of plaintext. */
 #define PYSSL_READ_CHUNK 16384
 
+/* How many bytes a read of up to size bytes can go straight into the bytes
+ * object it returns, or 0: into a buffer on the stack, then copied into a
+ * bytes object of the count's size (the stable ABI cannot shrink a bytes
+ * object, as _ssl does). Straight in when the count is known: the rest of
+ * a record already decrypted (SSL_pending), or, over memory BIOs, a whole
+ * record when the caller takes one and at least that much has arrived
+ * (asyncio reads 16 KiB records this way: a 16 KiB copy fewer each). */
+static Py_ssize_t pyssl_direct_read_size(pyssl_io *io, Py_ssize_t size, int on_socket)
+{
+    int pending = SSL_pending(io->ssl);
+    if (pending > 0)
+        return pending < size ? pending : size;
+    if (!on_socket && size >= PYSSL_READ_CHUNK
+        && BIO_ctrl_pending(SSL_get_rbio(io->ssl)) > PYSSL_READ_CHUNK)
+        return PYSSL_READ_CHUNK;
+    return 0;
+}
+
 /* ssl_read(address, size, release): up to size (> 0) bytes. A bytes object
  * when SSL_read_ex simply succeeded; (bytes, result) when it succeeded and
  * a handshake was seen during the call; otherwise pyssl_read()'s negative
@@ -132,10 +150,11 @@ static PyObject *pyssl_fast_bio_write(PyObject *module, PyObject *const *args, P
 static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     char buf[PYSSL_READ_CHUNK];
+    char *dest = buf;
     pyssl_io *io;
-    Py_ssize_t size;
+    Py_ssize_t size, direct;
     PyThreadState *save = NULL;
-    PyObject *data, *number, *pair;
+    PyObject *out = NULL, *data, *number, *pair;
     long result;
     int release;
     (void)module;
@@ -154,16 +173,33 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     release = PyObject_IsTrue(args[2]);
     if (release < 0)
         return NULL;
+    direct = pyssl_direct_read_size(io, size, release);
+    if (direct > 0) {
+        /* New and not shared: OpenSSL may fill it without the GIL. */
+        out = PyBytes_FromStringAndSize(NULL, direct);
+        if (out == NULL)
+            return NULL;
+        dest = PyBytes_AsString(out);
+        size = direct;
+    }
     if (release)
         save = PyEval_SaveThread();
-    result = pyssl_read(io, buf, (size_t)size);
+    result = pyssl_read(io, dest, (size_t)size);
     if (save != NULL)
         PyEval_RestoreThread(save);
-    if (result >= 0)
-        return PyBytes_FromStringAndSize(buf, (Py_ssize_t)result);
-    if (result != -PYSSL_HANDSHAKE_SEEN)
+    if (result >= 0 && out != NULL && result == direct)
+        return out;
+    if (result >= 0) {
+        data = PyBytes_FromStringAndSize(dest, (Py_ssize_t)result);
+        Py_XDECREF(out);
+        return data;
+    }
+    if (result != -PYSSL_HANDSHAKE_SEEN) {
+        Py_XDECREF(out);
         return PyLong_FromLong(result);
-    data = PyBytes_FromStringAndSize(buf, (Py_ssize_t)io->count);
+    }
+    data = PyBytes_FromStringAndSize(dest, (Py_ssize_t)io->count);
+    Py_XDECREF(out);
     number = PyLong_FromLong(result);
     pair = data != NULL && number != NULL ? PyTuple_New(2) : NULL;
     if (pair == NULL) {

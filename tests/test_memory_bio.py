@@ -262,3 +262,22 @@ def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
     assert bio.pending == 0
     assert fast.bio_write(address, b"fits", 10) == 4
     assert fast.bio_read(address, -1) == b"fits"
+
+
+def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):
+    # asyncio reads up to 256 KiB at a time: each read gives one record's
+    # application data, or what is left of it after a shorter read.
+    from conftest import BioPair, client_context, server_context
+
+    pair = BioPair(client_context(either, certs), server_context(either, certs)).handshake()
+    data = os.urandom(40 * 1024)
+    pair.server.write(data[:10])  # a short record with more arrived behind it
+    pair.server.write(data[10:])  # two full records and a shorter one
+    pair._move()
+    reads = [pair.client.read(256 * 1024) for _ in range(2)]
+    reads += [pair.client.read(100), pair.client.read(256 * 1024), pair.client.read(256 * 1024)]
+    assert [len(r) for r in reads] == [10, 16384, 100, 16284, 8182]
+    assert all(type(r) is bytes for r in reads)
+    assert b"".join(reads) == data
+    with pytest.raises(either.SSLWantReadError):
+        pair.client.read(256 * 1024)
