@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
     import pyssl._selfsigned as selfsigned
 
     modules = ["stdlib", "pyssl"] if with_stdlib else ["pyssl"]
+    order_draw = random.Random()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         chains = (selfsigned.write_self_signed(tmp, "ec"), selfsigned.write_self_signed(tmp, "rsa"))
@@ -136,9 +138,12 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
         for workload in workloads:
             values: dict[str, list[float]] = {m: [] for m in modules}
             for i in range(runs):
-                # Alternate which module goes first, so that neither always
-                # runs on a machine warmed (or slowed) by the other.
-                order = modules if i % 2 == 0 else modules[::-1]
+                # Which module of each pair goes first is drawn at random:
+                # on a shared machine the other tenants' load comes and goes
+                # over seconds, and a fixed pattern (stdlib, pyssl, pyssl,
+                # stdlib, ...) can fall in step with it and hand one module
+                # the slow phases run after run.
+                order = modules if order_draw.random() < 0.5 else modules[::-1]
                 for module in order:
                     progress.step(f"{workload.name}: {module} run {i + 1}/{runs}")
                     values[module].append(measure(module, workload, seconds, chains))
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if not with_stdlib:
         print("this interpreter has no stdlib ssl module: measuring pyssl alone")
     print(f"{runs} runs per module and workload, {seconds:g} s each, each in a fresh process"
-          + (", alternating stdlib and pyssl" if with_stdlib else ""))
+          + (", alternating stdlib and pyssl (each pair in random order)" if with_stdlib else ""))
     for name in skipped:
         print(f"skipped (needs a program that is not installed): {name}")
     rows = run(workloads, runs, seconds, with_stdlib)
