@@ -1,31 +1,29 @@
 /* pyssl._fast_paths: CPython entry points for the calls an event loop
- * makes several times per TLS record: MemoryBIO.read and write, and a
- * connection's read and write of bytes. Everything else, and every error
- * these report, goes through cffi and the Python layer.
+ * makes several times per TLS record: MemoryBIO's read, write and pending
+ * (the type MemoryBIOBase), and a connection's read and write. Everything
+ * else, and every error these report, goes through cffi and the Python
+ * layer.
  *
  * Why not cffi for these: a cffi call with several arguments goes through
  * METH_VARARGS (an argument tuple, one conversion per argument), about
- * 100 ns where a METH_FASTCALL function takes 25, and cffi cannot return a
+ * 100 ns where a METH_FASTCALL function takes 25; cffi cannot return a
  * new bytes object filled in C, so MemoryBIO.read() needed three calls
- * (pending, bytes(n), BIO_read) where this needs one. asyncio makes about
- * a dozen of these calls per 64-byte round trip.
+ * (pending, bytes(n), BIO_read) where this needs one; and a method written
+ * in Python is a frame per call where _ssl's are C. asyncio makes about
+ * thirty of these calls per 64-byte round trip.
  *
- * The functions take an address as an int (a BIO*, or a connection's
- * pyssl_io[2]), which the Python layer takes from the cdata it owns and
- * keeps alive; they check their arguments' count and types. The memory
- * BIO functions never release the GIL; a connection's read and write
- * release it when told to (on a socket, where OpenSSL may block). They
- * use the stable ABI of CPython 3.10 (cffi builds the module with
- * Py_LIMITED_API): METH_FASTCALL is part of it since 3.10. Only
- * ssl_read_into needs 3.11's (see _native/stable_abi.py).
+ * A connection's functions take an address as an int (its pyssl_io[2]),
+ * which the Python layer takes from the cdata it owns and keeps alive;
+ * they check their arguments' count and types, and release the GIL when
+ * told to (on a socket, where OpenSSL may block). MemoryBIO's methods
+ * never release it. The module uses the stable ABI that
+ * _native/stable_abi.py names: 3.10's has METH_FASTCALL, 3.11's adds the
+ * buffer protocol (reads into the caller's buffer, writes from any
+ * buffer).
  *
  * pyssl._lib calls pyssl_register_fast_paths() once, through cffi, and
  * imports the module it registers. */
 #include <limits.h>
-
-#ifndef METH_FASTCALL
-#define METH_FASTCALL 0x0080
-#endif
 
 typedef PyObject *(*pyssl_fastcall)(PyObject *, PyObject *const *, Py_ssize_t);
 
@@ -55,22 +53,74 @@ static int pyssl_bytes_argument(const char *function, PyObject *arg, char **data
     return PyBytes_AsStringAndSize(arg, data, size);
 }
 
-/* bio_read(address, size) -> bytes: up to size bytes (all of them when
- * size is negative), b'' when the BIO is empty. */
-static PyObject *pyssl_fast_bio_read(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+/* ---- MemoryBIO ---------------------------------------------------------
+ *
+ * MemoryBIOBase is the C half of pyssl.MemoryBIO (pyssl/_memory.py
+ * subclasses it): the buffer, and the methods asyncio calls several times
+ * per record (read, write, pending), each a C call as in _ssl. write()
+ * takes bytes, and with 3.11's stable ABI any contiguous buffer; anything
+ * else, and every failure, goes to the subclass's _write_full(), which
+ * says what is wrong in the stdlib's words. */
+
+typedef struct {
+    PyObject_HEAD
     BIO *bio;
-    Py_ssize_t size;
+    int eof_written;
+} pyssl_memory_bio;
+
+static PyObject *pyssl_memory_bio_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    pyssl_memory_bio *self;
+    if (PyTuple_Size(args) != 0 || (kwargs != NULL && PyDict_Size(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "MemoryBIO() takes no arguments");
+        return NULL;
+    }
+    self = (pyssl_memory_bio *)alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->bio = pyssl_new_memory_bio();
+    if (self->bio == NULL) {
+        /* Only an allocation fails here: MemoryError, as _ssl raises. */
+        ERR_clear_error();
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void pyssl_memory_bio_dealloc(PyObject *obj)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    freefunc free_object = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    /* A connection using the buffer holds its own reference to it. */
+    BIO_free(((pyssl_memory_bio *)obj)->bio);
+    free_object(obj);
+    Py_DECREF(type);
+}
+
+/* read(size=-1, /) -> bytes: up to size bytes (all of them when size is
+ * negative), b'' when the buffer is empty. */
+static PyObject *pyssl_memory_bio_read(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
+{
+    BIO *bio = ((pyssl_memory_bio *)obj)->bio;
+    Py_ssize_t size = -1;
     size_t count;
     PyObject *out;
     int got;
-    (void)module;
-    bio = (BIO *)pyssl_address_argument("bio_read", args, nargs, 2);
-    if (bio == NULL)
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "read expected at most 1 argument, got %zd", nargs);
         return NULL;
-    size = PyLong_AsSsize_t(args[1]);
-    if (size == -1 && PyErr_Occurred())
-        return NULL;
+    }
+    if (nargs == 1) {
+        PyObject *number = PyNumber_Index(args[0]);
+        if (number == NULL)
+            return NULL;
+        size = PyLong_AsSsize_t(number);
+        Py_DECREF(number);
+        if (size == -1 && PyErr_Occurred())
+            return NULL;
+    }
     count = BIO_ctrl_pending(bio);
     if (size >= 0 && (size_t)size < count)
         count = (size_t)size;
@@ -90,32 +140,124 @@ static PyObject *pyssl_fast_bio_read(PyObject *module, PyObject *const *args, Py
     return out;
 }
 
-/* bio_write(address, data, limit) -> int: appends the bytes object data
- * and returns its length; -1 without writing anything when data is longer
- * than limit or the BIO fails (the caller takes its full path, which says
- * why). */
-static PyObject *pyssl_fast_bio_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The buffer protocol joined the stable ABI in 3.11 (see _native/stable_abi.py). */
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030B0000
+#define PYSSL_HAS_BUFFERS 1
+#endif
+
+/* write(data, /) -> int: appends data and returns its length. */
+static PyObject *pyssl_memory_bio_write(PyObject *obj, PyObject *const *args, Py_ssize_t nargs)
 {
-    BIO *bio;
+    pyssl_memory_bio *self = (pyssl_memory_bio *)obj;
     char *data;
-    Py_ssize_t size, limit;
+    Py_ssize_t size;
     int written;
-    (void)module;
-    bio = (BIO *)pyssl_address_argument("bio_write", args, nargs, 3);
-    if (bio == NULL)
+#ifdef PYSSL_HAS_BUFFERS
+    Py_buffer view;
+    view.obj = NULL;
+#endif
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "write() takes exactly one argument (%zd given)", nargs);
         return NULL;
-    if (pyssl_bytes_argument("bio_write", args[1], &data, &size) < 0)
-        return NULL;
-    limit = PyLong_AsSsize_t(args[2]);
-    if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    if (size > limit || size > INT_MAX)
-        return PyLong_FromLong(-1);
-    written = BIO_write(bio, data, (int)size);
-    if (written != (int)size && size != 0)
-        return PyLong_FromLong(-1);
-    return PyLong_FromSsize_t(size);
+    }
+    if (PyBytes_Check(args[0])) {
+        if (PyBytes_AsStringAndSize(args[0], &data, &size) < 0)
+            return NULL;
+    }
+#ifdef PYSSL_HAS_BUFFERS
+    else if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) == 0) {
+        data = view.buf;
+        size = view.len;
+    }
+    else {
+        PyErr_Clear();
+        goto full_path;
+    }
+#else
+    else
+        goto full_path;
+#endif
+    if (self->eof_written || size > INT_MAX)
+        written = -1;
+    else
+        written = size == 0 ? 0 : BIO_write(self->bio, data, (int)size);
+#ifdef PYSSL_HAS_BUFFERS
+    if (view.obj != NULL)
+        PyBuffer_Release(&view);
+#endif
+    /* A memory BIO takes all or nothing: on failure nothing was written. */
+    if (written == (int)size)
+        return PyLong_FromSsize_t(size);
+full_path:
+    return PyObject_CallMethod(obj, "_write_full", "O", args[0]);
 }
+
+static PyObject *pyssl_memory_bio_write_eof(PyObject *obj, PyObject *unused)
+{
+    pyssl_memory_bio *self = (pyssl_memory_bio *)obj;
+    (void)unused;
+    self->eof_written = 1;
+    BIO_clear_retry_flags(self->bio);
+    BIO_set_mem_eof_return(self->bio, 0);
+    Py_RETURN_NONE;
+}
+
+static PyObject *pyssl_memory_bio_pending(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(BIO_ctrl_pending(((pyssl_memory_bio *)obj)->bio));
+}
+
+static PyObject *pyssl_memory_bio_eof(PyObject *obj, void *closure)
+{
+    pyssl_memory_bio *self = (pyssl_memory_bio *)obj;
+    (void)closure;
+    return PyBool_FromLong(self->eof_written && BIO_ctrl_pending(self->bio) == 0);
+}
+
+static PyObject *pyssl_memory_bio_eof_written(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((pyssl_memory_bio *)obj)->eof_written);
+}
+
+static PyObject *pyssl_memory_bio_address(PyObject *obj, void *closure)
+{
+    (void)closure;
+    return PyLong_FromVoidPtr(((pyssl_memory_bio *)obj)->bio);
+}
+
+static PyMethodDef pyssl_memory_bio_methods[] = {
+    {"read", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_memory_bio_read, METH_FASTCALL,
+     "read($self, size=-1, /)\n--\n\nRead up to size bytes (all of them if negative)."},
+    {"write", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_memory_bio_write, METH_FASTCALL,
+     "write($self, data, /)\n--\n\nAppend the bytes-like data; returns the number written."},
+    {"write_eof", pyssl_memory_bio_write_eof, METH_NOARGS,
+     "write_eof($self, /)\n--\n\nMark the end of the stream: once drained, reads see EOF."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef pyssl_memory_bio_getset[] = {
+    {"pending", pyssl_memory_bio_pending, NULL, "The number of bytes in the buffer.", NULL},
+    {"eof", pyssl_memory_bio_eof, NULL, "Whether write_eof() was called and everything was read.", NULL},
+    {"_eof_written", pyssl_memory_bio_eof_written, NULL, "Whether write_eof() was called.", NULL},
+    {"_address", pyssl_memory_bio_address, NULL, "The BIO's address, for the binding.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyType_Slot pyssl_memory_bio_slots[] = {
+    {Py_tp_new, (void *)pyssl_memory_bio_new},
+    {Py_tp_dealloc, (void *)pyssl_memory_bio_dealloc},
+    {Py_tp_methods, pyssl_memory_bio_methods},
+    {Py_tp_getset, pyssl_memory_bio_getset},
+    {Py_tp_doc, (void *)"The C half of pyssl.MemoryBIO: the buffer and its hot methods."},
+    {0, NULL}
+};
+
+static PyType_Spec pyssl_memory_bio_spec = {
+    "pyssl._fast_paths.MemoryBIOBase", sizeof(pyssl_memory_bio), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, pyssl_memory_bio_slots
+};
 
 /* A connection's reads and writes, as Connection.read() and write() make
  * them: the address is the connection's pyssl_io[2] (see pyssl_new_ssl),
@@ -143,6 +285,17 @@ static Py_ssize_t pyssl_direct_read_size(pyssl_io *io, Py_ssize_t size, int on_s
     return 0;
 }
 
+/* One pyssl_read(), or pyssl_write() when data is not NULL, without the
+ * GIL when release is set; the result is theirs. */
+static long pyssl_io_call(pyssl_io *io, void *dest, const void *data, size_t len, int release)
+{
+    PyThreadState *save = release ? PyEval_SaveThread() : NULL;
+    long result = data != NULL ? pyssl_write(io, data, len) : pyssl_read(io, dest, len);
+    if (save != NULL)
+        PyEval_RestoreThread(save);
+    return result;
+}
+
 /* ssl_read(address, size, release): up to size (> 0) bytes. A bytes object
  * when SSL_read_ex simply succeeded; (bytes, result) when it succeeded and
  * a handshake was seen during the call; otherwise pyssl_read()'s negative
@@ -153,7 +306,6 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     char *dest = buf;
     pyssl_io *io;
     Py_ssize_t size, direct;
-    PyThreadState *save = NULL;
     PyObject *out = NULL, *data, *number, *pair;
     long result;
     int release;
@@ -182,11 +334,7 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
         dest = PyBytes_AsString(out);
         size = direct;
     }
-    if (release)
-        save = PyEval_SaveThread();
-    result = pyssl_read(io, dest, (size_t)size);
-    if (save != NULL)
-        PyEval_RestoreThread(save);
+    result = pyssl_io_call(io, dest, NULL, (size_t)size, release);
     if (result >= 0 && out != NULL && result == direct)
         return out;
     if (result >= 0) {
@@ -219,7 +367,6 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     pyssl_io *io;
     char *data;
     Py_ssize_t size;
-    PyThreadState *save = NULL;
     long result;
     int release;
     (void)module;
@@ -231,11 +378,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     release = PyObject_IsTrue(args[2]);
     if (release < 0)
         return NULL;
-    if (release)
-        save = PyEval_SaveThread();
-    result = pyssl_write(io + 1, data, (size_t)size);
-    if (save != NULL)
-        PyEval_RestoreThread(save);
+    result = pyssl_io_call(io + 1, NULL, data, (size_t)size, release);
     return PyLong_FromLong(result);
 }
 
@@ -244,7 +387,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
  * built for the 3.11 stable ABI (or the full API) has ssl_read_into; one
  * built for 3.10's leaves it out, and Connection.read() then passes the
  * buffer through cffi (ffi.from_buffer, a cdata object per call). */
-#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030B0000
+#ifdef PYSSL_HAS_BUFFERS
 #define PYSSL_HAS_READ_INTO 1
 
 /* ssl_read_into(address, buffer, size, release): reads up to size bytes
@@ -259,7 +402,6 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
     pyssl_io *io;
     Py_buffer view;
     Py_ssize_t size;
-    PyThreadState *save = NULL;
     long result;
     int release;
     (void)module;
@@ -282,21 +424,13 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
         PyBuffer_Release(&view);
         return PyLong_FromLong(0);
     }
-    if (release)
-        save = PyEval_SaveThread();
-    result = pyssl_read(io, view.buf, (size_t)size);
-    if (save != NULL)
-        PyEval_RestoreThread(save);
+    result = pyssl_io_call(io, view.buf, NULL, (size_t)size, release);
     PyBuffer_Release(&view);
     return PyLong_FromLong(result);
 }
 #endif
 
 static PyMethodDef pyssl_fast_path_methods[] = {
-    {"bio_read", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_bio_read, METH_FASTCALL,
-     "bio_read(address, size) -> bytes"},
-    {"bio_write", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_bio_write, METH_FASTCALL,
-     "bio_write(address, data, limit) -> int"},
     {"ssl_read", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_ssl_read, METH_FASTCALL,
      "ssl_read(address, size, release) -> bytes | (bytes, int) | int"},
     {"ssl_write", (PyCFunction)(void (*)(void))(pyssl_fastcall)pyssl_fast_ssl_write, METH_FASTCALL,
@@ -319,12 +453,17 @@ static struct PyModuleDef pyssl_fast_path_module = {
 static int pyssl_register_fast_paths(void)
 {
     PyObject *module = PyModule_Create(&pyssl_fast_path_module);
+    PyObject *memory_bio;
     int result;
     if (module == NULL) {
         PyErr_Clear();
         return -1;
     }
-    result = PyDict_SetItemString(PyImport_GetModuleDict(), "pyssl._fast_paths", module);
+    memory_bio = PyType_FromSpec(&pyssl_memory_bio_spec);
+    result = memory_bio == NULL ? -1 : PyModule_AddObjectRef(module, "MemoryBIOBase", memory_bio);
+    Py_XDECREF(memory_bio);
+    if (result == 0)
+        result = PyDict_SetItemString(PyImport_GetModuleDict(), "pyssl._fast_paths", module);
     Py_DECREF(module);
     if (result < 0)
         PyErr_Clear();

@@ -24,12 +24,13 @@ def stable_abi() -> tuple[int, int] | None:
 
 
 def limited_api_macros() -> list[tuple[str, str]]:
-    """The Py_LIMITED_API definition for the compiler. For 3.10 none: cffi
-    then defines Py_LIMITED_API itself (the oldest stable ABI's headers)
-    and fast_paths.h declares the one later name it uses."""
-    if stable_abi() != (3, 11):
+    """The Py_LIMITED_API definition for the compiler (none for the full
+    API). Defined here, cffi leaves it as it is; left to cffi, it would be
+    the oldest stable ABI's headers, without 3.10's METH_FASTCALL."""
+    abi = stable_abi()
+    if abi is None:
         return []
-    return [("Py_LIMITED_API", "0x030B0000")]
+    return [("Py_LIMITED_API", f"0x{abi[0]:02X}{abi[1]:02X}0000")]
 
 
 def wheel_tag() -> str | None:

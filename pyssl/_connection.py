@@ -52,6 +52,7 @@ _ssl_write = fast_paths.ssl_write
 _ssl_read_into = getattr(fast_paths, "ssl_read_into", None)
 # Without it, read()'s size is checked as the C path checks it: a ssize_t.
 _SSIZE_LIMIT = sys.maxsize + 1
+_SSIZE_OVERFLOW = "Python int too large to convert to C ssize_t"
 # pending() is a getter callers poll: a module global is found faster than
 # an attribute of cffi's lib object.
 _SSL_pending = lib.SSL_pending
@@ -295,12 +296,16 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             if len <= 0:
                 if len < 0:
                     if len < -_SSIZE_LIMIT:  # as _ssl converts it: first
-                        raise OverflowError("Python int too large to convert to C ssize_t")
+                        raise OverflowError(_SSIZE_OVERFLOW)
                     raise ValueError("size should not be negative")
                 return b""
             got = _ssl_read(self._io_address, len, self.uses_socket)
             if type(got) is bytes and self.callback_error is None:
                 return got
+            if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+                # Over memory BIOs the caller feeds the incoming BIO and
+                # comes back: asyncio ends every read this way.
+                raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
             return self._read_on(got, len)
         if _ssl_read_into is not None:
             got = _ssl_read_into(self._io_address, buffer, len, self.uses_socket)
@@ -314,7 +319,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         else:
             got = None
             if not -_SSIZE_LIMIT <= len < _SSIZE_LIMIT:
-                raise OverflowError("Python int too large to convert to C ssize_t")
+                raise OverflowError(_SSIZE_OVERFLOW)
         try:
             # Positional arguments: cffi parses keywords slowly.
             dest = ffi.from_buffer(_CHAR_ARRAY, buffer, True)
@@ -349,10 +354,6 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             if self.callback_error is not None:
                 self._raise_callback_error()
             return got
-        if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
-            # Over memory BIOs the caller feeds the incoming BIO and comes
-            # back: asyncio ends every read this way, so it is raised here.
-            raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
         # Waiting (a socket with a timeout) and retrying go through the
         # thread's scratch buffer.
         try:

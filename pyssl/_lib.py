@@ -50,9 +50,9 @@ OPENSSL_API_VERSION = _version_info(lib.OPENSSL_VERSION_NUMBER)
 if lib.pyssl_init_handshake_tracking() < 0:  # pragma: no cover - out of memory
     raise MemoryError("cannot allocate an OpenSSL ex_data index")
 
-# CPython entry points for the calls made per record (MemoryBIO.read and
-# write, a connection's read and write of bytes; see fast_paths.h): one
-# module, made by the binding and registered as pyssl._fast_paths.
+# CPython entry points for the calls made per record (MemoryBIO's C half,
+# a connection's read and write; see fast_paths.h): one module, made by the
+# binding and registered as pyssl._fast_paths.
 if lib.pyssl_register_fast_paths() < 0:  # pragma: no cover - out of memory
     raise ImportError("cannot create pyssl._fast_paths")
 import pyssl._fast_paths as fast_paths  # noqa: E402

@@ -8,7 +8,6 @@ SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
 from __future__ import annotations
 
 import warnings
-from operator import index
 from typing import Any
 
 from pyssl._buffers import readable_buffer
@@ -20,88 +19,41 @@ from pyssl._x509 import chain_to_der
 # BIO_write() takes an int count.
 _MAX_WRITE = 0x7FFFFFFF
 
-# asyncio calls these several times per record: a module global is found
-# faster than an attribute of cffi's lib object. _bio_read and _bio_write
-# are the CPython entry points (fast_paths.h); _BIO_write serves what they
-# do not take.
-_BIO_ctrl_pending = lib.BIO_ctrl_pending
-_BIO_write = lib.BIO_write
-_bio_read = fast_paths.bio_read
-_bio_write = fast_paths.bio_write
 
-# MemoryBIO.read()'s default size: everything.
-_ALL = -1
+class MemoryBIO(fast_paths.MemoryBIOBase):
+    """A buffer of bytes between the TLS layer and the application.
 
+    The buffer and the methods asyncio calls for every record (read, write,
+    pending, eof, write_eof) are C (MemoryBIOBase in _native/fast_paths.h);
+    what C does not take goes to _write_full()."""
 
-class MemoryBIO:
-    """A buffer of bytes between the TLS layer and the application."""
-
-    __slots__ = ("bio_ptr", "_address", "_eof_written", "_write_limit")
-
-    def __init__(self) -> None:
-        # An empty buffer reads as "retry later" until write_eof().
-        bio = lib.pyssl_new_memory_bio()
-        if bio == ffi.NULL:
-            raise error_from_queue("MemoryBIO")
-        self.bio_ptr = ffi.gc(bio, lib.BIO_free)
-        # What the fast paths take; bio_ptr keeps the BIO alive.
-        self._address = int(ffi.cast("uintptr_t", bio))
-        self._eof_written = False
-        # The most write() takes: what BIO_write's int can say, and
-        # nothing once write_eof() was called (one test on the hot path).
-        self._write_limit = _MAX_WRITE
+    __slots__ = ()
 
     @property
-    def pending(self) -> int:
-        """The number of bytes in the buffer."""
-        return _BIO_ctrl_pending(self.bio_ptr)
+    def bio_ptr(self) -> Any:
+        """The BIO, as cdata for the binding. It does not own the BIO: a
+        connection using it takes its own reference (pyssl_use_bios)."""
+        return ffi.cast("BIO *", self._address)
 
-    @property
-    def eof(self) -> bool:
-        """Whether write_eof() was called and everything was read."""
-        return self._eof_written and _BIO_ctrl_pending(self.bio_ptr) == 0
-
-    def read(self, size: int = _ALL) -> bytes:
-        """Read up to ``size`` bytes (all of them if negative)."""
-        # The default is the one object _ALL: one test. Any other size is
-        # checked as an index.
-        if size is not _ALL:
-            size = index(size)
-        return _bio_read(self._address, size)
-
-    def write(self, data: Any) -> int:
-        """Append the bytes-like ``data``; returns the number written."""
-        if type(data) is bytes:
-            count = _bio_write(self._address, data, self._write_limit)
-            if count >= 0:
-                return count
-            # Too long, or written after write_eof(): the full path says so.
-            # cffi passes a bytes object's own memory: no buffer to take.
-            src = data
-        else:
-            src = readable_buffer(data)
+    def _write_full(self, data: Any) -> int:
+        # write() for what C did not take: a buffer the stable ABI cannot
+        # reach, an error to report, or a write after write_eof().
+        src = data if type(data) is bytes else readable_buffer(data)
         size = len(src)
-        if size > self._write_limit:
+        try:
+            if size > _MAX_WRITE:
+                raise OverflowError("string longer than 2147483647 bytes")
+            if self._eof_written:
+                raise SSLError("cannot write() after write_eof()")
+            count = lib.BIO_write(self.bio_ptr, src, size)
+            if count < 0:
+                raise error_from_queue("MemoryBIO.write")
+        finally:
             # The caller's buffer is held only for the call, also when it
             # fails (a traceback keeps this frame).
             if src is not data:
                 ffi.release(src)
-            if size > _MAX_WRITE:
-                raise OverflowError("string longer than 2147483647 bytes")
-            raise SSLError("cannot write() after write_eof()")
-        count = _BIO_write(self.bio_ptr, src, size)
-        if count < 0:
-            if src is not data:
-                ffi.release(src)
-            raise error_from_queue("MemoryBIO.write")
         return count
-
-    def write_eof(self) -> None:
-        """Mark the end of the stream: once drained, reads see EOF."""
-        self._eof_written = True
-        self._write_limit = -1
-        lib.BIO_clear_retry_flags(self.bio_ptr)
-        lib.BIO_set_mem_eof_return(self.bio_ptr, 0)
 
 
 def _refuse_bio(name: str, bio: Any) -> None:
