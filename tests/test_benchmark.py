@@ -87,6 +87,9 @@ def test_bench_compares_with_the_stdlib(tmp_path):
     row = check_common_fields(report)
     assert len(row["stdlib"]) == 2 and all(v > 0 for v in row["stdlib"])
     assert row["ratio"] == pytest.approx(row["pyssl_median"] / row["stdlib_median"])
+    pairs = sorted(p / s for s, p in zip(row["stdlib"], row["pyssl"], strict=True))
+    assert row["pair_ratio"] == pytest.approx((pairs[0] + pairs[1]) / 2)
+    assert f"{row['pair_ratio']:.2f}" in result.stdout.splitlines()[-1].split()
     assert isinstance(row["meets_target"], bool)
 
 
@@ -118,7 +121,7 @@ def test_bench_measures_pyssl_alone_without_a_stdlib_ssl(tmp_path, pyssl_inject)
     report = json.loads(out.read_text())
     assert report["with_stdlib"] is False
     row = check_common_fields(report)
-    assert "stdlib" not in row and "ratio" not in row
+    assert "stdlib" not in row and "ratio" not in row and "pair_ratio" not in row
 
 
 def test_bench_says_which_workloads_need_a_missing_program(tmp_path):

@@ -156,6 +156,13 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
             if with_stdlib:
                 row["ratio"] = row["pyssl_median"] / row["stdlib_median"]
                 row["meets_target"] = meets(workload, row["ratio"])
+                # The two runs of a pair are seconds apart, so their ratio
+                # mostly cancels the machine's slow and fast phases, which
+                # the medians of each module's runs do not: shown beside the
+                # ratio the target is judged on.
+                row["pair_ratio"] = statistics.median(
+                    p / s for s, p in zip(values["stdlib"], values["pyssl"], strict=True)
+                )
             rows.append(row)
         progress.finish()
     return rows
@@ -165,7 +172,7 @@ def print_table(rows: list[dict[str, Any]], with_stdlib: bool) -> None:
     name_width = max(len(r["workload"]) for r in rows)
     if with_stdlib:
         print(f"{'workload':<{name_width}}  {'unit':<7}  {'stdlib median (min–max)':<28}"
-              f"{'pyssl median (min–max)':<28}{'ratio':>6}  target")
+              f"{'pyssl median (min–max)':<28}{'ratio':>6}{'pairs':>7}  target")
     else:
         print(f"{'workload':<{name_width}}  {'unit':<7}  pyssl median (min–max)")
     for r in rows:
@@ -174,7 +181,7 @@ def print_table(rows: list[dict[str, Any]], with_stdlib: bool) -> None:
             mark = "" if r["meets_target"] else "  MISSED"
             sign = "≥" if r["higher_is_better"] else "≤"
             line += (f"{_cell(r['stdlib']):<28}{_cell(r['pyssl']):<28}{r['ratio']:>6.2f}"
-                     f"  {sign}{r['target']:.2f}{mark}")
+                     f"{r['pair_ratio']:>7.2f}  {sign}{r['target']:.2f}{mark}")
         else:
             line += _cell(r["pyssl"])
         print(line)
@@ -209,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         print("this interpreter has no stdlib ssl module: measuring pyssl alone")
     print(f"{runs} runs per module and workload, {seconds:g} s each, each in a fresh process"
           + (", alternating stdlib and pyssl (each pair in random order)" if with_stdlib else ""))
+    if with_stdlib:
+        print("ratio: pyssl's median / the stdlib's (the target applies to it); "
+              "pairs: the median of each pair's pyssl/stdlib")
     for name in skipped:
         print(f"skipped (needs a program that is not installed): {name}")
     rows = run(workloads, runs, seconds, with_stdlib)
