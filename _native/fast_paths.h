@@ -186,7 +186,7 @@ static PyObject *pyssl_memory_bio_write(PyObject *obj, PyObject *const *args, Py
         PyBuffer_Release(&view);
 #endif
     /* A memory BIO takes all or nothing: on failure nothing was written. */
-    if (written == (int)size)
+    if (written >= 0 && (Py_ssize_t)written == size)
         return PyLong_FromSsize_t(size);
 full_path:
     return PyObject_CallMethod(obj, "_write_full", "O", args[0]);

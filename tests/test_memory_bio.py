@@ -335,3 +335,19 @@ def test_a_subclass_of_memory_bio_serves_a_connection(certs):
     pair.handshake()
     assert pair._client_bios[0].writes >= 1
     assert isinstance(pair._client_bios[0], pyssl.MemoryBIO)
+
+
+@pytest.mark.parametrize("size", [2**31, 2**32 - 1])
+def test_a_write_beyond_what_an_int_counts_is_an_overflow_error(either, size):
+    import mmap
+
+    try:
+        # Anonymous and never touched: address space, not memory.
+        big = mmap.mmap(-1, size)
+    except (OSError, OverflowError, MemoryError) as exc:
+        pytest.skip(f"cannot map {size} bytes here: {exc}")
+    with big:
+        bio = either.MemoryBIO()
+        with pytest.raises(OverflowError):
+            bio.write(big)
+        assert bio.pending == 0
