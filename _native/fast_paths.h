@@ -10,7 +10,7 @@
  * new bytes object filled in C, so MemoryBIO.read() needed three calls
  * (pending, bytes(n), BIO_read) where this needs one; and a method written
  * in Python is a frame per call where _ssl's are C. asyncio makes about
- * thirty of these calls per 64-byte round trip.
+ * eighteen of these calls per 64-byte round trip (both ends).
  *
  * A connection's functions take an address as an int (its pyssl_io[2]),
  * which the Python layer takes from the cdata it owns and keeps alive;
