@@ -15,11 +15,14 @@ from socket import (  # noqa: F401  (re-exported, as the stdlib does)
     create_connection,
 )
 
+# The low-level module, as ``ssl._ssl`` is the stdlib's: code written for
+# the stdlib reaches its base types and constants there (gevent does).
+from pyssl import _ssl  # noqa: E402
 from pyssl._asn1 import _ASN1Object
 from pyssl._asn1 import nid2obj as _nid2obj
 from pyssl._asn1 import txt2obj as _txt2obj
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
-from pyssl._context import SSLContext
+from pyssl._context_api import SSLContext
 from pyssl._enums import *  # noqa: F403
 from pyssl._enums import (
     CHANNEL_BINDING_TYPES,

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pyssl._arguments import as_c_long
-from pyssl._enums import TLSVersion, _TLSAlertType, _TLSContentType, _TLSMessageType
 from pyssl._errors import own_error
 from pyssl._lib import ffi, lib
 
@@ -61,10 +60,14 @@ def connection_of(ssl_ptr: Any) -> Any:
 
 
 def _python_side(connection: Any) -> Any:
-    """What a user callback receives for a connection: the SSLSocket or
-    SSLObject that owns it, else the connection itself."""
+    """What a user callback receives for a connection, as the stdlib
+    chooses it: its owner (the SSLSocket or SSLObject), else the socket it
+    was made over, else the connection itself."""
     owner = connection.owner
-    return owner if owner is not None else connection
+    if owner is not None:
+        return owner
+    sock = connection.transport_socket
+    return sock if sock is not None else connection
 
 
 def _keep_first_error(connection: Any, exc: BaseException, raised_itself: bool = False) -> None:
@@ -164,20 +167,6 @@ class ContextCallbacks:
         lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, lib.pyssl_servername_cb)
         lib.SSL_CTX_set_tlsext_servername_arg(self._ctx_ptr, self._key)
 
-    def set_servername_callback(self, server_name_callback: Any) -> None:
-        """Like ``sni_callback``, but the server name is passed as a
-        U-label (``str`` decoded from IDNA)."""
-        if server_name_callback is None:
-            self.sni_callback = None
-            return
-        if not callable(server_name_callback):
-            raise TypeError("not a callable object")
-
-        def idna_decoding(sslobj: Any, servername: Any, sslctx: Any) -> Any:
-            return server_name_callback(sslobj, self._encode_hostname(servername), sslctx)  # type: ignore[attr-defined]
-
-        self.sni_callback = idna_decoding
-
     @property
     def keylog_filename(self) -> Any:
         """Append TLS secrets to this file in the NSS key log format (for
@@ -211,7 +200,8 @@ class ContextCallbacks:
     @property
     def _msg_callback(self) -> Any:
         """Called as ``callback(conn, direction, version, content_type,
-        msg_type, data)`` for every TLS protocol message (debugging)."""
+        msg_type, data)`` for every TLS protocol message (debugging), with
+        the numbers as ints (``SSLContext._msg_callback`` makes them enums)."""
         return self._msg_callback_function
 
     @_msg_callback.setter
@@ -335,13 +325,6 @@ def pyssl_keylog_cb(ssl_ptr: Any, line: Any) -> None:
         _keep_first_error(connection, exc)
 
 
-def _as_enum(enum: Any, value: int) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
-        return value
-
-
 @ffi.def_extern()
 def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: int,
                  ssl_ptr: Any, arg: Any) -> None:
@@ -367,21 +350,10 @@ def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: 
         msg_type = data[0]
     else:
         msg_type = -1
-    content = _as_enum(_TLSContentType, content_type)
-    if content == _TLSContentType.HEADER:
-        message = _as_enum(_TLSContentType, msg_type)
-    elif content == _TLSContentType.ALERT:
-        message = _as_enum(_TLSAlertType, msg_type)
-    else:
-        message = _as_enum(_TLSMessageType, msg_type)
     try:
         callback(
-            _python_side(connection),
-            "write" if write_p else "read",
-            _as_enum(TLSVersion, version),
-            content,
-            message,
-            data,
+            _python_side(connection), "write" if write_p else "read", version, content_type,
+            msg_type, data,
         )
     except BaseException as exc:
         _keep_first_error(connection, exc)

@@ -180,10 +180,12 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
 
     def _configure_hostname(self, hostname: str) -> None:
+        # An A-label: an ASCII str without NUL, as the stdlib's "es"
+        # conversion takes it (SSLContext._encode_hostname made it one).
         if not isinstance(hostname, str):
-            raise TypeError(f"server_hostname must be str, not {type(hostname).__name__}")
+            raise TypeError(f"argument must be str, not {type(hostname).__name__}")
         if "\0" in hostname:
-            raise TypeError("server_hostname must not contain null characters")
+            raise TypeError("argument must be encoded string without null bytes, not str")
         name = hostname.encode("ascii")
         if not name or name.startswith(b"."):
             raise ValueError(
@@ -475,9 +477,9 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
 
     @context.setter
     def context(self, context: Any) -> None:
-        from pyssl._context import SSLContext
+        from pyssl._context import _SSLContext
 
-        if not isinstance(context, SSLContext):
+        if not isinstance(context, _SSLContext):
             raise TypeError("The value must be a SSLContext")
         lib.SSL_set_SSL_CTX(self.ssl_ptr, context._ctx_ptr)
         # The message callback follows the context (SSL_set_SSL_CTX keeps
@@ -487,6 +489,12 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         self._context = context
         # getpeercert() depends on the context's verify mode.
         self._forget()
+
+    @property
+    def transport_socket(self) -> Any:
+        """The socket this connection reads and writes, or None over
+        memory BIOs."""
+        return None
 
     @property
     def owner(self) -> Any:

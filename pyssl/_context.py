@@ -1,7 +1,17 @@
-"""SSLContext: the settings shared by connections, held in one SSL_CTX."""
+"""_SSLContext: one SSL_CTX and its settings, the stdlib's ``_ssl._SSLContext``.
+
+This is the base type that ``SSLContext`` (``_context_api.py``) subclasses,
+as ``Lib/ssl.py``'s ``SSLContext`` subclasses the C type: its getters give
+plain ints where ``SSLContext`` gives enums, and it makes connections with
+``_wrap_socket``/``_wrap_bio``. Code written against the stdlib reaches
+these descriptors past the subclass
+(``super(ssl.SSLContext, ssl.SSLContext).verify_mode.__set__(...)``), so
+each one lives on the layer the stdlib puts it on.
+"""
 
 from __future__ import annotations
 
+import _socket
 import os
 import sys
 import warnings
@@ -14,26 +24,30 @@ from pyssl._arguments import (
     as_clinic_int,
     as_unsigned_long_long,
     as_unsigned_long_mask,
-    idna_hostname,
     type_name,
 )
-from pyssl._asn1 import _ASN1Object
+from pyssl._buffers import readable_buffer
 from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
+from pyssl._connection import Connection
 from pyssl._context_additions import ContextAdditions
 from pyssl._early_data import EarlyDataContext
 from pyssl._enums import (
     PROTO_MAXIMUM_SUPPORTED,
     PROTO_MINIMUM_SUPPORTED,
     Options,
-    Purpose,
     TLSVersion,
-    VerifyFlags,
     VerifyMode,
     _SSLMethod,
 )
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
+from pyssl._memory import MemoryBIO
+from pyssl._socket_connection import SocketConnection
+
+_CERT_NONE = int(VerifyMode.CERT_NONE)
+_CERT_OPTIONAL = int(VerifyMode.CERT_OPTIONAL)
+_CERT_REQUIRED = int(VerifyMode.CERT_REQUIRED)
 
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
 DEFAULT_CIPHERS = (
@@ -89,19 +103,20 @@ _MAXIMUM_AVAILABLE = lib.TLS1_3_VERSION
 
 def _method_for(protocol: int) -> Any:
     # The deprecation warnings name the line that created the context:
-    # stacklevel 3 is the caller of SSLContext.__new__.
+    # stacklevel 4 is the caller of SSLContext.__new__, which calls
+    # _SSLContext.__new__, which calls this.
     if protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
         return lib.TLS_client_method()
     if protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
         return lib.TLS_server_method()
     if protocol == _SSLMethod.PROTOCOL_TLS:
-        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=3)
+        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4)
         return lib.TLS_method()
     if protocol in _FIXED_VERSION_PROTOCOLS:
         method = lib.pyssl_fixed_version_method(_FIXED_VERSION_PROTOCOLS[protocol])
         if method != ffi.NULL:
             name = _SSLMethod(protocol).name
-            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=3)
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=4)
             return method
     raise ValueError(f"invalid or unsupported protocol version {protocol}")
 
@@ -114,35 +129,24 @@ def _options_argument(value: Any) -> int:
     return as_c_long(value) & 0xFFFFFFFFFFFFFFFF
 
 
-def protocol_list(protocols: Any, what: str) -> bytes:
-    """ALPN/NPN protocol names in wire format (RFC 7301, 3.1)."""
-    wire = bytearray()
-    for protocol in protocols:
-        name = bytes(protocol, "ascii")
-        if not 0 < len(name) <= 255:
-            raise SSLError(f"{what} protocols must be 1 to 255 in length")
-        wire.append(len(name))
-        wire += name
-    return bytes(wire)
+def _protocols_buffer(protocols: Any) -> Any:
+    """The wire-format list ``_set_alpn_protocols`` and
+    ``_set_npn_protocols`` take, as a C array OpenSSL may keep."""
+    src = readable_buffer(protocols)
+    try:
+        if len(src) > 0xFFFFFFFF:
+            raise OverflowError("protocols longer than 4294967295 bytes")
+        return ffi.new("unsigned char[]", ffi.buffer(src)[:]), len(src)
+    finally:
+        ffi.release(src)
 
 
-class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
-    """An SSLContext holds various SSL-related configuration options and
-    data, such as certificates and possibly a private key."""
-
-    sslsocket_class: Any = None  # SSLSocket, assigned in pyssl/__init__.py
-    sslobject_class: Any = None  # SSLObject, assigned in pyssl/__init__.py
+class _SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
+    """One SSL_CTX: the settings its connections share."""
 
     # Set in __new__, as in the stdlib: subclasses may define __init__
     # with whatever signature they like.
-    def __new__(cls, protocol: int | None = None, *args: Any, **kwargs: Any) -> SSLContext:
-        if protocol is None:
-            warnings.warn(
-                "ssl.SSLContext() without protocol argument is deprecated.",
-                category=DeprecationWarning,
-                stacklevel=2,
-            )
-            protocol = _SSLMethod.PROTOCOL_TLS
+    def __new__(cls, protocol: int) -> _SSLContext:
         protocol = as_clinic_int(protocol)
         self = super().__new__(cls)
         method = _method_for(protocol)
@@ -202,14 +206,14 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
     # ---- protocol, options, versions -------------------------------------
 
     @property
-    def protocol(self) -> Any:
+    def protocol(self) -> int:
         """The protocol chosen when the context was created."""
-        return self._protocol
+        return int(self._protocol)
 
     @property
-    def options(self) -> Any:
-        """The set of OpenSSL options (``Options`` flags) in effect."""
-        return Options(lib.SSL_CTX_get_options(self._ctx_ptr))
+    def options(self) -> int:
+        """The OpenSSL options in effect."""
+        return lib.SSL_CTX_get_options(self._ctx_ptr)
 
     @options.setter
     def options(self, value: int) -> None:
@@ -218,10 +222,11 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         to_clear = current & ~new
         to_set = ~current & new
         if to_set & _OP_NO_VERSIONS:
+            # stacklevel 3: the caller of SSLContext.options' setter.
             warnings.warn(
                 "ssl.OP_NO_SSL*/ssl.OP_NO_TLS* options are deprecated",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if to_clear:
             lib.SSL_CTX_clear_options(self._ctx_ptr, to_clear)
@@ -244,7 +249,8 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
                 "highest and lowest version."
             )
         if version in _DEPRECATED_VERSIONS:
-            warnings.warn(_DEPRECATED_VERSIONS[version], DeprecationWarning, stacklevel=3)
+            # stacklevel 4: the caller of SSLContext's setter.
+            warnings.warn(_DEPRECATED_VERSIONS[version], DeprecationWarning, stacklevel=4)
         elif version not in (
             PROTO_MINIMUM_SUPPORTED,
             PROTO_MAXIMUM_SUPPORTED,
@@ -256,17 +262,12 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         return version
 
     @property
-    def minimum_version(self) -> Any:
-        """The lowest ``TLSVersion`` the context accepts."""
-        version = lib.SSL_CTX_get_min_proto_version(self._ctx_ptr)
-        return TLSVersion(version or PROTO_MINIMUM_SUPPORTED)
+    def minimum_version(self) -> int:
+        """The lowest protocol version the context accepts."""
+        return lib.SSL_CTX_get_min_proto_version(self._ctx_ptr) or PROTO_MINIMUM_SUPPORTED
 
     @minimum_version.setter
     def minimum_version(self, value: Any) -> None:
-        # Allowing SSLv3 takes OP_NO_SSLv3 away first, as the stdlib's
-        # ssl.py does before its C setter checks anything.
-        if value == TLSVersion.SSLv3:
-            self.options &= ~Options.OP_NO_SSLv3
         version = self._check_version_change(value)
         if version == PROTO_MINIMUM_SUPPORTED:
             version = 0
@@ -277,10 +278,9 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
 
     @property
-    def maximum_version(self) -> Any:
-        """The highest ``TLSVersion`` the context accepts."""
-        version = lib.SSL_CTX_get_max_proto_version(self._ctx_ptr)
-        return TLSVersion(version or PROTO_MAXIMUM_SUPPORTED)
+    def maximum_version(self) -> int:
+        """The highest protocol version the context accepts."""
+        return lib.SSL_CTX_get_max_proto_version(self._ctx_ptr) or PROTO_MAXIMUM_SUPPORTED
 
     @maximum_version.setter
     def maximum_version(self, value: Any) -> None:
@@ -306,14 +306,14 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         lib.SSL_CTX_set_verify(self._ctx_ptr, _VERIFY_MODE_TO_OPENSSL[mode], callback)
 
     @property
-    def verify_mode(self) -> Any:
-        """Whether to verify the peer's certificate (``VerifyMode``)."""
+    def verify_mode(self) -> int:
+        """Whether to verify the peer's certificate (a CERT_* value)."""
         mode = lib.SSL_CTX_get_verify_mode(self._ctx_ptr)
         if not mode & lib.SSL_VERIFY_PEER:
-            return VerifyMode.CERT_NONE
+            return _CERT_NONE
         if mode & lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT:
-            return VerifyMode.CERT_REQUIRED
-        return VerifyMode.CERT_OPTIONAL
+            return _CERT_REQUIRED
+        return _CERT_OPTIONAL
 
     @verify_mode.setter
     def verify_mode(self, value: Any) -> None:
@@ -339,10 +339,10 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         self._check_hostname = check
 
     @property
-    def verify_flags(self) -> Any:
-        """The certificate verification flags (``VerifyFlags``)."""
+    def verify_flags(self) -> int:
+        """The certificate verification flags (VERIFY_* bits)."""
         param = lib.SSL_CTX_get0_param(self._ctx_ptr)
-        return VerifyFlags(lib.X509_VERIFY_PARAM_get_flags(param))
+        return lib.X509_VERIFY_PARAM_get_flags(param)
 
     @verify_flags.setter
     def verify_flags(self, value: int) -> None:
@@ -357,22 +357,15 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
             raise error_from_queue("verify_flags")
 
     @property
-    def hostname_checks_common_name(self) -> bool:
-        """Whether a certificate without DNS names may match by its subject
-        common name."""
-        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
-        flags = lib.X509_VERIFY_PARAM_get_hostflags(param)
-        return not flags & lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+    def _host_flags(self) -> int:
+        """The host name checking flags (HOSTFLAG_* bits)."""
+        return lib.X509_VERIFY_PARAM_get_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr))
 
-    @hostname_checks_common_name.setter
-    def hostname_checks_common_name(self, value: Any) -> None:
-        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
-        flags = lib.X509_VERIFY_PARAM_get_hostflags(param)
-        if value:
-            flags &= ~lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
-        else:
-            flags |= lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
-        lib.X509_VERIFY_PARAM_set_hostflags(param, flags)
+    @_host_flags.setter
+    def _host_flags(self, value: Any) -> None:
+        # An unsigned int taken without a range check, as the stdlib's "I".
+        flags = as_unsigned_long_mask(value) & 0xFFFFFFFF
+        lib.X509_VERIFY_PARAM_set_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr), flags)
 
     @property
     def post_handshake_auth(self) -> bool:
@@ -394,12 +387,6 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         """Load CA certificates to verify peers with: a PEM file, a
         directory of hashed PEM files, or PEM text / DER bytes."""
         _credentials.load_verify_locations(self._ctx_ptr, cafile, capath, cadata)
-
-    def load_default_certs(self, purpose: Any = Purpose.SERVER_AUTH) -> None:
-        """Load the platform's default CA certificates."""
-        if not isinstance(purpose, _ASN1Object):
-            raise TypeError(purpose)
-        self.set_default_verify_paths()
 
     def set_default_verify_paths(self) -> None:
         """Load CA certificates from OpenSSL's default locations."""
@@ -449,26 +436,23 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         if not lib.SSL_CTX_set1_groups(self._ctx_ptr, nids, 1):
             raise error_from_queue("set_ecdh_curve")
 
-    def set_alpn_protocols(self, alpn_protocols: Any) -> None:
-        """Offer (client) or accept (server) these ALPN protocols, most
-        preferred first."""
-        wire = protocol_list(alpn_protocols, "ALPN")
-        data = ffi.new("unsigned char[]", wire)
-        protocols = ffi.new("pyssl_protocols *", (data, len(wire)))
+    def _set_alpn_protocols(self, protos: Any, /) -> None:
+        """Offer (client) or accept (server) the ALPN protocols of
+        ``protos``, in wire format (RFC 7301, 3.1), most preferred first."""
+        data, size = _protocols_buffer(protos)
+        protocols = ffi.new("pyssl_protocols *", (data, size))
         # SSL_CTX_set_alpn_protos copies the list and returns 0 on success.
-        if lib.SSL_CTX_set_alpn_protos(self._ctx_ptr, data, len(wire)):
+        if lib.SSL_CTX_set_alpn_protos(self._ctx_ptr, data, size):
             raise MemoryError()
         lib.pyssl_set_alpn_select(self._ctx_ptr, protocols)
         # The server-side select callback reads the list at handshake time.
         self._alpn_protocols = (data, protocols)
 
-    def set_npn_protocols(self, npn_protocols: Any) -> None:
-        """Advertise (server) or choose from (client) these NPN protocols.
-        NPN is deprecated: use ALPN."""
-        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
-        wire = protocol_list(npn_protocols, "NPN")
-        data = ffi.new("unsigned char[]", wire)
-        protocols = ffi.new("pyssl_protocols *", (data, len(wire)))
+    def _set_npn_protocols(self, protos: Any, /) -> None:
+        """Advertise (server) or choose from (client) the NPN protocols of
+        ``protos``, in wire format."""
+        data, size = _protocols_buffer(protos)
+        protocols = ffi.new("pyssl_protocols *", (data, size))
         if not lib.pyssl_set_npn_protocols(self._ctx_ptr, protocols):
             raise NotImplementedError("The NPN extension is not supported by this OpenSSL")
         self._npn_protocols = (data, protocols)
@@ -539,47 +523,40 @@ class SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
 
     # ---- connections -----------------------------------------------------
 
-    def _encode_hostname(self, hostname: Any) -> str | None:
-        if hostname is None:
-            return None
-        if isinstance(hostname, str):
-            return idna_hostname(hostname)
-        return hostname.decode("ascii")
-
-    def wrap_socket(
+    def _wrap_socket(
         self,
         sock: Any,
-        server_side: bool = False,
-        do_handshake_on_connect: bool = True,
-        suppress_ragged_eofs: bool = True,
+        server_side: bool,
         server_hostname: Any = None,
+        *,
+        owner: Any = None,
         session: Any = None,
-    ) -> Any:
-        """Wrap a connected or unconnected stream socket in an SSLSocket."""
-        return self.sslsocket_class._create(
-            sock=sock,
-            server_side=server_side,
-            do_handshake_on_connect=do_handshake_on_connect,
-            suppress_ragged_eofs=suppress_ragged_eofs,
-            server_hostname=server_hostname,
-            context=self,
-            session=session,
-        )
+    ) -> SocketConnection:
+        """A connection over ``sock``'s descriptor (``SSLSocket._sslobj``).
+        ``owner`` is what callbacks are given for it (the SSLSocket)."""
+        if not isinstance(sock, _socket.socket):
+            raise TypeError(
+                f"_wrap_socket() argument 'sock' must be _socket.socket, not {type(sock).__name__}"
+            )
+        return SocketConnection(self, bool(server_side), server_hostname, sock, owner, session)
 
-    def wrap_bio(
+    def _wrap_bio(
         self,
         incoming: Any,
         outgoing: Any,
-        server_side: bool = False,
+        server_side: bool,
         server_hostname: Any = None,
+        *,
+        owner: Any = None,
         session: Any = None,
-    ) -> Any:
-        """Wrap a pair of MemoryBIOs in an SSLObject."""
-        return self.sslobject_class._create(
-            incoming,
-            outgoing,
-            server_side=server_side,
-            server_hostname=self._encode_hostname(server_hostname),
-            session=session,
-            context=self,
-        )
+    ) -> Connection:
+        """A connection over two MemoryBIOs (``SSLObject._sslobj``)."""
+        for name, bio in (("incoming", incoming), ("outgoing", outgoing)):
+            if not isinstance(bio, MemoryBIO):
+                raise TypeError(
+                    f"_wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}"
+                )
+        connection = Connection(self, bool(server_side), server_hostname, owner, session)
+        lib.pyssl_use_bios(connection.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
+        return connection
+

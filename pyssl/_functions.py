@@ -6,11 +6,10 @@ import operator
 import os
 import sys
 from collections import namedtuple
-from socket import _GLOBAL_DEFAULT_TIMEOUT, create_connection  # type: ignore[attr-defined]
-from typing import Any
+from socket import _GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, Any
 
 from pyssl._asn1 import _ASN1Object
-from pyssl._context import SSLContext
 from pyssl._enums import (
     CERT_NONE,
     CERT_REQUIRED,
@@ -23,6 +22,17 @@ from pyssl._enums import (
 )
 from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
+
+if TYPE_CHECKING:
+    from pyssl._context_api import SSLContext
+
+
+def ssl_module() -> Any:
+    """The public module. Lib/ssl.py's functions look its globals up when
+    they are called, so a program that replaces one (``ssl.SSLContext =
+    Sub``, as truststore and gevent do) changes what they build; these
+    functions do the same through this."""
+    return sys.modules["pyssl"]
 
 
 def _use_keylog_file(context: SSLContext) -> None:
@@ -44,11 +54,11 @@ def create_default_context(
     if not isinstance(purpose, _ASN1Object):
         raise TypeError(purpose)
     if purpose == Purpose.SERVER_AUTH:
-        context = SSLContext(PROTOCOL_TLS_CLIENT)
+        context = ssl_module().SSLContext(PROTOCOL_TLS_CLIENT)
         context.verify_mode = CERT_REQUIRED
         context.check_hostname = True
     elif purpose == Purpose.CLIENT_AUTH:
-        context = SSLContext(PROTOCOL_TLS_SERVER)
+        context = ssl_module().SSLContext(PROTOCOL_TLS_SERVER)
     else:
         raise ValueError(purpose)
     if sys.version_info >= (3, 13):
@@ -87,7 +97,7 @@ def _create_unverified_context(
             protocol = PROTOCOL_TLS_SERVER
     else:
         raise ValueError(purpose)
-    context = SSLContext(protocol)
+    context = ssl_module().SSLContext(protocol)
     context.check_hostname = check_hostname
     if cert_reqs is not None:
         context.verify_mode = cert_reqs
@@ -195,12 +205,11 @@ def get_server_certificate(
 ) -> str:
     """The PEM certificate of the server at ``addr`` (host, port); verified
     against ``ca_certs`` when given."""
-    from pyssl._x509 import DER_cert_to_PEM_cert
-
+    ssl = ssl_module()
     host, _port = addr
     cert_reqs = CERT_REQUIRED if ca_certs is not None else CERT_NONE
-    context = _create_stdlib_context(ssl_version, cert_reqs=cert_reqs, cafile=ca_certs)
-    with create_connection(addr, timeout=timeout) as sock:
+    context = ssl._create_stdlib_context(ssl_version, cert_reqs=cert_reqs, cafile=ca_certs)
+    with ssl.create_connection(addr, timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=host) as tls:
             der = tls.getpeercert(True)
-    return DER_cert_to_PEM_cert(der)
+    return ssl.DER_cert_to_PEM_cert(der)

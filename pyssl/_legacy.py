@@ -8,10 +8,9 @@ import socket
 import warnings
 from typing import Any
 
-from pyssl._context import SSLContext
 from pyssl._enums import CERT_NONE, PROTOCOL_TLS
 from pyssl._errors import CertificateError
-from pyssl._functions import RAND_bytes
+from pyssl._functions import RAND_bytes, ssl_module
 
 
 def _dnsname_match(dn: str, hostname: str) -> bool:
@@ -127,7 +126,7 @@ def wrap_socket(
         raise ValueError("certfile must be specified for server-side operations")
     if keyfile and not certfile:
         raise ValueError("certfile must be specified")
-    context = SSLContext(ssl_version)
+    context = ssl_module().SSLContext(ssl_version)
     context.verify_mode = cert_reqs
     if ca_certs:
         context.load_verify_locations(ca_certs)

@@ -11,7 +11,6 @@ import warnings
 from typing import Any
 
 from pyssl._buffers import readable_buffer
-from pyssl._connection import Connection
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import fast_paths, ffi, lib
 from pyssl._x509 import chain_to_der
@@ -56,10 +55,6 @@ class MemoryBIO(fast_paths.MemoryBIOBase):
         return count
 
 
-def _refuse_bio(name: str, bio: Any) -> None:
-    raise TypeError(f"wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}")
-
-
 class SSLObject:
     """A TLS connection over a pair of MemoryBIOs, for frameworks that do
     their own I/O. Instances are returned by ``SSLContext.wrap_bio``."""
@@ -80,13 +75,11 @@ class SSLObject:
         session: Any = None,
         context: Any = None,
     ) -> SSLObject:
-        if not isinstance(incoming, MemoryBIO):
-            _refuse_bio("incoming", incoming)
-        if not isinstance(outgoing, MemoryBIO):
-            _refuse_bio("outgoing", outgoing)
         self = cls.__new__(cls)
-        connection = Connection(context, bool(server_side), server_hostname, self, session)
-        lib.pyssl_use_bios(connection.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
+        connection = context._wrap_bio(
+            incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+            owner=self, session=session,
+        )
         self._sslobj = connection
         # asyncio and trio call read() and write() for every record: unless
         # a subclass has its own, they go straight to the connection.

@@ -16,7 +16,6 @@ from typing import Any
 from pyssl._errors import SSL_ERROR_EOF, SSLError
 from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
-from pyssl._socket_connection import SocketConnection
 from pyssl._x509 import chain_to_der
 
 # How many references an object has, on CPython. Elsewhere a connection is
@@ -117,9 +116,9 @@ class SSLSocket(_socket_module.socket):
             raise error
         return False
 
-    def _new_connection(self) -> SocketConnection:
-        return SocketConnection(
-            self._context, bool(self.server_side), self.server_hostname, self, self._session
+    def _new_connection(self) -> Any:
+        return self._context._wrap_socket(
+            self, self.server_side, self.server_hostname, owner=self, session=self._session
         )
 
     # ---- attributes --------------------------------------------------------

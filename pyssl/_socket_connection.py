@@ -10,9 +10,11 @@ waits for a socket.
 
 from __future__ import annotations
 
+import _socket
 import os
 import select
 import sys
+import weakref
 from math import ceil
 from time import monotonic
 from typing import Any
@@ -39,20 +41,35 @@ class SocketConnection(Connection):
     _free_fn = lib.pyssl_free_socket_ssl
 
     def __init__(
-        self, context: Any, server_side: bool, server_hostname: str | None, sock: Any, session: Any = None
+        self,
+        context: Any,
+        server_side: bool,
+        server_hostname: str | None,
+        sock: Any,
+        owner: Any = None,
+        session: Any = None,
     ) -> None:
-        # The socket is the owner: the weak reference to it serves both.
-        super().__init__(context, server_side, server_hostname, sock, session, sock.fileno())
-        self._socket = self._owner
+        # The socket's own timeout and descriptor, as the stdlib reads them
+        # from the C socket object: a subclass (gevent's, eventlet's) may
+        # report another timeout while the descriptor is non-blocking and
+        # wants SSLWantReadError to wait in its event loop.
+        self._socket = weakref.ref(sock)
+        super().__init__(
+            context, server_side, server_hostname, owner, session, _socket.socket.fileno(sock)
+        )
+
+    @property
+    def transport_socket(self) -> Any:
+        return self._socket()
 
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         sock = self._socket()
         if sock is None:
             raise SSLError(ERROR_NO_SOCKET, "Underlying socket connection gone")
-        timeout = sock.gettimeout()
+        timeout = _socket.socket.gettimeout(sock)
         if timeout == 0.0:
             self._fail(want_error(err, operation))
-        fd = sock.fileno()
+        fd = _socket.socket.fileno(sock)
         if fd < 0:
             raise SSLError("Underlying socket has been closed.")
         remaining = None
@@ -86,7 +103,7 @@ class SocketConnection(Connection):
 
     def shutdown(self) -> Any:
         sock = self._socket()
-        if sock is None or sock.fileno() < 0:
+        if sock is None or _socket.socket.fileno(sock) < 0:
             raise SSLError(ERROR_NO_SOCKET, "Underlying socket connection gone")
         return super().shutdown()
 

@@ -11,7 +11,7 @@ from pyssl import _enums, _errors, _lib
 from pyssl._asn1 import nid2obj, txt2obj
 from pyssl._connection import Connection as _SSLSocket
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
-from pyssl._context import SSLContext as _SSLContext
+from pyssl._context import _SSLContext
 from pyssl._functions import RAND_add, RAND_bytes, RAND_status, _openssl_default_paths
 from pyssl._memory import MemoryBIO
 from pyssl._session import SSLSession

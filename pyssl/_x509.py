@@ -13,8 +13,9 @@ import base64
 import calendar
 import operator
 import os
+import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from pyssl._errors import SSLError, error_from_queue, reason_name
 from pyssl._lib import ffi, lib
@@ -549,9 +550,46 @@ def certificates_from_stack(stack) -> list[Certificate]:
     return [certificate_from_ptr(lib.sk_X509_value(stack, i)) for i in range(lib.sk_X509_num(stack))]
 
 
+class ChainedCertificate(bytes):
+    """A certificate of a chain: its DER bytes, which also answer
+    ``Certificate``'s ``public_bytes()`` and ``get_info()``.
+
+    Before Python 3.13 the stdlib's SSLSocket and SSLObject had no
+    ``get_verified_chain()``/``get_unverified_chain()``; code written for
+    those versions takes the chain from ``_sslobj`` as Certificate objects,
+    finding the method by ``hasattr`` from the outside in (truststore, in
+    every pip), and so reaches pyssl's public method instead."""
+
+    _certificate: Certificate
+
+    def public_bytes(self, format: int = ENCODING_PEM) -> str | bytes:
+        """As ``Certificate.public_bytes()``."""
+        return self._certificate.public_bytes(format)
+
+    def get_info(self) -> dict[str, Any]:
+        """As ``Certificate.get_info()``."""
+        return self._certificate.get_info()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled and copied as the bytes it is.
+        return bytes, (bytes(self),)
+
+
+def _chained(cert: Certificate) -> ChainedCertificate:
+    der = ChainedCertificate(cast(bytes, cert.public_bytes(ENCODING_DER)))
+    der._certificate = cert
+    return der
+
+
 def chain_to_der(chain: list[Certificate] | None) -> list[bytes]:
     """A chain of Certificates as DER bytes (empty for None), the form
-    ``SSLSocket.get_verified_chain()`` returns."""
+    ``SSLSocket.get_verified_chain()`` returns: plain bytes from Python
+    3.13, which made the method public, ChainedCertificate before."""
     if chain is None:
         return []
-    return [cert.public_bytes(ENCODING_DER) for cert in chain]
+    if _PUBLIC_CHAINS:
+        return [cast(bytes, cert.public_bytes(ENCODING_DER)) for cert in chain]
+    return [_chained(cert) for cert in chain]
+
+
+_PUBLIC_CHAINS = sys.version_info >= (3, 13)
