@@ -283,6 +283,26 @@ def test_the_file_is_closed_when_the_context_lets_it_go(
     assert set(labels) == TLS13_LABELS
 
 
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to name a pipe"
+)
+def test_a_pipe_gets_the_lines_without_the_comment(serve, certs, either):
+    # The comment line goes into empty files that can be positioned; a
+    # pipe (Wireshark reading as the secrets come) cannot be.
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb") as reader:
+        try:
+            client_ctx = client_context(
+                either, certs, keylog_filename=f"/proc/self/fd/{write_end}"
+            )
+            converse(serve, server_context(either, certs), client_ctx, lambda tls: None)
+            client_ctx.keylog_filename = None
+        finally:
+            os.close(write_end)
+        lines = reader.read().decode("ascii").splitlines()
+    assert sorted(line.split(" ")[0] for line in lines) == sorted(TLS13_LABELS)
+
+
 def test_concurrent_handshakes_log_whole_lines(certs, either, tmp_path):
     # Both contexts log every connection to one file from several threads
     # at once: each line whole, each secret in it once per end.
