@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -588,6 +589,23 @@ def stdlib_on_the_same_openssl(stdlib: Any) -> Any:
         pytest.skip(f"the stdlib ssl links {stdlib.OPENSSL_VERSION}, pyssl {pyssl.OPENSSL_VERSION}: "
                     "what OpenSSL produces differs between releases")
     return stdlib
+
+
+def close_what_wrap_socket_left_open(error: BaseException) -> None:
+    """Close the SSLSocket that the stdlib's wrap_socket() made, and left
+    open, before raising ``error``.
+
+    Until CPython 3.13, SSLSocket._create closes the socket it has taken
+    the descriptor into on OSError and ValueError only (CPython
+    gh-113280): when server_hostname is refused with another error, the
+    caller, who never got that socket, has no other way to close it.
+    Where the stdlib did close it, closing it again does nothing."""
+    if STDLIB_SSL is None:
+        return
+    for frame, _line in traceback.walk_tb(error.__traceback__):
+        made = frame.f_locals.get("self")
+        if frame.f_code.co_name == "_create" and isinstance(made, STDLIB_SSL.SSLSocket):
+            made.close()
 
 
 # Where an error was raised ("(_ssl.c:1006)", "(pyssl:do_handshake)") is no

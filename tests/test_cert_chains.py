@@ -20,6 +20,7 @@ from conftest import (
     client_context,
     converse,
     der_certificate,
+    der_of,
     module_named,
     module_offering,
     server_context,
@@ -99,7 +100,7 @@ def pki_contexts(module, pki, client_certificate=False):
 def test_a_chain_without_intermediates(serve, certs, either):
     _server, (verified, unverified) = converse(serve, server_context(either, certs),
                                                client_context(either, certs), chains)
-    leaf, ca = der_certificate(open(certs.server_cert).read()), der_certificate(open(certs.ca).read())
+    leaf, ca = der_of(certs.server_cert), der_of(certs.ca)
     assert verified == [leaf, ca]
     assert unverified == [leaf]
     # Exactly bytes from Python 3.13, bytes that also answer Certificate's

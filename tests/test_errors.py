@@ -20,6 +20,7 @@ from conftest import (
     TIMEOUT,
     CertFiles,
     client_context,
+    close_what_wrap_socket_left_open,
     connect_tls,
     openssl_at_least,
     server_context,
@@ -715,8 +716,9 @@ def wrap_connected(module, sock, server_hostname, check_hostname=True):
 
 def test_server_hostname_of_the_wrong_type(connected_pair, either):
     # The stdlib decodes anything but str as ASCII bytes.
-    with pytest.raises(AttributeError, match="has no attribute 'decode'"):
+    with pytest.raises(AttributeError, match="has no attribute 'decode'") as caught:
         wrap_connected(either, connected_pair[0], 123)
+    close_what_wrap_socket_left_open(caught.value)
 
 
 @pytest.mark.parametrize("hostname", ["", b"", b".example.org"])
@@ -730,8 +732,9 @@ def test_server_hostname_empty_or_with_a_leading_dot(connected_pair, either, hos
 
 def test_server_hostname_with_a_leading_dot_fails_idna(connected_pair, either):
     # A str goes through the IDNA codec first, which refuses the empty label.
-    with pytest.raises(UnicodeError):
+    with pytest.raises(UnicodeError) as caught:
         wrap_connected(either, connected_pair[0], ".example.org")
+    close_what_wrap_socket_left_open(caught.value)
 
 
 # The IDNA codec's answer for each, which server_hostname must give: ASCII
@@ -772,5 +775,6 @@ def test_server_hostname_is_encoded_as_the_idna_codec_encodes_it(name):
 
 @pytest.mark.parametrize("hostname", ["local\0host", b"local\0host"])
 def test_server_hostname_with_a_nul_character(connected_pair, either, hostname):
-    with pytest.raises(TypeError, match="null"):
+    with pytest.raises(TypeError, match="null") as caught:
         wrap_connected(either, connected_pair[0], hostname)
+    close_what_wrap_socket_left_open(caught.value)

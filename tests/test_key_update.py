@@ -212,11 +212,13 @@ def test_after_unwrap_is_a_value_error(serve, certs):
             tls.unwrap()
 
     server = serve(handler)
+    client_ctx = client_context(pyssl, certs)
+    # unwrap() hands back the SSLSocket itself, which owns the descriptor.
     with server.connect() as raw:
-        tls = client_context(pyssl, certs).wrap_socket(raw, server_hostname="localhost")
-        tls.unwrap()
-        with pytest.raises(ValueError, match="^No SSL wrapper around "):
-            tls.key_update()
+        with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.unwrap()
+            with pytest.raises(ValueError, match="^No SSL wrapper around "):
+                tls.key_update()
     server.join()
 
 

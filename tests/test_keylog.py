@@ -12,16 +12,19 @@ checks run on both modules."""
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import hmac
 import os
 import subprocess
 import sys
+import threading
+import warnings
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import client_context, converse, server_context
+from conftest import BioPair, client_context, converse, server_context
 
 import pyssl
 
@@ -233,6 +236,138 @@ def test_a_new_file_replaces_the_old(serve, certs, either, tmp_path):
     converse(serve, server_context(either, certs), client_ctx, lambda tls: None)
     assert len(first.read_text("ascii").splitlines()) == 1
     assert len(second.read_text("ascii").splitlines()) == 1 + len(TLS13_LABELS)
+
+
+def descriptors_on(path):
+    """The descriptors this process holds open on ``path``."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.path.samefile(f"/proc/self/fd/{name}", path):
+                found.append(int(name))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return found
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to see open files"
+)
+@pytest.mark.parametrize("release", ["context freed", "another file", "None"])
+def test_the_file_is_closed_when_the_context_lets_it_go(
+    serve, certs, either, tmp_path, release
+):
+    # The context closes its key log when it is freed or keylog_filename
+    # changes. Left to the garbage collector, the file would stay open
+    # for as long as the collector likes, then be reported as unclosed.
+    keylog = tmp_path / "keys.log"
+    gc.collect()  # what earlier tests left behind is no part of this one
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client_ctx = client_context(either, certs, keylog_filename=keylog)
+        converse(serve, server_context(either, certs), client_ctx, lambda tls: None)
+        assert len(descriptors_on(keylog)) == 1
+        if release == "context freed":
+            del client_ctx
+        else:
+            other = None if release == "None" else tmp_path / "other.log"
+            client_ctx.keylog_filename = other
+        gc.collect()
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert [str(w.message) for w in leaks] == []
+    assert descriptors_on(keylog) == []
+    # Every line reached the file.
+    secrets, comments = logged(keylog)
+    assert len(comments) == 1
+    [labels] = secrets.values()
+    assert set(labels) == TLS13_LABELS
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to name a pipe"
+)
+def test_a_pipe_gets_the_lines_without_the_comment(serve, certs, either):
+    # The comment line goes into empty files that can be positioned; a
+    # pipe (Wireshark reading as the secrets come) cannot be.
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb") as reader:
+        try:
+            client_ctx = client_context(
+                either, certs, keylog_filename=f"/proc/self/fd/{write_end}"
+            )
+            converse(serve, server_context(either, certs), client_ctx, lambda tls: None)
+            client_ctx.keylog_filename = None
+        finally:
+            os.close(write_end)
+        lines = reader.read().decode("ascii").splitlines()
+    assert sorted(line.split(" ")[0] for line in lines) == sorted(TLS13_LABELS)
+
+
+def test_concurrent_handshakes_log_whole_lines(certs, either, tmp_path):
+    # Both contexts log every connection to one file from several threads
+    # at once: each line whole, each secret in it once per end.
+    keylog = tmp_path / "keys.log"
+    server_ctx = server_context(either, certs, keylog_filename=keylog)
+    client_ctx = client_context(either, certs, keylog_filename=keylog)
+    errors = []
+
+    def connect_repeatedly():
+        try:
+            for _ in range(10):
+                BioPair(client_ctx, server_ctx).handshake()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect_repeatedly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    secrets, comments = logged(keylog)
+    assert len(comments) == 1
+    assert len(secrets) == 40
+    assert all(set(labels) == TLS13_LABELS for labels in secrets.values())
+    lines = keylog.read_text("ascii").splitlines()[1:]
+    assert Counter(lines) == dict.fromkeys(lines, 2)
+
+
+def test_changing_the_file_during_handshakes_fails_none_of_them(certs, tmp_path):
+    # A handshake in another thread may be about to log to the file that
+    # keylog_filename is closing: that line is dropped, the handshake goes
+    # on. (pyssl only: the stdlib frees its key log under such handshakes.)
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    server_ctx = server_context(pyssl, certs)
+    client_ctx = client_context(pyssl, certs, keylog_filename=first)
+    done = threading.Event()
+    errors = []
+
+    def connect_repeatedly():
+        try:
+            for _ in range(50):
+                BioPair(client_ctx, server_ctx).handshake()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def change_files():
+        while not done.is_set():
+            for path in (second, first):
+                client_ctx.keylog_filename = path
+
+    threads = [threading.Thread(target=connect_repeatedly) for _ in range(3)]
+    changer = threading.Thread(target=change_files)
+    changer.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    changer.join()
+    assert errors == []
+    for path in (first, second):
+        secrets, comments = logged(path)  # whole lines only
+        assert len(comments) == 1
+        assert all(set(labels) <= TLS13_LABELS for labels in secrets.values())
 
 
 @pytest.mark.parametrize("kind", ["str", "bytes", "Path"])

@@ -168,10 +168,12 @@ def test_none_when_the_client_did_not_ask(handshake, ocsp):
 
 
 def test_sslsocket_without_connection_has_none(ocsp):
+    client_ctx = ocsp_client(ocsp, request_ocsp_response=True)
     with socket.socket() as raw:
-        tls = ocsp_client(ocsp, request_ocsp_response=True).wrap_socket(
-            raw, server_hostname="localhost", do_handshake_on_connect=False)
-        assert tls.get_ocsp_response() is None
+        with client_ctx.wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False
+        ) as tls:
+            assert tls.get_ocsp_response() is None
 
 
 def test_staple_callback_gets_the_server_socket(handshake, ocsp):

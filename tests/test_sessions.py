@@ -347,14 +347,33 @@ def session_of(serve, certs, either):
     return client_ctx, visit(serve, server_ctx, client_ctx).session, server_ctx
 
 
-def unconnected(ctx, kind, module):
-    """A client end that has not done its handshake: an SSLSocket on a
-    connected socket pair, or an SSLObject."""
-    if kind == "SSLObject":
-        return ctx.wrap_bio(module.MemoryBIO(), module.MemoryBIO(), server_hostname="localhost")
-    left, right = socket.socketpair()
-    right.close()
-    return ctx.wrap_socket(left, server_hostname="localhost", do_handshake_on_connect=False)
+@pytest.fixture
+def unconnected():
+    """unconnected(ctx, kind, module, server_side=False): a client end (a
+    server end with ``server_side``) that has not done its handshake: an
+    SSLSocket on a connected socket pair, or an SSLObject. The SSLSockets
+    are closed after the test."""
+    sslsockets = []
+
+    def make(ctx, kind, module, server_side=False):
+        settings = {"server_side": server_side}
+        if not server_side:
+            settings["server_hostname"] = "localhost"
+        if kind == "SSLObject":
+            return ctx.wrap_bio(module.MemoryBIO(), module.MemoryBIO(), **settings)
+        left, right = socket.socketpair()
+        right.close()
+        try:
+            tls = ctx.wrap_socket(left, do_handshake_on_connect=False, **settings)
+        except BaseException:
+            left.close()
+            raise
+        sslsockets.append(tls)
+        return tls
+
+    yield make
+    for tls in sslsockets:
+        tls.close()
 
 
 KINDS = ["SSLSocket", "SSLObject"]
@@ -362,7 +381,9 @@ KINDS = ["SSLSocket", "SSLObject"]
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("value", [None, "session", object()], ids=["None", "str", "object"])
-def test_setting_a_non_session_is_a_type_error(session_of, either, kind, value):
+def test_setting_a_non_session_is_a_type_error(
+    session_of, unconnected, either, kind, value
+):
     client_ctx, _session, _server_ctx = session_of
     end = unconnected(client_ctx, kind, either)
     with pytest.raises(TypeError) as info:
@@ -371,7 +392,9 @@ def test_setting_a_non_session_is_a_type_error(session_of, either, kind, value):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_session_of_another_context_is_a_value_error(certs, session_of, either, kind):
+def test_a_session_of_another_context_is_a_value_error(
+    certs, session_of, unconnected, either, kind
+):
     _client_ctx, session, _server_ctx = session_of
     end = unconnected(client_context(either, certs), kind, either)
     with pytest.raises(ValueError) as info:
@@ -388,16 +411,11 @@ def test_wrap_socket_with_a_session_of_another_context(certs, session_of, either
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_server_ends_take_no_session(serve, session_of, either, kind):
+def test_server_ends_take_no_session(serve, session_of, unconnected, either, kind):
     _client_ctx, _session, server_ctx = session_of
     # A session of the server's own context, so that only the side is wrong.
     server_session = visit(serve, server_ctx, session_of[0]).server_session
-    if kind == "SSLObject":
-        end = server_ctx.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=True)
-    else:
-        left, right = socket.socketpair()
-        right.close()
-        end = server_ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False)
+    end = unconnected(server_ctx, kind, either, server_side=True)
     with pytest.raises(ValueError) as info:
         end.session = server_session
     assert str(info.value) == "Cannot set session for server-side SSLSocket."
