@@ -4,6 +4,10 @@ the set-ups the ``client_setup`` fixture (conftest.py) runs them in.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
+import pytest
 from conftest import CLIENT_SETUPS as SETUPS
 from injected_driver import BLOCKED_IMPORT
 
@@ -48,3 +52,13 @@ def checked(result: dict, setup: str, unclosed: list[str] | None = None) -> dict
         assert result.pop("stdlib_ssl_import") == BLOCKED_IMPORT
     assert result.pop("unclosed") == (unclosed or [])
     return result
+
+
+def require(*packages: str) -> None:
+    """Skip the test where one of the (top-level) ``packages`` its driver
+    imports is not installed: the test extras bring them wherever they
+    have a release for the running CPython."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        version = ".".join(map(str, sys.version_info[:2]))
+        pytest.skip(f"{', '.join(missing)} not installed for CPython {version}")

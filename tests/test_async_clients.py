@@ -12,7 +12,7 @@ import hashlib
 import os
 
 import pytest
-from client_setups import checked, connection, ssl_module, verify_failure
+from client_setups import checked, connection, require, ssl_module, verify_failure
 from injected_driver import payload, run
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "async_clients_driver.py")
@@ -39,6 +39,7 @@ BODY = 300_000
 @pytest.mark.parametrize("http", list(HTTP_VERSIONS))
 @pytest.mark.parametrize("client", list(HTTPX_CLIENTS))
 def test_httpx_against_hypercorn(client_setup, certs, client, http):
+    require("httpx", "h2", "hypercorn")
     alpn, http_version, seen = HTTP_VERSIONS[http]
     result = run(client_setup, "httpx_get", driver=DRIVER, client=client, http2=http == "HTTP/2",
                  ca=certs.ca, server_chain=certs.server_chain, size=BODY)
@@ -55,6 +56,7 @@ def test_httpx_against_hypercorn(client_setup, certs, client, http):
 
 @pytest.mark.parametrize("client", list(HTTPX_CLIENTS))
 def test_httpx_refuses_a_server_from_another_ca(client_setup, certs, client):
+    require("httpx", "h2", "hypercorn")
     result = run(client_setup, "httpx_get", driver=DRIVER, client=client, http2=True, ca=certs.other_ca,
                  server_chain=certs.server_chain, size=BODY)
     assert checked(result, client_setup) == verify_failure(client_setup, "httpx.ConnectError")
@@ -66,6 +68,7 @@ STREAMED = 1 << 20
 
 
 def test_aiohttp_client_and_server(client_setup, certs):
+    require("aiohttp")
     result = checked(run(client_setup, "aiohttp_get", driver=DRIVER, ca=certs.ca,
                          server_chain=certs.server_chain, size=STREAMED), client_setup)
     # The body came in parts as the server wrote them: aiohttp's reader
@@ -79,6 +82,7 @@ def test_aiohttp_client_and_server(client_setup, certs):
 
 
 def test_aiohttp_refuses_a_server_from_another_ca(client_setup, certs):
+    require("aiohttp")
     result = run(client_setup, "aiohttp_get", driver=DRIVER, ca=certs.other_ca,
                  server_chain=certs.server_chain, size=STREAMED)
     assert checked(result, client_setup) == verify_failure(
@@ -99,6 +103,7 @@ def described(message):
 
 
 def test_websockets_echo_over_wss(client_setup, certs):
+    require("websockets")
     result = run(client_setup, "websockets_echo", driver=DRIVER, ca=certs.ca,
                  server_chain=certs.server_chain, messages=MESSAGES)
     expected = [described(message) for message in MESSAGES]
@@ -111,6 +116,7 @@ def test_websockets_echo_over_wss(client_setup, certs):
 
 
 def test_websockets_refuses_a_server_from_another_ca(client_setup, certs):
+    require("websockets")
     result = run(client_setup, "websockets_echo", driver=DRIVER, ca=certs.other_ca,
                  server_chain=certs.server_chain, messages=MESSAGES)
     assert checked(result, client_setup) == verify_failure(client_setup)

@@ -12,7 +12,7 @@ import os
 import sys
 
 import pytest
-from client_setups import checked, low_level, ssl_module, verify_failure
+from client_setups import checked, low_level, require, ssl_module, verify_failure
 from conftest import server_context
 from injected_driver import run
 from loopback_servers import HTTPSServer
@@ -55,6 +55,7 @@ def made_after_inject(inject):
 @pytest.mark.parametrize("inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"])
 @pytest.mark.parametrize("client", CLIENTS)
 def test_truststore_verifies_through_the_system_store(client_setup, certs, https_server, client, inject):
+    require("truststore", "urllib3", client.split(".")[0])
     result = run(client_setup, "truststore_get", driver=DRIVER, env={"SSL_CERT_FILE": certs.ca},
                  client=client, url=https_server.url + "checked", inject=inject)
     module = ssl_module(client_setup)
@@ -80,6 +81,7 @@ def test_truststore_verifies_through_the_system_store(client_setup, certs, https
 @pytest.mark.parametrize("inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"])
 @pytest.mark.parametrize("client", CLIENTS)
 def test_truststore_refuses_a_ca_the_system_store_lacks(client_setup, certs, https_server, client, inject):
+    require("truststore", "urllib3", client.split(".")[0])
     result = run(client_setup, "truststore_get", driver=DRIVER, env={"SSL_CERT_FILE": certs.other_ca},
                  client=client, url=https_server.url, inject=inject)
     assert checked(result, client_setup) == {
