@@ -79,9 +79,10 @@ def registry():
 
             def keep(message, category, *rest, **kwargs):
                 if issubclass(category, ResourceWarning):
-                    # "unclosed <ssl.SSLSocket fd=5, ...>": the class, as
-                    # descriptors and ports differ from run to run.
-                    described = re.match(r"unclosed <([\w.]+)", str(message))
+                    # "unclosed <ssl.SSLSocket fd=5, ...>", "unclosed
+                    # transport <...>": the class, as descriptors, ports
+                    # and addresses differ from run to run.
+                    described = re.match(r"unclosed (?:transport )?<([\w.]+)", str(message))
                     unclosed.append(described[1] if described else str(message))
                 else:
                     show(message, category, *rest, **kwargs)
