@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import metadata
 
 import pytest
 from client_setups import checked, low_level, require, ssl_module, verify_failure
@@ -31,8 +32,16 @@ VERIFY_FAILURE_RAISED = {
     "urllib3": "urllib3.exceptions.SSLError",
     "requests": "requests.exceptions.SSLError",
 }
-# The SSLSocket subclass a truststore.SSLContext makes for its connections.
-TRUSTSTORE_SOCKET = "truststore._api.SSLContext.__init__.<locals>.TruststoreSSLSocket"
+
+
+def truststore_socket(setup):
+    """The class of the sockets a truststore.SSLContext makes: from 0.10.5,
+    a subclass of the ssl module's SSLSocket that verifies after a
+    handshake done later than wrap_socket(); before, the ssl module's."""
+    version = tuple(int(part) for part in metadata.version("truststore").split(".")[:3])
+    if version >= (0, 10, 5):
+        return "truststore._api.SSLContext.__init__.<locals>.TruststoreSSLSocket"
+    return f"{ssl_module(setup)}.SSLSocket"
 
 
 @pytest.fixture
@@ -64,10 +73,9 @@ def test_truststore_verifies_through_the_system_store(client_setup, certs, https
         **made_after_inject(inject),
         "status": 200,
         "body": seen,
-        # truststore's socket class over the ssl module's, made by the
-        # context it holds, which _wrap_socket() gave the ssl module's
-        # connection object.
-        "socket": TRUSTSTORE_SOCKET,
+        # The socket made by the context truststore holds, whose
+        # _wrap_socket() gave it the ssl module's connection object.
+        "socket": truststore_socket(client_setup),
         "socket base": f"{module}.SSLSocket",
         "context": f"{module}.SSLContext",
         "context base": f"{module}.SSLContext",
