@@ -817,3 +817,19 @@ def chain_certs(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
     intermediate.cert_pem.write_to_path(files.intermediate)
     leaf.private_key_pem.write_to_path(files.key)
     return files
+
+
+# ---- the set-ups of the third-party client tests ---------------------------------
+# (client_setups.py says what each expects.) Besides the two of
+# test_real_clients.py, the stdlib's ssl alone, without pyssl: a library
+# that fails there fails for a reason of its own, not pyssl's.
+
+CLIENT_SETUPS = {"stdlib-alone": "none", "stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
+
+
+@pytest.fixture(params=list(CLIENT_SETUPS))
+def client_setup(request: pytest.FixtureRequest) -> str:
+    """The SETUP words a client driver runs a scenario with."""
+    if request.param in ("stdlib-alone", "stdlib-present") and STDLIB_SSL is None:
+        pytest.skip(NO_STDLIB_SSL)
+    return CLIENT_SETUPS[request.param]

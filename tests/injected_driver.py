@@ -51,9 +51,11 @@ def payload(size):
     return random.Random(size).randbytes(size)
 
 
-def run(setup, scenario, *, python=None, env=None, **args):
+def run(setup, scenario, *, python=None, env=None, driver=None, **args):
     """Run ``scenario`` in a new interpreter (``python``, by default this
-    one with the pyssl this process imported) and return its result."""
+    one with the pyssl this process imported) and return its result.
+    ``driver`` is the script that defines the scenario: by default this
+    one; other families of clients have theirs beside it."""
     environment = {k: v for k, v in os.environ.items()
                    if not k.startswith(("PYSSL_", "SSL_CERT_", "PYTHONPATH"))}
     if python is None:
@@ -62,7 +64,7 @@ def run(setup, scenario, *, python=None, env=None, **args):
         if pyssl_dir not in site.getsitepackages():  # a source tree
             environment["PYTHONPATH"] = pyssl_dir
     environment.update(env or {})
-    command = [python, os.path.abspath(__file__), setup, scenario, json.dumps(args)]
+    command = [python, os.path.abspath(driver or __file__), setup, scenario, json.dumps(args)]
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     if done.returncode != 0 or not done.stdout.strip():
         raise AssertionError(f"{scenario} ({setup}) exited with {done.returncode}:\n{done.stderr}")
@@ -597,7 +599,7 @@ def protocol_client(module, port, ca):
     return PROTOCOL_CLIENTS[module](port, ssl.create_default_context(cafile=ca))
 
 
-def main(setup, name, args):
+def main(setup, name, args, scenarios=SCENARIOS, preload=PRELOAD):
     steps = set(setup.split("+")) - {"none"}
     report = {"setup": setup}
     if "block" in steps:
@@ -608,14 +610,14 @@ def main(setup, name, args):
         else:
             report["stdlib_ssl_import"] = "imported"
     if "preload" in steps:
-        for module in PRELOAD:
+        for module in preload:
             if importlib.util.find_spec(module.split(".")[0]) is not None:
                 importlib.import_module(module)
     if "inject" in steps:
         import pyssl
 
         pyssl.inject_into_stdlib()
-    report.update(SCENARIOS[name](**args))
+    report.update(scenarios[name](**args))
     print(json.dumps(report))
 
 
