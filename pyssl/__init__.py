@@ -17,7 +17,7 @@ from socket import (  # noqa: F401  (re-exported, as the stdlib does)
 
 # The low-level module, as ``ssl._ssl`` is the stdlib's: code written for
 # the stdlib reaches its base types and constants there (gevent does).
-from pyssl import _ssl  # noqa: E402
+from pyssl import _ssl
 from pyssl._asn1 import _ASN1Object
 from pyssl._asn1 import nid2obj as _nid2obj
 from pyssl._asn1 import txt2obj as _txt2obj

@@ -33,7 +33,9 @@ def _belongs_to_stdlib_ssl(value: Any) -> bool:
     owner = getattr(value, "__module__", None) if isinstance(value, type) or callable(value) else None
     if owner is None:
         owner = type(value).__module__
-    return owner in ("ssl", "_ssl")
+    # Python 3.10's enum names no module for an enum it cannot pickle,
+    # such as the stdlib's Purpose (a namedtuple enum), or its members.
+    return owner in ("ssl", "_ssl", "<unknown>")
 
 
 def _replacement_table(pairs: list[tuple[ModuleType, ModuleType]]) -> dict[int, tuple[Any, Any]]:

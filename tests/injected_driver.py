@@ -351,19 +351,30 @@ def _modules():
     return [m for m in unique.values() if not m.__name__.startswith("pyssl")]
 
 
+# Values the stdlib and pyssl both hold as data, equal rather than the same
+# object: version numbers, names, tables.
+_PLAIN_DATA = (str, int, bool, float, bytes, tuple, list, dict)
+
+
 def _stdlib_ssl_objects(stdlib):
-    """ids of the stdlib ssl's own objects: the ssl and _ssl modules and the
-    classes, functions, enum members... defined there (not what they import,
-    such as socket.socket or os)."""
+    """ids of the stdlib ssl's own objects: the ssl and _ssl modules and
+    what they hold that pyssl offers, under the same name, as an object of
+    its own (not what both import, such as socket's constants). Told by
+    name, not by ``__module__``: Python 3.10 names no module for ssl.Purpose."""
+    import pyssl
+    import pyssl._ssl
 
-    def owned(value):
-        if isinstance(value, types.ModuleType):
-            return value in stdlib.values()
-        callables = (type, types.FunctionType, types.BuiltinFunctionType)
-        owner = value.__module__ if isinstance(value, callables) else type(value).__module__
-        return owner in ("ssl", "_ssl")
-
-    return {id(v) for m in stdlib.values() for v in (m, *vars(m).values()) if owned(v)}
+    ours = {"ssl": pyssl, "_ssl": pyssl._ssl}
+    owned = {id(m) for m in stdlib.values()}
+    for name, module in stdlib.items():
+        for attr, value in vars(module).items():
+            counterpart = getattr(ours[name], attr, _MISSING)
+            if (counterpart is not _MISSING and counterpart is not value
+                    and type(value) not in _PLAIN_DATA
+                    and not isinstance(value, types.ModuleType)
+                    and not attr.startswith("__")):
+                owned.add(id(value))
+    return owned
 
 
 def _is_counterpart(old, new, stdlib):
@@ -384,6 +395,26 @@ def _is_counterpart(old, new, stdlib):
                for attr, value in vars(module).items()):
             return True
     return False
+
+
+@scenario
+def star_import_then_inject():
+    """A module that did ``from ssl import *`` and ``from ssl import
+    Purpose`` while ssl was the stdlib's, then the injection: its names
+    that still hold the stdlib ssl's own objects, and whether Purpose is
+    pyssl's."""
+    import pyssl
+
+    module = types.ModuleType("uses_ssl_names")
+    exec("from ssl import *\nfrom ssl import Purpose", vars(module))  # noqa: S102
+    sys.modules[module.__name__] = module
+    stdlib = {n: sys.modules[n] for n in ("ssl", "_ssl")}
+    owned = _stdlib_ssl_objects(stdlib)
+    pyssl.inject_into_stdlib()
+    return {
+        "still_stdlib": sorted(name for name, value in vars(module).items() if id(value) in owned),
+        "Purpose is pyssl's": module.Purpose is pyssl.Purpose,
+    }
 
 
 def _import_ssl():

@@ -62,6 +62,15 @@ def preloaded(steps):
     return pytest.param("preload", steps, marks=needs_stdlib_ssl, id="preload-" + ",".join(steps))
 
 
+@needs_stdlib_ssl
+def test_names_imported_from_the_stdlib_ssl_are_rebound():
+    """Every name a module took from the stdlib's ssl, enums included
+    (Python 3.10 names no module for ssl.Purpose), is pyssl's after the
+    injection."""
+    result = run("preload", "star_import_then_inject")
+    assert (result["still_stdlib"], result["Purpose is pyssl's"]) == ([], True)
+
+
 @pytest.mark.parametrize(("setup", "steps"), [
     preloaded(["inject", "extract"]),
     preloaded(["inject", "inject", "extract"]),  # inject is idempotent
