@@ -4,7 +4,9 @@ The stdlib's setters and constructors take their numbers through CPython's
 argument converters (``PyArg_Parse`` formats, Argument Clinic), so a wrong
 type or an out-of-range value raises a particular ``TypeError`` or
 ``OverflowError`` before any check of the value itself. These helpers give
-the same exceptions, so that pyssl fails where and how the stdlib fails.
+the same exceptions, so that pyssl fails where and how the stdlib fails;
+``exact_address`` is where pyssl reads an argument more strictly than the
+stdlib, and says why.
 """
 
 from __future__ import annotations
@@ -79,3 +81,27 @@ def idna_hostname(name: str) -> str:
     if name.isascii() and len(name) < 64 and ".." not in name and not name.startswith("."):
         return name
     return name.encode("idna").decode("ascii")
+
+
+# What an IP address is written with; a name with any other character is a
+# host name, told without the cost of ipaddress's exceptions.
+_ADDRESS_CHARACTERS = "0123456789abcdefABCDEF.:"
+
+
+def exact_address(name: str) -> bytes | None:
+    """The packed address when ``name`` is exactly an IPv4 or IPv6 address
+    (no zone: a certificate cannot name one), else None: a host name.
+
+    OpenSSL's a2i_IPADDRESS(), which the stdlib asks, reads an address at
+    the start of the text and ignores what follows a space or a tab, and
+    takes leading zeros, signs and leading white space: "127.0.0.1\tx" or
+    "0127.0.0.1" would then verify against a certificate for 127.0.0.1.
+    ipaddress takes only an address, written out."""
+    if name.strip(_ADDRESS_CHARACTERS):
+        return None
+    import ipaddress  # only for names made of address characters
+
+    try:
+        return ipaddress.ip_address(name).packed
+    except ValueError:
+        return None

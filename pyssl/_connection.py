@@ -15,8 +15,8 @@ import weakref
 from operator import index
 from typing import Any
 
+from pyssl._arguments import exact_address
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
-from pyssl._connection_additions import ConnectionAdditions
 from pyssl._errors import (
     SSLError,
     SSLWantReadError,
@@ -25,9 +25,7 @@ from pyssl._errors import (
     want_error,
 )
 from pyssl._lib import HAS_TLSv1_3, fast_paths, ffi, lib
-from pyssl._negotiated import UNKNOWN, NegotiatedState
-from pyssl._peer_status import PeerStatus
-from pyssl._session import SSLSession
+from pyssl._negotiated import Negotiated
 
 _ERROR_NONE = lib.SSL_ERROR_NONE
 _WANT_READ = lib.SSL_ERROR_WANT_READ
@@ -53,36 +51,14 @@ _ssl_read_into = getattr(fast_paths, "ssl_read_into", None)
 # Without it, read()'s size is checked as the C path checks it: a ssize_t.
 _SSIZE_LIMIT = sys.maxsize + 1
 _SSIZE_OVERFLOW = "Python int too large to convert to C ssize_t"
+# One SSL_read_early_data() gives at most one record's plaintext.
+_RECORD_MAX = 16384
 # pending() is a getter callers poll: a module global is found faster than
 # an attribute of cffi's lib object.
 _SSL_pending = lib.SSL_pending
 
 
-# What an IP address is written with; a name with any other character is a
-# host name, told without the cost of ipaddress's exceptions.
-_ADDRESS_CHARACTERS = "0123456789abcdefABCDEF.:"
-
-
-def _exact_address(name: str) -> bytes | None:
-    """The packed address when ``name`` is exactly an IPv4 or IPv6 address
-    (no zone: a certificate cannot name one), else None: a host name.
-
-    OpenSSL's a2i_IPADDRESS(), which the stdlib asks, reads an address at
-    the start of the text and ignores what follows a space or a tab, and
-    takes leading zeros, signs and leading white space: "127.0.0.1\tx" or
-    "0127.0.0.1" would then verify against a certificate for 127.0.0.1.
-    ipaddress takes only an address, written out."""
-    if name.strip(_ADDRESS_CHARACTERS):
-        return None
-    import ipaddress  # only for names made of address characters
-
-    try:
-        return ipaddress.ip_address(name).packed
-    except ValueError:
-        return None
-
-
-class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
+class Connection(Negotiated):
     """One TLS connection (an OpenSSL ``SSL*``)."""
 
     __slots__ = (
@@ -98,12 +74,6 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         # _io's address, what the fast paths take (_io keeps it alive).
         "_io_address",
         "callback_error",
-        # What the last handshake settled, looked up once (see _forget()).
-        "_version",
-        "_cipher",
-        "_alpn",
-        "_peer_der",
-        "_peer_dict",
         "__weakref__",
         # Set with callback_error (see _callbacks._keep_first_error): True
         # when that is raised itself, with the failure as its cause.
@@ -159,6 +129,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         self.server_hostname: str | None = None
         self._owner: Any = weakref.ref(owner) if owner is not None else None
         self.callback_error: BaseException | None = None
+        self._early_data_finished = False
         self._forget()  # nothing settled yet
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
@@ -191,7 +162,7 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
             raise ValueError(
                 "server_hostname cannot be an empty string or start with a leading dot."
             )
-        address = _exact_address(hostname)
+        address = exact_address(hostname)
         if address is None:  # a host name
             address, size = ffi.NULL, 0
         else:
@@ -200,14 +171,6 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         if not lib.pyssl_set_server_name(self.ssl_ptr, name, address, size, check):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
-
-    def _forget(self) -> None:
-        """Drop what the getters keep. Called when a handshake may have
-        changed it: after do_handshake(), when a read or write saw one
-        (renegotiation, post-handshake authentication), on a switch of
-        context and on shutdown."""
-        self._version = self._cipher = self._alpn = UNKNOWN
-        self._peer_der = self._peer_dict = UNKNOWN
 
     # ---- waiting -----------------------------------------------------------
 
@@ -468,6 +431,79 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
         # OpenSSL counts the connection as handshaking until the answer.
         self._forget()
 
+    def key_update(self, request_peer: bool = False) -> None:
+        """Send a TLS 1.3 KeyUpdate: this end's sending keys change; with
+        ``request_peer`` the peer is asked to change its own as well."""
+        kind = lib.SSL_KEY_UPDATE_REQUESTED if request_peer else lib.SSL_KEY_UPDATE_NOT_REQUESTED
+        ssl_ptr = self.ssl_ptr
+        lib.ERR_clear_error()
+        if not lib.SSL_key_update(ssl_ptr, kind):
+            raise error_from_queue("key_update")
+        # OpenSSL only queues the message; a handshake step sends it now
+        # rather than with the next write, which may be long in coming.
+        self._handshake_steps("key_update", "key_update")
+        self._raise_callback_error()
+
+    # ---- TLS 1.3 early data -------------------------------------------------
+
+    def read_early_data(self, len: int = 1024) -> bytes:
+        """Server side, before the handshake: read up to ``len`` bytes of
+        the client's early data. b'' means there is no (more) early data:
+        the client sent none, it was rejected, or it has all been read;
+        then finish with do_handshake()."""
+        if not self.server_side:
+            raise ValueError("only a server-side connection can read early data")
+        size = index(len)
+        if size <= 0:
+            if size < 0:
+                raise ValueError("size should not be negative")
+            return b""
+        ssl_ptr = self.ssl_ptr
+        if self._early_data_finished or lib.SSL_is_init_finished(ssl_ptr):
+            return b""
+        size = min(size, _RECORD_MAX)
+        buf = ffi.new("char[]", size)
+        io = lib.pyssl_read_early_data if self.uses_socket else lib.pyssl_read_early_data_in_memory
+        got = self._run_early_data(io, buf, size, "read_early_data")
+        if got == 0:
+            self._early_data_finished = True
+            return b""
+        return ffi.unpack(buf, got)
+
+    def write_early_data(self, data: Any) -> int:
+        """Client side, before the handshake, on a session whose server
+        allows early data: send ``data`` as early data. Returns the number
+        of bytes written."""
+        if self.server_side:
+            raise ValueError("only a client-side connection can write early data")
+        src = readable_buffer(data)
+        ssl_ptr = self.ssl_ptr
+        try:
+            if lib.SSL_in_before(ssl_ptr):
+                session = lib.SSL_get_session(ssl_ptr)
+                if session == ffi.NULL or lib.SSL_SESSION_get_max_early_data(session) == 0:
+                    raise ValueError("the session does not allow early data")
+            elif lib.SSL_is_init_finished(ssl_ptr):
+                raise ValueError("early data can only be written before the handshake")
+            io = lib.pyssl_write_early_data if self.uses_socket else lib.pyssl_write_early_data_in_memory
+            return self._run_early_data(io, src, _length(src), "write_early_data")
+        finally:
+            ffi.release(src)
+
+    def _run_early_data(self, io: Any, buf: Any, size: int, operation: str) -> int:
+        """Call the early-data helper ``io`` until it succeeds, waiting for
+        the transport as the connection does; returns the byte count."""
+        ssl_ptr = self.ssl_ptr
+        # Its own out-parameters: another thread may be reading.
+        count = ffi.new("size_t *")
+        status = ffi.new("int[2]")
+        self._until_done(lambda: io(ssl_ptr, buf, size, count, status), status,
+                         operation, operation)
+        # The handshake went on: what the getters kept may be stale.
+        self._forget()
+        self._raise_callback_error()
+        return count[0]
+
     # ---- attributes --------------------------------------------------------
 
     @property
@@ -504,48 +540,3 @@ class Connection(NegotiatedState, PeerStatus, ConnectionAdditions):
     @owner.setter
     def owner(self, value: Any) -> None:
         self._owner = weakref.ref(value) if value is not None else None
-
-    @property
-    def session_reused(self) -> bool:
-        """Whether the handshake resumed an earlier session."""
-        return bool(lib.SSL_session_reused(self.ssl_ptr))
-
-    # Sessions cross the API as copies. OpenSSL marks a connection's
-    # session unresumable when the connection is freed without a TLS
-    # shutdown (SSL_free -> ssl_clear_bad_session); a session shared with
-    # the caller would be spoilt for every later connection.
-
-    @property
-    def session(self) -> Any:
-        """The SSLSession of this connection, or None."""
-        current = lib.SSL_get_session(self.ssl_ptr)
-        if current == ffi.NULL:
-            return None
-        # A copy: OpenSSL marks a session unresumable when the SSL that made
-        # it is freed without a TLS shutdown, which is how most connections
-        # end (openssl/openssl#1550).
-        session = lib.SSL_SESSION_dup(current)
-        if session == ffi.NULL:
-            raise error_from_queue("session")
-        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
-
-    @session.setter
-    def session(self, session: Any) -> None:
-        if not isinstance(session, SSLSession):
-            raise TypeError("Value is not a SSLSession.")
-        if session._context._ctx_ptr != self._context._ctx_ptr:
-            raise ValueError("Session refers to a different SSLContext.")
-        if self.server_side:
-            raise ValueError("Cannot set session for server-side SSLSocket.")
-        if lib.SSL_is_init_finished(self.ssl_ptr):
-            raise ValueError("Cannot set session after handshake.")
-        # A copy again, so that this connection ending without a shutdown
-        # cannot spoil the caller's session for the next one.
-        copy = lib.SSL_SESSION_dup(session._session_ptr)
-        if copy == ffi.NULL:
-            raise error_from_queue("session")
-        try:
-            if not lib.SSL_set_session(self.ssl_ptr, copy):
-                raise error_from_queue("session")
-        finally:
-            lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference

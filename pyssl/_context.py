@@ -15,23 +15,20 @@ import _socket
 import os
 import sys
 import warnings
+from operator import index
 from typing import Any
 
-from pyssl import _credentials
 from pyssl._arguments import (
-    as_c_int,
     as_c_long,
     as_clinic_int,
     as_unsigned_long_long,
-    as_unsigned_long_mask,
     type_name,
 )
 from pyssl._buffers import readable_buffer
 from pyssl._callbacks import ContextCallbacks, register
 from pyssl._ciphers import cipher_list, cipher_to_dict
 from pyssl._connection import Connection
-from pyssl._context_additions import ContextAdditions
-from pyssl._early_data import EarlyDataContext
+from pyssl._context_certificates import CertificateSettings
 from pyssl._enums import (
     PROTO_MAXIMUM_SUPPORTED,
     PROTO_MINIMUM_SUPPORTED,
@@ -45,20 +42,12 @@ from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 from pyssl._memory import MemoryBIO
 from pyssl._socket_connection import SocketConnection
 
-_CERT_NONE = int(VerifyMode.CERT_NONE)
-_CERT_OPTIONAL = int(VerifyMode.CERT_OPTIONAL)
-_CERT_REQUIRED = int(VerifyMode.CERT_REQUIRED)
+_UINT32_MAX = 0xFFFFFFFF
 
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
 DEFAULT_CIPHERS = (
     "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 )
-
-_VERIFY_MODE_TO_OPENSSL = {
-    VerifyMode.CERT_NONE: lib.SSL_VERIFY_NONE,
-    VerifyMode.CERT_OPTIONAL: lib.SSL_VERIFY_PEER,
-    VerifyMode.CERT_REQUIRED: lib.SSL_VERIFY_PEER | lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-}
 
 # The option bits that pin protocol versions; setting them is deprecated
 # in favour of minimum_version/maximum_version.
@@ -141,7 +130,7 @@ def _protocols_buffer(protocols: Any) -> Any:
         ffi.release(src)
 
 
-class _SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
+class _SSLContext(CertificateSettings, ContextCallbacks):
     """One SSL_CTX: the settings its connections share."""
 
     # Set in __new__, as in the stdlib: subclasses may define __init__
@@ -298,106 +287,6 @@ class _SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
         """The OpenSSL security level in effect (read-only)."""
         return lib.SSL_CTX_get_security_level(self._ctx_ptr)
 
-    # ---- verification ----------------------------------------------------
-
-    def _set_verify_mode(self, mode: int) -> None:
-        # The verify callback (set_verify_callback()) stays, as in the stdlib.
-        callback = lib.SSL_CTX_get_verify_callback(self._ctx_ptr)
-        lib.SSL_CTX_set_verify(self._ctx_ptr, _VERIFY_MODE_TO_OPENSSL[mode], callback)
-
-    @property
-    def verify_mode(self) -> int:
-        """Whether to verify the peer's certificate (a CERT_* value)."""
-        mode = lib.SSL_CTX_get_verify_mode(self._ctx_ptr)
-        if not mode & lib.SSL_VERIFY_PEER:
-            return _CERT_NONE
-        if mode & lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT:
-            return _CERT_REQUIRED
-        return _CERT_OPTIONAL
-
-    @verify_mode.setter
-    def verify_mode(self, value: Any) -> None:
-        mode = as_c_int(value)
-        if mode not in _VERIFY_MODE_TO_OPENSSL:
-            raise ValueError("invalid value for verify_mode")
-        if mode == VerifyMode.CERT_NONE and self._check_hostname:
-            raise ValueError(
-                "Cannot set verify_mode to CERT_NONE when check_hostname is enabled."
-            )
-        self._set_verify_mode(mode)
-
-    @property
-    def check_hostname(self) -> bool:
-        """Whether the peer's certificate must match ``server_hostname``."""
-        return self._check_hostname
-
-    @check_hostname.setter
-    def check_hostname(self, value: Any) -> None:
-        check = bool(value)
-        if check and lib.SSL_CTX_get_verify_mode(self._ctx_ptr) == lib.SSL_VERIFY_NONE:
-            self._set_verify_mode(VerifyMode.CERT_REQUIRED)
-        self._check_hostname = check
-
-    @property
-    def verify_flags(self) -> int:
-        """The certificate verification flags (VERIFY_* bits)."""
-        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
-        return lib.X509_VERIFY_PARAM_get_flags(param)
-
-    @verify_flags.setter
-    def verify_flags(self, value: int) -> None:
-        new = as_unsigned_long_mask(value)
-        param = lib.SSL_CTX_get0_param(self._ctx_ptr)
-        current = lib.X509_VERIFY_PARAM_get_flags(param)
-        to_clear = current & ~new
-        to_set = ~current & new
-        if to_clear and not lib.X509_VERIFY_PARAM_clear_flags(param, to_clear):
-            raise error_from_queue("verify_flags")
-        if to_set and not lib.X509_VERIFY_PARAM_set_flags(param, to_set):
-            raise error_from_queue("verify_flags")
-
-    @property
-    def _host_flags(self) -> int:
-        """The host name checking flags (HOSTFLAG_* bits)."""
-        return lib.X509_VERIFY_PARAM_get_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr))
-
-    @_host_flags.setter
-    def _host_flags(self, value: Any) -> None:
-        # An unsigned int taken without a range check, as the stdlib's "I".
-        flags = as_unsigned_long_mask(value) & 0xFFFFFFFF
-        lib.X509_VERIFY_PARAM_set_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr), flags)
-
-    @property
-    def post_handshake_auth(self) -> bool:
-        """Whether TLS 1.3 post-handshake client authentication is enabled."""
-        return self._post_handshake_auth
-
-    @post_handshake_auth.setter
-    def post_handshake_auth(self, value: Any) -> None:
-        self._post_handshake_auth = bool(value)
-
-    # ---- certificates and keys -------------------------------------------
-
-    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
-        """Load a certificate chain and its private key. ``password`` (str,
-        bytes, bytearray or a callable returning one) decrypts the key."""
-        _credentials.load_cert_chain(self._ctx_ptr, certfile, keyfile, password)
-
-    def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
-        """Load CA certificates to verify peers with: a PEM file, a
-        directory of hashed PEM files, or PEM text / DER bytes."""
-        _credentials.load_verify_locations(self._ctx_ptr, cafile, capath, cadata)
-
-    def set_default_verify_paths(self) -> None:
-        """Load CA certificates from OpenSSL's default locations."""
-        lib.ERR_clear_error()
-        if not lib.SSL_CTX_set_default_verify_paths(self._ctx_ptr):
-            raise error_from_queue("set_default_verify_paths")
-
-    def load_dh_params(self, path: Any) -> None:
-        """Load Diffie-Hellman parameters for DHE key exchange."""
-        _credentials.load_dh_params(self._ctx_ptr, path)
-
     # ---- ciphers and protocols -------------------------------------------
 
     def set_ciphers(self, ciphers: str, /) -> None:
@@ -459,42 +348,6 @@ class _SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
 
     # ---- statistics and sessions -----------------------------------------
 
-    def _store_certificates(self) -> list[Any]:
-        store = lib.SSL_CTX_get_cert_store(self._ctx_ptr)
-        objects = lib.X509_STORE_get0_objects(store)
-        found = []
-        for i in range(lib.sk_X509_OBJECT_num(objects)):
-            obj = lib.sk_X509_OBJECT_value(objects, i)
-            found.append((lib.X509_OBJECT_get_type(obj), obj))
-        return found
-
-    def cert_store_stats(self) -> dict[str, int]:
-        """Counts of the loaded X.509 certificates, CA certificates and CRLs.
-        Certificates in a capath directory are counted once used."""
-        x509 = crl = ca = 0
-        for kind, obj in self._store_certificates():
-            if kind == lib.X509_LU_X509:
-                x509 += 1
-                if lib.X509_check_ca(lib.X509_OBJECT_get0_X509(obj)):
-                    ca += 1
-            elif kind == lib.X509_LU_CRL:
-                crl += 1
-        return {"x509": x509, "crl": crl, "x509_ca": ca}
-
-    def get_ca_certs(self, binary_form: bool = False) -> list[Any]:
-        """The loaded CA certificates, as dicts or DER bytes."""
-        from pyssl import _x509
-
-        certs = []
-        for kind, obj in self._store_certificates():
-            if kind != lib.X509_LU_X509:
-                continue
-            cert = lib.X509_OBJECT_get0_X509(obj)
-            if not lib.X509_check_ca(cert):
-                continue
-            certs.append(_x509.certificate_to_der(cert) if binary_form else _x509.decode_certificate(cert))
-        return certs
-
     def session_stats(self) -> dict[str, int]:
         """OpenSSL's session statistics for this context."""
         ctx_ptr = self._ctx_ptr
@@ -520,6 +373,31 @@ class _SSLContext(ContextCallbacks, ContextAdditions, EarlyDataContext):
             raise ValueError("SSLContext is not a server context.")
         if lib.SSL_CTX_set_num_tickets(self._ctx_ptr, count) != 1:
             raise ValueError("failed to set num tickets.")
+
+    @property
+    def max_early_data(self) -> int:
+        """How many bytes of early data this server accepts per connection,
+        announced in the session tickets it issues; 0 (the default) accepts
+        none."""
+        return lib.SSL_CTX_get_max_early_data(self._ctx_ptr)
+
+    @max_early_data.setter
+    def max_early_data(self, value: Any) -> None:
+        size = index(value)
+        if size < 0:
+            raise ValueError("value must be non-negative")
+        if size > _UINT32_MAX:
+            raise OverflowError(f"max_early_data must be at most {_UINT32_MAX}")
+        if self._protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
+            raise ValueError("SSLContext is not a server context.")
+        ctx_ptr = self._ctx_ptr
+        lib.SSL_CTX_set_max_early_data(ctx_ptr, size)
+        # OpenSSL takes at most recv_max_early_data bytes (16 KiB unless
+        # raised) whatever the tickets announced, and aborts connections
+        # that send more. It only grows, so that tickets issued under an
+        # earlier, larger setting stay usable.
+        if size > lib.SSL_CTX_get_recv_max_early_data(ctx_ptr):
+            lib.SSL_CTX_set_recv_max_early_data(ctx_ptr, size)
 
     # ---- connections -----------------------------------------------------
 

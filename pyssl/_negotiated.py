@@ -1,27 +1,34 @@
-"""What a handshake settled: the getters of a Connection.
+"""What a handshake settled: the getters of a Connection, and what they keep.
 
-``NegotiatedState`` is the part of ``Connection`` (``_connection.py``) that
-reports the protocol, cipher, ALPN/NPN protocol, certificates and channel
-binding. The getters keep what they looked up once the handshake is
-finished, in slots of the connection, until ``Connection._forget()``; in
-the middle of a handshake they ask OpenSSL each time.
+``Negotiated`` is the base of ``Connection`` (``_connection.py``) that
+reports the protocol, cipher, ALPN/NPN protocol, certificates, session,
+channel bindings, exported keying material, Finished messages, the
+stapled OCSP response and the early data verdict. Once the handshake is
+finished the getters keep what they looked up, in the slots declared
+here, until ``_forget()``; in the middle of a handshake they ask OpenSSL
+each time. They make no I/O.
 """
 
 from __future__ import annotations
 
+from operator import index
 from typing import Any
 
 from pyssl import _x509
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
+from pyssl._session import SSLSession
 
 # What a getter has not looked up since the last handshake.
 UNKNOWN: Any = type("_Unknown", (), {"__repr__": lambda self: "<unknown>"})()
 
-# RFC 5929 tls-unique is a Finished message: 12 bytes in TLS 1.2, at most
-# the hash length (48) in TLS 1.3.
+# A Finished message is at most the size of the largest hash (64 bytes);
+# RFC 5929 tls-unique is one.
 _FINISHED_MAX = 128
+# A TLS 1.2 export runs the PRF on the label, both randoms (64 bytes) and
+# the context with its 2-byte length; OpenSSL's PRF takes 1024 bytes.
+_TLS12_LABEL_AND_CONTEXT_MAX = 1024 - 64
 
 # The channel binding types get_channel_binding() knows: the stdlib's
 # CHANNEL_BINDING_TYPES, and RFC 9266's for TLS 1.3, which pyssl adds.
@@ -30,19 +37,37 @@ _TLS_EXPORTER_LABEL = b"EXPORTER-Channel-Binding"
 _TLS_EXPORTER_SIZE = 32
 
 
-class NegotiatedState:
-    """Getters over ``self.ssl_ptr`` and the cache slots that
-    ``Connection`` declares."""
+def _bytes_argument(value: Any, method: str, name: str, text: bool = False) -> bytes:
+    """``value`` (a bytes-like object, or with ``text`` an ASCII str) as bytes."""
+    if text and isinstance(value, str):
+        return value.encode("ascii")
+    try:
+        with memoryview(value) as view:
+            return view.tobytes()
+    except TypeError:
+        kinds = "str or a bytes-like object" if text else "a bytes-like object"
+        raise TypeError(
+            f"{method}() argument '{name}' must be {kinds}, not {type(value).__name__}"
+        ) from None
 
-    __slots__ = ()
+
+class Negotiated:
+    """Getters over ``self.ssl_ptr``, and the slots where they keep what
+    the last handshake settled."""
+
+    __slots__ = ("_version", "_cipher", "_alpn", "_peer_der", "_peer_dict")
 
     ssl_ptr: Any
     server_side: bool
-    _version: Any
-    _cipher: Any
-    _alpn: Any
-    _peer_der: Any
-    _peer_dict: Any
+    _context: Any
+
+    def _forget(self) -> None:
+        """Drop what the getters keep. Called when a handshake may have
+        changed it: after do_handshake(), when a read or write saw one
+        (renegotiation, post-handshake authentication), on a switch of
+        context and on shutdown."""
+        self._version = self._cipher = self._alpn = UNKNOWN
+        self._peer_der = self._peer_dict = UNKNOWN
 
     def version(self) -> str | None:
         """The negotiated protocol ("TLSv1.3", ...), None before the handshake."""
@@ -208,3 +233,131 @@ class NegotiatedState:
         ) != 1:
             raise error_from_queue("get_channel_binding")
         return ffi.buffer(out, _TLS_EXPORTER_SIZE)[:]
+
+    def get_ocsp_response(self) -> bytes | None:
+        """The DER OCSP response the server stapled to the handshake; None
+        on the server side, before the handshake, when the client did not
+        ask for one (``SSLContext.request_ocsp_response``) or when the
+        server sent none."""
+        if self.server_side:
+            return None
+        data = ffi.new("const unsigned char **")
+        size = lib.SSL_get_tlsext_status_ocsp_resp(self.ssl_ptr, data)
+        if data[0] == ffi.NULL or size <= 0:
+            return None
+        return ffi.unpack(ffi.cast("char *", data[0]), size)
+
+    # ---- keying material exporters -------------------------------------
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material for ``label`` (RFC 5705 and
+        RFC 8446 7.5), the same on both ends of the connection. A
+        ``context`` of None means no context value, which in TLS 1.2
+        differs from an empty one; in TLS 1.3 they are the same."""
+        label_bytes = _bytes_argument(label, "export_keying_material", "label", text=True)
+        size = index(length)
+        if size <= 0:
+            raise ValueError("length must be a positive number of bytes")
+        if context is None:
+            context_bytes, use_context = b"", 0
+        else:
+            context_bytes = _bytes_argument(context, "export_keying_material", "context")
+            use_context = 1
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            raise ValueError("handshake not done yet")
+        if lib.SSL_version(ssl_ptr) == lib.TLS1_3_VERSION:
+            # HKDF-Expand gives at most 255 hash lengths, and a TLS 1.3
+            # Finished message is one hash long (RFC 8446 4.4.4).
+            limit = 255 * lib.SSL_get_finished(ssl_ptr, ffi.NULL, 0)
+            if size > limit:
+                raise ValueError(f"TLS 1.3 exports at most {limit} bytes with this cipher suite")
+        elif len(label_bytes) + use_context * (2 + len(context_bytes)) > _TLS12_LABEL_AND_CONTEXT_MAX:
+            raise ValueError(
+                "label and context too long for TLS 1.2: at most "
+                f"{_TLS12_LABEL_AND_CONTEXT_MAX} bytes together, 2 of them for a context's length"
+            )
+        out = ffi.new("unsigned char[]", size)
+        lib.ERR_clear_error()
+        ok = lib.SSL_export_keying_material(
+            ssl_ptr, out, size, label_bytes, len(label_bytes),
+            ffi.from_buffer("unsigned char[]", context_bytes), len(context_bytes), use_context,
+        )
+        if ok != 1:
+            raise error_from_queue("export_keying_material")
+        return ffi.buffer(out, size)[:]
+
+    # ---- Finished messages ----------------------------------------------
+
+    def _finished(self, getter: Any) -> bytes | None:
+        buf = ffi.new("char[]", _FINISHED_MAX)
+        size = getter(self.ssl_ptr, buf, _FINISHED_MAX)
+        if size == 0:
+            return None
+        return ffi.unpack(buf, min(size, _FINISHED_MAX))
+
+    def get_finished(self) -> bytes | None:
+        """The latest Finished message this end sent, or None."""
+        return self._finished(lib.SSL_get_finished)
+
+    def get_peer_finished(self) -> bytes | None:
+        """The latest Finished message the peer sent, or None."""
+        return self._finished(lib.SSL_get_peer_finished)
+
+    @property
+    def early_data_accepted(self) -> bool | None:
+        """Whether the server accepted the client's early data: None until
+        the handshake is complete, False when none was sent."""
+        ssl_ptr = self.ssl_ptr
+        if not lib.SSL_is_init_finished(ssl_ptr):
+            return None
+        return lib.SSL_get_early_data_status(ssl_ptr) == lib.SSL_EARLY_DATA_ACCEPTED
+
+    # ---- the session ----------------------------------------------------
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session."""
+        return bool(lib.SSL_session_reused(self.ssl_ptr))
+
+    # Sessions cross the API as copies. OpenSSL marks a connection's
+    # session unresumable when the connection is freed without a TLS
+    # shutdown (SSL_free -> ssl_clear_bad_session); a session shared with
+    # the caller would be spoilt for every later connection.
+
+    @property
+    def session(self) -> Any:
+        """The SSLSession of this connection, or None."""
+        current = lib.SSL_get_session(self.ssl_ptr)
+        if current == ffi.NULL:
+            return None
+        # A copy: OpenSSL marks a session unresumable when the SSL that made
+        # it is freed without a TLS shutdown, which is how most connections
+        # end (openssl/openssl#1550).
+        session = lib.SSL_SESSION_dup(current)
+        if session == ffi.NULL:
+            raise error_from_queue("session")
+        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        if not isinstance(session, SSLSession):
+            raise TypeError("Value is not a SSLSession.")
+        if session._context._ctx_ptr != self._context._ctx_ptr:
+            raise ValueError("Session refers to a different SSLContext.")
+        if self.server_side:
+            raise ValueError("Cannot set session for server-side SSLSocket.")
+        if lib.SSL_is_init_finished(self.ssl_ptr):
+            raise ValueError("Cannot set session after handshake.")
+        # A copy again, so that this connection ending without a shutdown
+        # cannot spoil the caller's session for the next one.
+        copy = lib.SSL_SESSION_dup(session._session_ptr)
+        if copy == ffi.NULL:
+            raise error_from_queue("session")
+        try:
+            if not lib.SSL_set_session(self.ssl_ptr, copy):
+                raise error_from_queue("session")
+        finally:
+            lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference

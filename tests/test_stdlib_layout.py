@@ -51,13 +51,10 @@ BASE_TYPES = [name for name in LAYER_TYPES if name.startswith("_ssl.")]
 # stdlib puts on the other layer (checked below).
 IMPLEMENTATION_CLASSES = {
     # Parts of _SSLContext, by concern.
+    "pyssl._context_certificates.CertificateSettings": "certificates, trust and verification",
     "pyssl._callbacks.ContextCallbacks": "the settings that install callbacks",
-    "pyssl._context_additions.ContextAdditions": "pyssl's additions (docs/additions.md)",
-    "pyssl._early_data.EarlyDataContext": "pyssl's TLS 1.3 early data setting",
-    # Parts of _SSLSocket, by concern.
-    "pyssl._negotiated.NegotiatedState": "the getters of what the handshake settled",
-    "pyssl._peer_status.PeerStatus": "the stapled OCSP response",
-    "pyssl._connection_additions.ConnectionAdditions": "pyssl's additions",
+    # The getters of _SSLSocket, with what they keep.
+    "pyssl._negotiated.Negotiated": "the getters of what the handshake settled",
     # The connection over a socket's descriptor, which SSLSocket._sslobj is:
     # a subclass of _SSLSocket that waits for the socket.
     "pyssl._socket_connection.SocketConnection": "waiting on a socket",
