@@ -55,7 +55,7 @@ static int pyssl_bytes_argument(const char *function, PyObject *arg, char **data
 
 /* ---- MemoryBIO ---------------------------------------------------------
  *
- * MemoryBIOBase is the C half of pyssl.MemoryBIO (pyssl/_memory.py
+ * MemoryBIOBase is the C half of pyssl.MemoryBIO (pyssl/_memory_bio.py
  * subclasses it): the buffer, and the methods asyncio calls several times
  * per record (read, write, pending), each a C call as in _ssl. write()
  * takes bytes, and with 3.11's stable ABI any contiguous buffer; anything

@@ -22,7 +22,6 @@ from pyssl._asn1 import _ASN1Object
 from pyssl._asn1 import nid2obj as _nid2obj
 from pyssl._asn1 import txt2obj as _txt2obj
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
-from pyssl._context_api import SSLContext
 from pyssl._enums import *  # noqa: F403
 from pyssl._enums import (
     CHANNEL_BINDING_TYPES,
@@ -86,9 +85,11 @@ from pyssl._lib import (
     HAS_TLSv1_3,
 )
 from pyssl._lib import OPENSSL_API_VERSION as _OPENSSL_API_VERSION
-from pyssl._memory import MemoryBIO, SSLObject
+from pyssl._memory_bio import MemoryBIO
 from pyssl._session import SSLSession
-from pyssl._socket import SSLSocket
+from pyssl._sslcontext import SSLContext
+from pyssl._sslobject import SSLObject
+from pyssl._sslsocket import SSLSocket
 from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._x509 import (
     PEM_FOOTER,

@@ -1,6 +1,6 @@
 """_SSLContext: one SSL_CTX and its settings, the stdlib's ``_ssl._SSLContext``.
 
-This is the base type that ``SSLContext`` (``_context_api.py``) subclasses,
+This is the base type that ``SSLContext`` (``_sslcontext.py``) subclasses,
 as ``Lib/ssl.py``'s ``SSLContext`` subclasses the C type: its getters give
 plain ints where ``SSLContext`` gives enums, and it makes connections with
 ``_wrap_socket``/``_wrap_bio``. Code written against the stdlib reaches
@@ -39,7 +39,7 @@ from pyssl._enums import (
 )
 from pyssl._errors import SSLError, error_from_queue
 from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
-from pyssl._memory import MemoryBIO
+from pyssl._memory_bio import MemoryBIO
 from pyssl._socket_connection import SocketConnection
 
 _UINT32_MAX = 0xFFFFFFFF

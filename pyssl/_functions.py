@@ -24,7 +24,7 @@ from pyssl._errors import error_from_queue
 from pyssl._lib import ffi, lib
 
 if TYPE_CHECKING:
-    from pyssl._context_api import SSLContext
+    from pyssl._sslcontext import SSLContext
 
 
 def ssl_module() -> Any:

@@ -13,7 +13,7 @@ from pyssl._connection import Connection as _SSLSocket
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
 from pyssl._context import _SSLContext
 from pyssl._functions import RAND_add, RAND_bytes, RAND_status, _openssl_default_paths
-from pyssl._memory import MemoryBIO
+from pyssl._memory_bio import MemoryBIO
 from pyssl._session import SSLSession
 from pyssl._x509 import ENCODING_DER, ENCODING_PEM, Certificate
 from pyssl._x509 import test_decode_cert as _test_decode_cert

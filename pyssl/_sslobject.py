@@ -1,8 +1,10 @@
-"""MemoryBIO and SSLObject: TLS without sockets (asyncio, trio).
+"""SSLObject: TLS without sockets (asyncio, trio), over two MemoryBIOs.
 
-The application moves bytes between the network and two MemoryBIOs; the
-SSLObject reports what it needs with SSLWantReadError/SSLWantWriteError
-(the Connection's sans-I/O contract) and never blocks.
+The application moves bytes between the network and the MemoryBIOs
+(``_memory_bio.py``); the SSLObject reports what it needs with
+SSLWantReadError/SSLWantWriteError (the Connection's sans-I/O contract)
+and never blocks. It is what Lib/ssl.py's SSLObject is: the public methods
+over its ``_sslobj``, which ``_SSLContext._wrap_bio`` makes.
 """
 
 from __future__ import annotations
@@ -10,49 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pyssl._buffers import readable_buffer
-from pyssl._errors import SSLError, error_from_queue
-from pyssl._lib import fast_paths, ffi, lib
 from pyssl._x509 import chain_to_der
-
-# BIO_write() takes an int count.
-_MAX_WRITE = 0x7FFFFFFF
-
-
-class MemoryBIO(fast_paths.MemoryBIOBase):
-    """A buffer of bytes between the TLS layer and the application.
-
-    The buffer and the methods asyncio calls for every record (read, write,
-    pending, eof, write_eof) are C (MemoryBIOBase in _native/fast_paths.h);
-    what C does not take goes to _write_full()."""
-
-    __slots__ = ()
-
-    @property
-    def bio_ptr(self) -> Any:
-        """The BIO, as cdata for the binding. It does not own the BIO: a
-        connection using it takes its own reference (pyssl_use_bios)."""
-        return ffi.cast("BIO *", self._address)
-
-    def _write_full(self, data: Any) -> int:
-        # write() for what C did not take: a buffer the stable ABI cannot
-        # reach, an error to report, or a write after write_eof().
-        src = data if type(data) is bytes else readable_buffer(data)
-        size = len(src)
-        try:
-            if size > _MAX_WRITE:
-                raise OverflowError("string longer than 2147483647 bytes")
-            if self._eof_written:
-                raise SSLError("cannot write() after write_eof()")
-            count = lib.BIO_write(self.bio_ptr, src, size)
-            if count < 0:
-                raise error_from_queue("MemoryBIO.write")
-        finally:
-            # The caller's buffer is held only for the call, also when it
-            # fails (a traceback keeps this frame).
-            if src is not data:
-                ffi.release(src)
-        return count
 
 
 class SSLObject:
@@ -234,5 +194,4 @@ class SSLObject:
         return self._sslobj.early_data_accepted
 
 
-MemoryBIO.__module__ = "pyssl"
 SSLObject.__module__ = "pyssl"
