@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from pyssl._errors import clear_queue
 from pyssl._lib import ffi, lib
 
 # 80 characters hold any dotted OID OpenSSL prints (as in OBJ_obj2txt(3)).
@@ -33,7 +34,7 @@ def txt2obj(txt: str, name: bool = False) -> tuple[int, str, str, str]:
         raise TypeError(f"txt2obj() argument 'txt' must be str, not {type(txt).__name__}")
     obj = lib.OBJ_txt2obj(txt.encode("utf-8"), 0 if name else 1)
     if obj == ffi.NULL:
-        lib.ERR_clear_error()
+        clear_queue()
         raise ValueError(f"unknown object '{txt:.100}'")
     obj = ffi.gc(obj, lib.ASN1_OBJECT_free)
     return object_to_tuple(obj)
@@ -45,7 +46,7 @@ def nid2obj(nid: int) -> tuple[int, str, str, str]:
         raise ValueError("NID must be positive.")
     obj = lib.OBJ_nid2obj(nid)
     if obj == ffi.NULL:
-        lib.ERR_clear_error()
+        clear_queue()
         raise ValueError(f"unknown NID {nid}")
     return object_to_tuple(obj)
 

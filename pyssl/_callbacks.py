@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyssl._arguments import as_c_long
-from pyssl._errors import own_error
+from pyssl._errors import clear_queue, own_error
 from pyssl._lib import ffi, lib
 
 _objects: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
@@ -255,7 +255,7 @@ class ContextCallbacks:
             raise TypeError("callback must be callable")
         hint = ffi.NULL if identity_hint is None else identity_hint.encode("utf-8")
         if not lib.SSL_CTX_use_psk_identity_hint(self._ctx_ptr, hint):
-            lib.ERR_clear_error()
+            clear_queue()
             raise ValueError("failed to set identity hint")
         self._psk_server_callback = callback
         lib.SSL_CTX_set_psk_server_callback(

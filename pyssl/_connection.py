@@ -18,10 +18,11 @@ from typing import Any
 from pyssl._arguments import exact_address
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
 from pyssl._errors import (
-    SSLError,
     SSLWantReadError,
+    clear_queue,
     connection_error,
     error_from_queue,
+    plain_error,
     want_error,
 )
 from pyssl._lib import HAS_TLSv1_3, fast_paths, ffi, lib
@@ -102,8 +103,8 @@ class Connection(Negotiated):
         only = context._only_server_side
         if only is not None and server_side is not only:
             if server_side:
-                raise SSLError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
-            raise SSLError("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
+                raise plain_error("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
+            raise plain_error("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
         # The void * the SSL* carries back to this object for callbacks
         # (_callbacks.connection_of): a handle on a weak reference, so it
         # keeps nothing alive and needs no bookkeeping when this goes. It
@@ -425,7 +426,7 @@ class Connection(Negotiated):
         """Ask a TLS 1.3 client for its certificate after the handshake."""
         if not HAS_TLSv1_3:
             raise NotImplementedError("Post-handshake auth is not supported by your OpenSSL version.")
-        lib.ERR_clear_error()
+        clear_queue()
         if not lib.SSL_verify_client_post_handshake(self.ssl_ptr):
             raise error_from_queue("verify_client_post_handshake")
         # OpenSSL counts the connection as handshaking until the answer.
@@ -436,7 +437,7 @@ class Connection(Negotiated):
         ``request_peer`` the peer is asked to change its own as well."""
         kind = lib.SSL_KEY_UPDATE_REQUESTED if request_peer else lib.SSL_KEY_UPDATE_NOT_REQUESTED
         ssl_ptr = self.ssl_ptr
-        lib.ERR_clear_error()
+        clear_queue()
         if not lib.SSL_key_update(ssl_ptr, kind):
             raise error_from_queue("key_update")
         # OpenSSL only queues the message; a handshake step sends it now

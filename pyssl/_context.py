@@ -37,7 +37,7 @@ from pyssl._enums import (
     VerifyMode,
     _SSLMethod,
 )
-from pyssl._errors import SSLError, error_from_queue
+from pyssl._errors import clear_queue, error_from_queue, plain_error
 from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 from pyssl._memory_bio import MemoryBIO
 from pyssl._socket_connection import SocketConnection
@@ -175,8 +175,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         )
         lib.SSL_CTX_set_options(ctx_ptr, options)
         if lib.SSL_CTX_set_cipher_list(ctx_ptr, DEFAULT_CIPHERS.encode("ascii")) != 1:
-            lib.ERR_clear_error()
-            raise SSLError("No cipher can be selected.")
+            raise plain_error("No cipher can be selected.")
         if self._protocol in (
             _SSLMethod.PROTOCOL_TLS,
             _SSLMethod.PROTOCOL_TLS_CLIENT,
@@ -263,7 +262,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         elif version == PROTO_MAXIMUM_SUPPORTED:
             version = _MAXIMUM_AVAILABLE
         if not lib.SSL_CTX_set_min_proto_version(self._ctx_ptr, version):
-            lib.ERR_clear_error()
+            clear_queue()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
 
     @property
@@ -279,7 +278,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         elif version == PROTO_MINIMUM_SUPPORTED:
             version = _MINIMUM_AVAILABLE
         if not lib.SSL_CTX_set_max_proto_version(self._ctx_ptr, version):
-            lib.ERR_clear_error()
+            clear_queue()
             raise ValueError(f"Unsupported protocol version 0x{version:x}")
 
     @property
@@ -298,8 +297,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         # UTF-8 as the stdlib's "s" converter encodes it; a name OpenSSL
         # does not know then matches no cipher.
         if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("utf-8")):
-            lib.ERR_clear_error()
-            raise SSLError("No cipher can be selected.")
+            raise plain_error("No cipher can be selected.")
 
     def get_ciphers(self) -> list[dict[str, Any]]:
         """The enabled ciphers, in priority order, as dicts."""

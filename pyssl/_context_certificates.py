@@ -21,7 +21,7 @@ from pyssl import _cert_callbacks
 from pyssl._arguments import as_c_int, as_unsigned_long_mask
 from pyssl._callbacks import PasswordSource
 from pyssl._enums import VerifyMode, _SSLMethod
-from pyssl._errors import SSLError, error_from_queue
+from pyssl._errors import clear_queue, error_from_queue, numbered_error
 from pyssl._lib import HAS_OCSP_STAPLING, ffi, lib
 
 _CERT_NONE = int(VerifyMode.CERT_NONE)
@@ -153,7 +153,7 @@ class CertificateSettings:
 
     def set_default_verify_paths(self) -> None:
         """Load CA certificates from OpenSSL's default locations."""
-        lib.ERR_clear_error()
+        clear_queue()
         if not lib.SSL_CTX_set_default_verify_paths(self._ctx_ptr):
             raise error_from_queue("set_default_verify_paths")
 
@@ -328,11 +328,11 @@ def filesystem_path(value: Any, type_error: str) -> bytes:
 def _file_failure(source: PasswordSource | None, where: str) -> BaseException:
     """Why an OpenSSL call that read a file failed."""
     if source is not None and source.error is not None:
-        lib.ERR_clear_error()
+        clear_queue()
         return source.error
     errno = ffi.errno
     if errno:
-        lib.ERR_clear_error()
+        clear_queue()
         return OSError(errno, os.strerror(errno))
     return error_from_queue(where)
 
@@ -364,7 +364,7 @@ def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: 
     if keyfile is not None:
         key_path = filesystem_path(keyfile, "keyfile should be a valid filesystem path")
     with _password_callback(ctx_ptr, password) as source:
-        lib.ERR_clear_error()
+        clear_queue()
         ffi.errno = 0
         if lib.SSL_CTX_use_certificate_chain_file(ctx_ptr, cert_path) != 1:
             raise _file_failure(source, "load_cert_chain")
@@ -406,7 +406,7 @@ def _load_from_memory(ctx_ptr: Any, use: Any, data: bytes, der: bool, source: Pa
         lib.BIO_free(bio)
     if ok != 1:
         if source is not None and source.error is not None:
-            lib.ERR_clear_error()
+            clear_queue()
             raise source.error
         raise error_from_queue("load_cert_chain_from_memory")
 
@@ -415,7 +415,7 @@ def load_cert_chain_from_memory(ctx_ptr: Any, certdata: Any, keydata: Any = None
     certs, certs_der = _pem_or_der(certdata, "certdata")
     key, key_der = (certs, certs_der) if keydata is None else _pem_or_der(keydata, "keydata")
     with _password_callback(ctx_ptr, password) as source:
-        lib.ERR_clear_error()
+        clear_queue()
         _load_from_memory(ctx_ptr, lib.pyssl_use_certificate_chain_bio, certs, certs_der, source)
         _load_from_memory(ctx_ptr, lib.pyssl_use_private_key_bio, key, key_der, source)
         if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
@@ -458,7 +458,7 @@ def add_ca_certs(ctx_ptr: Any, cadata: Any) -> None:
 
 def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
     store = lib.SSL_CTX_get_cert_store(ctx_ptr)
-    lib.ERR_clear_error()
+    clear_queue()
     loaded = 0
     while True:
         if pem:
@@ -479,23 +479,22 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
                 lib.ERR_GET_LIB(last) == lib.ERR_LIB_X509
                 and lib.ERR_GET_REASON(last) == lib.X509_R_CERT_ALREADY_IN_HASH_TABLE
             ):
-                lib.ERR_clear_error()
+                clear_queue()
             else:
                 break
         loaded += 1
 
     last = lib.ERR_peek_last_error()
     if loaded == 0:
-        lib.ERR_clear_error()
         what = "no start line" if pem else "not enough data"
-        raise SSLError(0, f"{what}: cadata does not contain a certificate")
+        raise numbered_error(0, f"{what}: cadata does not contain a certificate")
     # Running out of PEM input ends the loop with "no start line", which
     # only means EOF; DER input ends before any read fails, so any error
     # there is real (trailing garbage, a truncated certificate).
     end_of_pem = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
     if last and not (pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem):
         raise error_from_queue("load_verify_locations")
-    lib.ERR_clear_error()
+    clear_queue()
 
 
 def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
@@ -510,7 +509,7 @@ def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, 
     if cadata is not None:
         add_ca_certs(ctx_ptr, cadata)
     if cafile is not None or capath is not None:
-        lib.ERR_clear_error()
+        clear_queue()
         ffi.errno = 0
         if lib.SSL_CTX_load_verify_locations(ctx_ptr, cafile_path, capath_path) != 1:
             raise _file_failure(None, "load_verify_locations")
@@ -525,6 +524,6 @@ def load_dh_params(ctx_ptr: Any, path: Any) -> None:
         exc.filename = path  # as given (a Path stays a Path)
         raise
     bio = ffi.gc(lib.BIO_new_mem_buf(data, len(data)), lib.BIO_free)
-    lib.ERR_clear_error()
+    clear_queue()
     if not lib.pyssl_load_dh_params(ctx_ptr, bio):
         raise error_from_queue("load_dh_params")

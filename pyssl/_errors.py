@@ -2,8 +2,11 @@
 
 Every failing OpenSSL call ends here: ``connection_error`` for calls on a
 connection (it reads the ``SSL_get_error`` code, the thread's error queue
-and the verify result), ``error_from_queue`` for everything else. Both
-drain the error queue, so a later failure is never blamed on this one.
+and the verify result), ``error_from_queue`` for everything else; the
+errors pyssl words itself are built here too (``own_error``,
+``plain_error``, ``numbered_error``, ``want_error``). Each drains the
+error queue, so a later failure is never blamed on this one, and
+``clear_queue`` is the only other place that empties it.
 """
 
 from __future__ import annotations
@@ -182,11 +185,34 @@ def error_from_queue(where: str = "", cls: type[SSLError] = SSLError) -> SSLErro
 
 def own_error(text: str, where: str) -> SSLError:
     """An SSLError pyssl raises on its own, with no OpenSSL error behind
-    it: number 0 and no library or reason, as the stdlib's."""
+    it: number 0 and no library or reason, as the stdlib's. Drains the
+    queue."""
+    lib.ERR_clear_error()
     return _build(SSLError, 0, None, None, text, where)
 
 
+def plain_error(text: str) -> SSLError:
+    """An SSLError that is only a message, as the stdlib raises for the
+    failures it words itself (``SSLError('No cipher can be selected.')``):
+    no number, library or reason. Drains the queue."""
+    lib.ERR_clear_error()
+    return SSLError(text)
+
+
+def numbered_error(number: int, text: str, reason: str | None = None) -> SSLError:
+    """``SSLError(number, text)``, with ``reason`` where the stdlib sets
+    one and no library. Drains the queue."""
+    lib.ERR_clear_error()
+    exc = SSLError(number, text)
+    exc.reason = reason
+    return exc
+
+
 def clear_queue() -> None:
+    """Empty this thread's error queue: before an OpenSSL call whose
+    failure will be reported, so that an older error is not blamed for it,
+    and after a failure reported as another exception (a ValueError) or not
+    at all."""
     lib.ERR_clear_error()
 
 

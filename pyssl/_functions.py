@@ -20,7 +20,7 @@ from pyssl._enums import (
     Purpose,
     _SSLMethod,
 )
-from pyssl._errors import error_from_queue
+from pyssl._errors import clear_queue, error_from_queue
 from pyssl._lib import ffi, lib
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def RAND_bytes(n: int) -> bytes:  # noqa: N802 - the stdlib's name
     if n < 0:
         raise ValueError("num must be positive")
     buf = ffi.new("unsigned char[]", n)
-    lib.ERR_clear_error()
+    clear_queue()
     if lib.RAND_bytes(buf, n) != 1:
         raise error_from_queue("RAND_bytes")
     return ffi.unpack(ffi.cast("char *", buf), n)

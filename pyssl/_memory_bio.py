@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyssl._buffers import readable_buffer
-from pyssl._errors import SSLError, error_from_queue
+from pyssl._errors import error_from_queue, plain_error
 from pyssl._lib import fast_paths, ffi, lib
 
 # BIO_write() takes an int count.
@@ -42,7 +42,7 @@ class MemoryBIO(fast_paths.MemoryBIOBase):
             if size > _MAX_WRITE:
                 raise OverflowError("string longer than 2147483647 bytes")
             if self._eof_written:
-                raise SSLError("cannot write() after write_eof()")
+                raise plain_error("cannot write() after write_eof()")
             count = lib.BIO_write(self.bio_ptr, src, size)
             if count < 0:
                 raise error_from_queue("MemoryBIO.write")

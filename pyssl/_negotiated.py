@@ -16,7 +16,7 @@ from typing import Any
 
 from pyssl import _x509
 from pyssl._ciphers import cipher_list, cipher_to_tuple
-from pyssl._errors import error_from_queue
+from pyssl._errors import clear_queue, error_from_queue
 from pyssl._lib import ffi, lib
 from pyssl._session import SSLSession
 
@@ -280,7 +280,7 @@ class Negotiated:
                 f"{_TLS12_LABEL_AND_CONTEXT_MAX} bytes together, 2 of them for a context's length"
             )
         out = ffi.new("unsigned char[]", size)
-        lib.ERR_clear_error()
+        clear_queue()
         ok = lib.SSL_export_keying_material(
             ssl_ptr, out, size, label_bytes, len(label_bytes),
             ffi.from_buffer("unsigned char[]", context_bytes), len(context_bytes), use_context,

@@ -20,7 +20,7 @@ from time import monotonic
 from typing import Any
 
 from pyssl._connection import Connection
-from pyssl._errors import SSLError, want_error
+from pyssl._errors import numbered_error, plain_error, want_error
 from pyssl._lib import ffi, lib
 
 _WANT_WRITE = lib.SSL_ERROR_WANT_WRITE
@@ -65,13 +65,13 @@ class SocketConnection(Connection):
     def _wait(self, err: int, deadline: float | None, operation: str) -> float | None:
         sock = self._socket()
         if sock is None:
-            raise SSLError(ERROR_NO_SOCKET, "Underlying socket connection gone")
+            raise numbered_error(ERROR_NO_SOCKET, "Underlying socket connection gone")
         timeout = _socket.socket.gettimeout(sock)
         if timeout == 0.0:
             self._fail(want_error(err, operation))
         fd = _socket.socket.fileno(sock)
         if fd < 0:
-            raise SSLError("Underlying socket has been closed.")
+            raise plain_error("Underlying socket has been closed.")
         remaining = None
         if timeout is not None:
             now = monotonic()
@@ -104,7 +104,7 @@ class SocketConnection(Connection):
     def shutdown(self) -> Any:
         sock = self._socket()
         if sock is None or _socket.socket.fileno(sock) < 0:
-            raise SSLError(ERROR_NO_SOCKET, "Underlying socket connection gone")
+            raise numbered_error(ERROR_NO_SOCKET, "Underlying socket connection gone")
         return super().shutdown()
 
     def _transport(self) -> Any:

@@ -29,7 +29,7 @@ from pyssl._enums import (
     _TLSContentType,
     _TLSMessageType,
 )
-from pyssl._errors import SSLError
+from pyssl._errors import plain_error
 from pyssl._lib import lib
 
 _NEVER_CHECK_SUBJECT = lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
@@ -41,7 +41,7 @@ def _protocol_list(protocols: Any, what: str) -> bytearray:
     for protocol in protocols:
         name = bytes(protocol, "ascii")
         if not 0 < len(name) <= 255:
-            raise SSLError(f"{what} protocols must be 1 to 255 in length")
+            raise plain_error(f"{what} protocols must be 1 to 255 in length")
         wire.append(len(name))
         wire += name
     return wire

@@ -13,7 +13,7 @@ import socket as _socket_module
 import sys
 from typing import Any
 
-from pyssl._errors import SSL_ERROR_EOF, SSLError
+from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
 from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
 from pyssl._x509 import chain_to_der
@@ -110,10 +110,8 @@ class SSLSocket(_socket_module.socket):
         finally:
             self.setblocking(blocking)
         if early:
-            error = SSLError(_errno.ENOTCONN, "Closed before TLS handshake with data in recv buffer.")
-            error.reason = "Closed before TLS handshake with data in recv buffer."  # type: ignore[attr-defined]
-            error.library = None  # type: ignore[attr-defined]
-            raise error
+            reason = "Closed before TLS handshake with data in recv buffer."
+            raise numbered_error(_errno.ENOTCONN, reason, reason)
         return False
 
     def _new_connection(self) -> Any:

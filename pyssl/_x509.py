@@ -17,7 +17,12 @@ import sys
 import time
 from typing import Any, cast
 
-from pyssl._errors import SSLError, error_from_queue, reason_name
+from pyssl._errors import (
+    clear_queue,
+    error_from_queue,
+    plain_error,
+    reason_name,
+)
 from pyssl._lib import ffi, lib
 
 __all__ = [
@@ -165,7 +170,7 @@ def _extension(x509, nid: int, ctype: str):
     if value == ffi.NULL:
         # A malformed extension leaves ASN.1 errors behind; they must not
         # be blamed on a later call.
-        lib.ERR_clear_error()
+        clear_queue()
         return ffi.NULL
     return ffi.cast(ctype, value)
 
@@ -338,16 +343,15 @@ def test_decode_cert(path) -> dict[str, Any]:
         raise ValueError("embedded null byte")
     bio = lib.BIO_new_file(filename, b"r")
     if bio == ffi.NULL:
-        lib.ERR_clear_error()
-        raise SSLError("Can't open file")
+        raise plain_error("Can't open file")
     try:
         x509 = lib.PEM_read_bio_X509(bio, ffi.NULL, ffi.NULL, _NO_PASSPHRASE)
     finally:
         lib.BIO_free(bio)
     # Parsing leaves errors behind for a bad extension even on success.
-    lib.ERR_clear_error()
+    clear_queue()
     if x509 == ffi.NULL:
-        raise SSLError("Error decoding PEM-encoded file")
+        raise plain_error("Error decoding PEM-encoded file")
     try:
         return decode_certificate(x509)
     finally:
@@ -366,7 +370,7 @@ def _load_certificates(data, read_one, end: tuple[int, str] | None) -> list:
     try:
         while (x509 := read_one(bio)) != ffi.NULL:
             certificates.append(ffi.gc(x509, lib.X509_free))
-            lib.ERR_clear_error()
+            clear_queue()
     finally:
         lib.BIO_free(bio)
     # The error that means "no more input" (``end``) ends the list; any
@@ -378,7 +382,7 @@ def _load_certificates(data, read_one, end: tuple[int, str] | None) -> list:
         or reason_name(end[0], lib.ERR_GET_REASON(error)) != end[1]
     ):
         raise error_from_queue("load certificates")
-    lib.ERR_clear_error()
+    clear_queue()
     return certificates
 
 
