@@ -56,14 +56,11 @@ def make_ffibuilder() -> FFI:
         extra_compile_args=extra_compile_args,
         extra_link_args=location.extra_link_args,
         define_macros=limited_api_macros(),
-        # The stable ABI (stable_abi.py says which): one wheel per platform serves CPython 3.10 and
-        # later, at no measurable cost. cffi's wrappers call the same
-        # functions either way (the machine code built by 3.10 and 3.11 is
-        # identical in both modes), and callgrind counts instructions per
-        # call of the abi3 module built by 3.10 within 0.21% of each
-        # version's full-API build, on 3.10-3.13, for SSLObject 16 KiB
-        # write+read, pending(), version() and a TLS 1.3 handshake in
-        # memory (.ci/hot_path_instructions.py).
+        # The stable ABI (stable_abi.py says which): one wheel per platform
+        # serves CPython 3.10 and later, at no cost to the hot paths: cffi's
+        # wrappers call the same functions either way and compile to the
+        # same machine code in both modes. .ci/hot_path_instructions.py
+        # compares the two builds; docs/performance.md gives its figures.
         py_limited_api=True,
     )
     return builder

@@ -5,12 +5,12 @@
  * layer.
  *
  * Why not cffi for these: a cffi call with several arguments goes through
- * METH_VARARGS (an argument tuple, one conversion per argument), about
- * 100 ns where a METH_FASTCALL function takes 25; cffi cannot return a
- * new bytes object filled in C, so MemoryBIO.read() needed three calls
- * (pending, bytes(n), BIO_read) where this needs one; and a method written
- * in Python is a frame per call where _ssl's are C. asyncio makes about
- * eighteen of these calls per 64-byte round trip (both ends).
+ * METH_VARARGS (an argument tuple, one conversion per argument), which
+ * costs far more than a METH_FASTCALL call; cffi cannot return a new bytes
+ * object filled in C, so MemoryBIO.read() would need three calls (pending,
+ * bytes(n), BIO_read) where this needs one; and a method written in Python
+ * is a frame per call where _ssl's are C. asyncio makes many of these
+ * calls for every record, on both ends.
  *
  * A connection's functions take an address as an int (its pyssl_io[2]),
  * which the Python layer takes from the cdata it owns and keeps alive;

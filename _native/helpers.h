@@ -42,12 +42,11 @@
  * on I/O or work for long: the I/O helpers, loading files, making contexts
  * and keys. Unlike _ssl it keeps it while a connection is made
  * (pyssl_new_ssl): let go there, it goes to the peer thread of a loopback
- * handshake, which holds it for longer than SSL_new takes (handshakes per
- * second 0.83-0.92 of the stdlib's against 0.96-0.97 kept). It lets go
- * where _ssl does not: while a socket's SSL* is freed on close (some
- * microseconds), just when the peer thread, woken by the last record, wants
- * it (loopback handshakes 0.94 -> 0.96 of the stdlib's, interleaved in one
- * process; a thread switch fewer per handshake). cffi's
+ * handshake, which holds it for longer than SSL_new takes, and the new
+ * connection waits to get it back. It lets go where _ssl does not: while a
+ * socket's SSL* is freed on close, just when the peer thread, woken by the
+ * last record, wants it; the peer then runs at once instead of waking to
+ * find the GIL taken, a thread switch fewer per handshake. cffi's
  * wrappers (_cffi_f_<name>, defined after this file) use these macros;
  * each asks once, by its own name, whether it releases. */
 static const char *const pyssl_gil_releasing[] = {
@@ -309,8 +308,8 @@ static void pyssl_free_socket_ssl(SSL *ssl)
  * its descriptor in one call, so that the GIL is released once, as the
  * stdlib's close does. Each release lets a waiting thread take the GIL,
  * which the closing thread then waits to get back: with a client and a
- * server thread in one process, two releases per close were a measurable
- * share of a whole handshake. 0, or the close's error (ECONNRESET is none:
+ * server thread in one process, a second release per close would add a
+ * thread switch to every handshake. 0, or the close's error (ECONNRESET is none:
  * socket.close() ignores it too). */
 static int pyssl_free_ssl_and_close(SSL *ssl, int fd)
 {
@@ -451,8 +450,8 @@ static int pyssl_shutdown(SSL *ssl, int *err, int *status)
 /* glibc's malloc gives memory at the top of the heap back to the system as
  * soon as more than 128 KiB of it is free, and maps blocks of 128 KiB and
  * more anew each time: a stream of 16 KiB records copied into bytes that
- * live briefly then costs a page fault per 4 KiB, a fifth of the time of
- * an asyncio transfer. glibc raises both limits by itself the first time a
+ * live briefly then costs a page fault per 4 KiB, which weighs on every
+ * asyncio transfer. glibc raises both limits by itself the first time a
  * program frees a mapped block larger than them (its dynamic mmap
  * threshold); the stdlib's _ssl happens to do so with the 256 KiB bytes it
  * makes for every read. pyssl frees one 1 MiB block instead, so that the
