@@ -18,15 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     if command == "info":
-        from pyssl._info import main as info
+        from pyssl._cli.info import main as info
 
         return info(args[1:])
     if command == "bench":
-        from pyssl._bench.runner import main as bench
+        from pyssl._cli.bench.runner import main as bench
 
         return bench(args[1:])
     if command == "conformance":
-        from pyssl._conformance import main as conformance
+        from pyssl._cli.conformance import main as conformance
 
         return conformance(args[1:])
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
