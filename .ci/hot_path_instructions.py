@@ -42,7 +42,7 @@ def _run_child(workload: str, count: int, chain: str) -> None:
     import threading
 
     import pyssl as ssl
-    from pyssl._bench.workloads import memory_pair
+    from pyssl._cli.bench.workloads import memory_pair
 
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(chain)
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         chain = subprocess.run(
             [builds[0][1], "-c",
-             "import sys, pyssl._selfsigned as s; print(s.write_self_signed(sys.argv[1], 'ec'))", tmp],
+             "import sys, pyssl._cli.selfsigned as s; print(s.write_self_signed(sys.argv[1], 'ec'))", tmp],
             env={**os.environ, "PYTHONPATH": builds[0][2] or ""},
             capture_output=True, text=True, check=True,
         ).stdout.strip()

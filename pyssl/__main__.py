@@ -1,37 +1,9 @@
-"""``python -m pyssl [command]`` (or ``pyssl [command]``): the command line.
-
-Commands:
-  info (default)  OpenSSL version, features and a loopback handshake
-  bench           the stdlib ssl and pyssl measured side by side (--quick)
-  conformance     run this interpreter's test.test_ssl against pyssl
-"""
-
-from __future__ import annotations
+"""``python -m pyssl [command]``: the command line, which lives in
+:mod:`pyssl._cli`."""
 
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    command = args[0] if args else "info"
-    if command in ("-h", "--help", "help"):
-        print(__doc__)
-        return 0
-    if command == "info":
-        from pyssl._info import main as info
-
-        return info(args[1:])
-    if command == "bench":
-        from pyssl._bench.runner import main as bench
-
-        return bench(args[1:])
-    if command == "conformance":
-        from pyssl._conformance import main as conformance
-
-        return conformance(args[1:])
-    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
-    return 2
-
+from pyssl._cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,8 +17,8 @@ import sys
 import pytest
 from conftest import OPENSSL, needs_stdlib_ssl
 
-import pyssl._selfsigned as selfsigned
-from pyssl._bench.workloads import WORKLOADS, available
+import pyssl._cli.selfsigned as selfsigned
+from pyssl._cli.bench.workloads import WORKLOADS, available
 
 
 def run_python(args, cwd, env=None, timeout=300):
@@ -41,7 +41,7 @@ def test_each_workload_measures_something_with_pyssl(workload, chains, tmp_path)
     if not available(workload):
         pytest.skip(f"{workload.needs} is not installed")
     result = run_python(
-        ["-m", "pyssl._bench.child", "pyssl", workload.name, "0.05", *chains], cwd=tmp_path
+        ["-m", "pyssl._cli.bench.child", "pyssl", workload.name, "0.05", *chains], cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     value = json.loads(result.stdout)["value"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pyssl
-from pyssl import _info
+from pyssl._cli import info
 
 NAMES = [
     "verify_callback", "certs_from_memory", "ocsp_stapling", "keying_material_exporter",
@@ -20,7 +20,7 @@ NAMES = [
 
 
 def additions_line(capsys) -> dict[str, str]:
-    assert _info.main([]) == 0
+    assert info.main([]) == 0
     [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("additions: ")]
     return dict(item.split("=") for item in line.removeprefix("additions: ").split(" "))
 

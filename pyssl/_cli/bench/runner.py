@@ -16,7 +16,7 @@ import tempfile
 import time
 from typing import Any
 
-from pyssl._bench.workloads import WORKLOADS, Workload, available
+from pyssl._cli.bench.workloads import WORKLOADS, Workload, available
 
 CHILD_TIMEOUT = 300
 
@@ -58,7 +58,7 @@ def stdlib_ssl_available() -> bool:
 
 def measure(module: str, workload: Workload, seconds: float, chains: tuple[str, str]) -> float:
     result = subprocess.run(
-        [sys.executable, "-m", "pyssl._bench.child", module, workload.name, str(seconds), *chains],
+        [sys.executable, "-m", "pyssl._cli.bench.child", module, workload.name, str(seconds), *chains],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -127,7 +127,7 @@ def machine_description() -> dict[str, Any]:
 
 
 def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool) -> list[dict[str, Any]]:
-    import pyssl._selfsigned as selfsigned
+    import pyssl._cli.selfsigned as selfsigned
 
     modules = ["stdlib", "pyssl"] if with_stdlib else ["pyssl"]
     order_draw = random.Random()

@@ -1,5 +1,5 @@
 """One measurement in a fresh process:
-``python -m pyssl._bench.child MODULE WORKLOAD SECONDS EC_CHAIN RSA_CHAIN``
+``python -m pyssl._cli.bench.child MODULE WORKLOAD SECONDS EC_CHAIN RSA_CHAIN``
 prints the result as JSON. MODULE is ``stdlib`` or ``pyssl``."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         # The stdlib module is what pyssl is measured against; the runner
         # asks for it only where it can be imported.
         module = importlib.import_module("ssl")
-    from pyssl._bench.workloads import BY_NAME, Files
+    from pyssl._cli.bench.workloads import BY_NAME, Files
 
     value = BY_NAME[workload_name].run(module, Files(ec=ec_chain, rsa=rsa_chain), float(seconds))
     print(json.dumps({"value": value}))

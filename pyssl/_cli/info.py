@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pyssl
-from pyssl._selfsigned import write_self_signed
+from pyssl._cli.selfsigned import write_self_signed
 
 FEATURES = (
     "HAS_SNI", "HAS_ALPN", "HAS_NPN", "HAS_ECDH", "HAS_PSK", "HAS_NEVER_CHECK_COMMON_NAME",

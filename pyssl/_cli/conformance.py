@@ -130,7 +130,7 @@ def run_conformance(use_pyssl: bool = True) -> Outcome:
     """Run test_ssl in a child process; return the outcome per test."""
     with tempfile.TemporaryDirectory() as tmp:
         output = os.path.join(tmp, "outcome.json")
-        cmd = [sys.executable, "-m", "pyssl._conformance", "--child", output]
+        cmd = [sys.executable, "-m", "pyssl._cli.conformance", "--child", output]
         if not use_pyssl:
             cmd.append("--stdlib")
         # The test suite writes its own chatter; keep it out of the report.
