@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from pyssl._errors import error_from_queue
+from pyssl._errors import clear_queue, error_from_queue
 from pyssl._lib import ffi, lib
 
 
@@ -16,7 +16,7 @@ def self_signed_pem(key_type: str = "ec", common_name: str = "localhost") -> byt
     if key_type not in ("ec", "rsa"):
         raise ValueError(f"key_type must be 'ec' or 'rsa', not {key_type!r}")
     bio = ffi.gc(lib.BIO_new(lib.BIO_s_mem()), lib.BIO_free)
-    lib.ERR_clear_error()
+    clear_queue()
     if not lib.pyssl_make_self_signed(key_type.encode(), common_name.encode("utf-8"), bio):
         raise error_from_queue("self_signed_pem")
     data = ffi.new("char **")

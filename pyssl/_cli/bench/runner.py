@@ -199,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
 
-    # On a shared machine two runs a few seconds apart differ by up to 10%
-    # in either direction: many short runs give a steadier median than a
-    # few long ones in the same time (15 x 1 s against 7 x 2 s).
+    # On a shared machine two runs a few seconds apart can differ markedly
+    # either way: many short runs give a steadier median than a few long
+    # ones in the same time (docs/performance.md).
     runs = args.runs or (3 if args.quick else 15)
     seconds = args.seconds or (0.3 if args.quick else 1.0)
     workloads = [w for w in WORKLOADS if available(w)]

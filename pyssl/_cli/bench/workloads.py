@@ -202,8 +202,8 @@ def _one_core() -> Callable[[], None]:
     """Pin this process, and the programs it starts, to one core; returns
     what undoes it. A round trip between two processes on two cores costs
     a cross-core wake-up each way, and where the scheduler puts s_server
-    made a run's round trips take 23 or 65 us, for either module: pinned,
-    runs of one module agree within 2-3% and measure the work done."""
+    would decide the result, for either module; pinned, runs of one module
+    agree closely and measure the work done."""
     if not hasattr(os, "sched_setaffinity"):
         return lambda: None
     cores = os.sched_getaffinity(0)
