@@ -14,6 +14,8 @@ connections) that pointer is a plain integer key into a table of weak
 references, so no reference cycle and no ``ffi.new_handle`` is kept on the
 object itself; short-lived helpers (a password source during one load
 call) travel as ``ffi.new_handle``.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

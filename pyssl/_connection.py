@@ -6,6 +6,8 @@ operation cannot go on without I/O it calls ``_wait``, which here raises
 ``SSLWantReadError``/``SSLWantWriteError`` (the sans-I/O contract of
 ``SSLObject``). The socket driver in ``_socket_connection.py`` overrides
 ``_wait`` to poll the socket until the deadline instead.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ plain ints where ``SSLContext`` gives enums, and it makes connections with
 these descriptors past the subclass
 (``super(ssl.SSLContext, ssl.SSLContext).verify_mode.__set__(...)``), so
 each one lives on the layer the stdlib puts it on.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

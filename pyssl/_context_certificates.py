@@ -8,6 +8,8 @@ functions below read files, PEM and DER into an SSL_CTX for it. Failures
 are the stdlib's: ``OSError`` for a file the system could not read,
 ``SSLError`` for what OpenSSL could not parse, ``TypeError``/``ValueError``
 for bad arguments.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ errors pyssl words itself are built here too (``own_error``,
 ``plain_error``, ``numbered_error``, ``want_error``). Each drains the
 error queue, so a later failure is never blamed on this one, and
 ``clear_queue`` is the only other place that empties it.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

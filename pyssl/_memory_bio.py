@@ -4,6 +4,8 @@ the stdlib's ``_ssl.MemoryBIO``.
 The buffer and the methods asyncio calls for every record are C
 (``MemoryBIOBase`` in ``_native/fast_paths.h``); this class adds what C
 leaves to Python.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

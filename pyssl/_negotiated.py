@@ -7,6 +7,8 @@ stapled OCSP response and the early data verdict. Once the handshake is
 finished the getters keep what they looked up, in the slots declared
 here, until ``_forget()``; in the middle of a handshake they ask OpenSSL
 each time. They make no I/O.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ timeout the descriptor is non-blocking (Python sets it so) and
 ``SocketConnection._wait`` polls it until the deadline; with timeout 0 the
 want-read/want-write errors reach the caller. This is the only place that
 waits for a socket.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ helpers taking protocol lists, server name callbacks and purposes. The
 classes it wraps with, ``sslsocket_class`` and ``sslobject_class``, are
 class attributes looked up at call time, so that a program may replace
 them, as with the stdlib.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

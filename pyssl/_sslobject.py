@@ -5,6 +5,8 @@ The application moves bytes between the network and the MemoryBIOs
 SSLWantReadError/SSLWantWriteError (the Connection's sans-I/O contract)
 and never blocks. It is what Lib/ssl.py's SSLObject is: the public methods
 over its ``_sslobj``, which ``_SSLContext._wrap_bio`` makes.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations

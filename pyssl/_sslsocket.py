@@ -3,6 +3,8 @@
 Its TLS layer is a SocketConnection (``_socket_connection``), which does
 the I/O and the waiting; this is the socket API around it, as ssl.py's
 SSLSocket is around ``_ssl._SSLSocket``.
+
+docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations
