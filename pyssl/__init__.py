@@ -7,8 +7,8 @@ makes ``import ssl`` itself resolve to pyssl.
 __version__ = "0.1.0"
 
 import sys as _sys
-from socket import (  # noqa: F401  (re-exported, as the stdlib does)
-    _GLOBAL_DEFAULT_TIMEOUT,
+from socket import (  # type: ignore[attr-defined]  # noqa: F401  (re-exported, as the stdlib does)
+    _GLOBAL_DEFAULT_TIMEOUT,  # private: socket's type stubs leave it out
     SO_TYPE,
     SOCK_STREAM,
     SOL_SOCKET,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import weakref
 from operator import index
-from typing import Any
+from typing import Any, NoReturn
 
 from pyssl._arguments import exact_address
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
@@ -182,7 +182,7 @@ class Connection(Negotiated):
         before ``operation`` can go on. Sans-I/O: the caller must do it."""
         self._fail(want_error(err, operation))
 
-    def _fail(self, failure: BaseException) -> None:
+    def _fail(self, failure: BaseException) -> NoReturn:
         """Raise ``failure``, with what a callback raised during the call as
         its cause; or raise that, with ``failure`` as its cause, when it is
         the verify callback's (see ``callback_error_raised``)."""
@@ -198,8 +198,9 @@ class Connection(Negotiated):
             raise failure
         finally:
             # The traceback keeps this frame: without the exception in it,
-            # no reference cycle is left for the garbage collector.
-            failure = error = None
+            # no reference cycle is left for the garbage collector. (None is
+            # no BaseException, but the parameter is not read again.)
+            failure = error = None  # type: ignore[assignment]
 
     def _raise_callback_error(self) -> None:
         """After a call that succeeded: raise what a callback raised in it."""

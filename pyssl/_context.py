@@ -62,7 +62,7 @@ _OP_NO_VERSIONS = (
     | Options.OP_NO_TLSv1_3
 )
 
-_DEPRECATED_VERSIONS = {
+_DEPRECATED_VERSIONS: dict[int, str] = {
     TLSVersion.SSLv3: "ssl.TLSVersion.SSLv3 is deprecated",
     TLSVersion.TLSv1: "ssl.TLSVersion.TLSv1 is deprecated",
     TLSVersion.TLSv1_1: "ssl.TLSVersion.TLSv1_1 is deprecated",
@@ -135,6 +135,14 @@ def _protocols_buffer(protocols: Any) -> Any:
 class _SSLContext(CertificateSettings, ContextCallbacks):
     """One SSL_CTX: the settings its connections share."""
 
+    # The side every connection of a PROTOCOL_TLS_SERVER (True) or
+    # PROTOCOL_TLS_CLIENT (False) context takes; None: either.
+    _only_server_side: bool | None
+    # The wire-format lists OpenSSL reads at handshake time, kept alive:
+    # (C array, the pyssl_protocols pointing at it), or () before any.
+    _alpn_protocols: tuple[Any, ...]
+    _npn_protocols: tuple[Any, ...]
+
     # Set in __new__, as in the stdlib: subclasses may define __init__
     # with whatever signature they like.
     def __new__(cls, protocol: int) -> _SSLContext:
@@ -146,14 +154,12 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
             raise error_from_queue("SSLContext")
         self._ctx_ptr = ffi.gc(ctx_ptr, lib.SSL_CTX_free)
         self._protocol = _SSLMethod(protocol)
-        # The side every connection of a PROTOCOL_TLS_SERVER (True) or
-        # PROTOCOL_TLS_CLIENT (False) context takes; None: either.
         self._only_server_side = {
             _SSLMethod.PROTOCOL_TLS_SERVER: True, _SSLMethod.PROTOCOL_TLS_CLIENT: False
         }.get(self._protocol)
         self._key = register(self)
-        self._alpn_protocols: tuple[Any, ...] = ()
-        self._npn_protocols: tuple[Any, ...] = ()
+        self._alpn_protocols = ()
+        self._npn_protocols = ()
         self._post_handshake_auth = False
         self._configure_defaults()
         return self

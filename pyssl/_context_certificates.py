@@ -45,11 +45,6 @@ def _require_ocsp() -> None:
         raise NotImplementedError("OCSP stapling is not supported by this OpenSSL")
 
 
-def _require_ocsp() -> None:
-    if not HAS_OCSP_STAPLING:
-        raise NotImplementedError("OCSP stapling is not supported by this OpenSSL")
-
-
 class CertificateSettings:
     """The SSLContext attributes and methods about certificates."""
 

@@ -14,10 +14,84 @@ from __future__ import annotations
 import sys
 import types
 from enum import Enum, IntEnum, IntFlag
+from typing import TYPE_CHECKING
 
 from pyssl import _errors
 from pyssl._asn1 import _ASN1Object
 from pyssl._lib import lib
+
+if TYPE_CHECKING:
+    # The module-level names _convert_ makes below, which a type checker
+    # cannot see; each is its enum's member, an int.
+    PROTOCOL_TLSv1: int
+    PROTOCOL_TLSv1_1: int
+    PROTOCOL_TLSv1_2: int
+    PROTOCOL_TLS_CLIENT: int
+    PROTOCOL_TLS_SERVER: int
+    OP_ALL: int
+    OP_NO_SSLv2: int
+    OP_NO_SSLv3: int
+    OP_NO_TLSv1: int
+    OP_NO_TLSv1_1: int
+    OP_NO_TLSv1_2: int
+    OP_NO_TLSv1_3: int
+    OP_CIPHER_SERVER_PREFERENCE: int
+    OP_SINGLE_DH_USE: int
+    OP_SINGLE_ECDH_USE: int
+    OP_NO_COMPRESSION: int
+    OP_NO_TICKET: int
+    OP_NO_RENEGOTIATION: int
+    OP_ENABLE_MIDDLEBOX_COMPAT: int
+    OP_IGNORE_UNEXPECTED_EOF: int
+    if sys.version_info >= (3, 12):
+        OP_LEGACY_SERVER_CONNECT: int
+        OP_ENABLE_KTLS: int
+    ALERT_DESCRIPTION_CLOSE_NOTIFY: int
+    ALERT_DESCRIPTION_UNEXPECTED_MESSAGE: int
+    ALERT_DESCRIPTION_BAD_RECORD_MAC: int
+    ALERT_DESCRIPTION_RECORD_OVERFLOW: int
+    ALERT_DESCRIPTION_DECOMPRESSION_FAILURE: int
+    ALERT_DESCRIPTION_HANDSHAKE_FAILURE: int
+    ALERT_DESCRIPTION_BAD_CERTIFICATE: int
+    ALERT_DESCRIPTION_UNSUPPORTED_CERTIFICATE: int
+    ALERT_DESCRIPTION_CERTIFICATE_REVOKED: int
+    ALERT_DESCRIPTION_CERTIFICATE_EXPIRED: int
+    ALERT_DESCRIPTION_CERTIFICATE_UNKNOWN: int
+    ALERT_DESCRIPTION_ILLEGAL_PARAMETER: int
+    ALERT_DESCRIPTION_UNKNOWN_CA: int
+    ALERT_DESCRIPTION_ACCESS_DENIED: int
+    ALERT_DESCRIPTION_DECODE_ERROR: int
+    ALERT_DESCRIPTION_DECRYPT_ERROR: int
+    ALERT_DESCRIPTION_PROTOCOL_VERSION: int
+    ALERT_DESCRIPTION_INSUFFICIENT_SECURITY: int
+    ALERT_DESCRIPTION_INTERNAL_ERROR: int
+    ALERT_DESCRIPTION_USER_CANCELLED: int
+    ALERT_DESCRIPTION_NO_RENEGOTIATION: int
+    ALERT_DESCRIPTION_UNSUPPORTED_EXTENSION: int
+    ALERT_DESCRIPTION_CERTIFICATE_UNOBTAINABLE: int
+    ALERT_DESCRIPTION_UNRECOGNIZED_NAME: int
+    ALERT_DESCRIPTION_BAD_CERTIFICATE_STATUS_RESPONSE: int
+    ALERT_DESCRIPTION_BAD_CERTIFICATE_HASH_VALUE: int
+    ALERT_DESCRIPTION_UNKNOWN_PSK_IDENTITY: int
+    SSL_ERROR_SSL: int
+    SSL_ERROR_WANT_READ: int
+    SSL_ERROR_WANT_WRITE: int
+    SSL_ERROR_WANT_X509_LOOKUP: int
+    SSL_ERROR_SYSCALL: int
+    SSL_ERROR_ZERO_RETURN: int
+    SSL_ERROR_WANT_CONNECT: int
+    SSL_ERROR_EOF: int
+    SSL_ERROR_INVALID_ERROR_CODE: int
+    CERT_NONE: int
+    CERT_OPTIONAL: int
+    CERT_REQUIRED: int
+    VERIFY_DEFAULT: int
+    VERIFY_CRL_CHECK_LEAF: int
+    VERIFY_CRL_CHECK_CHAIN: int
+    VERIFY_X509_STRICT: int
+    VERIFY_ALLOW_PROXY_CERTS: int
+    VERIFY_X509_TRUSTED_FIRST: int
+    VERIFY_X509_PARTIAL_CHAIN: int
 
 # The stdlib's own numbering of the context protocols (PY_SSL_VERSION_*).
 _protocols = types.SimpleNamespace(
@@ -152,7 +226,9 @@ _TLSContentType = IntEnum(
     module="pyssl",
 )
 
-_TLSAlertType = IntEnum(
+# Sorted by value at import time: a member list a type checker cannot read
+# (to it, the enum has no members).
+_TLSAlertType = IntEnum(  # type: ignore[misc]
     "_TLSAlertType",
     sorted(
         [(name, getattr(lib, f"SSL_AD_{name}")) for name in _alert_names if name != "USER_CANCELLED"]
@@ -172,7 +248,8 @@ _TLSAlertType = IntEnum(
     module="pyssl",
 )
 
-_TLSMessageType = IntEnum(
+# Sorted by value at import time, as _TLSAlertType.
+_TLSMessageType = IntEnum(  # type: ignore[misc]
     "_TLSMessageType",
     sorted(
         [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyssl._lib import ffi, lib
+
+if TYPE_CHECKING:
+    from pyssl._context import _SSLContext
 
 
 class SSLSession:
@@ -12,6 +15,8 @@ class SSLSession:
     made with the same SSLContext."""
 
     __slots__ = ("_session_ptr", "_context")
+    _session_ptr: Any  # SSL_SESSION *, owned (ffi.gc)
+    _context: _SSLContext
 
     def __new__(cls, *args: Any, **kwargs: Any) -> SSLSession:
         raise TypeError("cannot create 'pyssl.SSLSession' instances")
@@ -20,7 +25,7 @@ class SSLSession:
         raise TypeError("type 'pyssl.SSLSession' is not an acceptable base type")
 
     @classmethod
-    def _wrap(cls, session_ptr: Any, context: Any) -> SSLSession:
+    def _wrap(cls, session_ptr: Any, context: _SSLContext) -> SSLSession:
         self = object.__new__(cls)
         self._session_ptr = session_ptr
         self._context = context

@@ -12,14 +12,19 @@ docs/internals.md says how this fits with the rest.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyssl._x509 import chain_to_der
+
+if TYPE_CHECKING:
+    from pyssl._connection import Connection
 
 
 class SSLObject:
     """A TLS connection over a pair of MemoryBIOs, for frameworks that do
     their own I/O. Instances are returned by ``SSLContext.wrap_bio``."""
+
+    _sslobj: Connection
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -44,11 +49,12 @@ class SSLObject:
         )
         self._sslobj = connection
         # asyncio and trio call read() and write() for every record: unless
-        # a subclass has its own, they go straight to the connection.
+        # a subclass has its own, they go straight to the connection. (An
+        # instance attribute over a method: what type checkers refuse.)
         if cls.read is SSLObject.read:
-            self.read = connection.read
+            self.read = connection.read  # type: ignore[method-assign]
         if cls.write is SSLObject.write:
-            self.write = connection.write
+            self.write = connection.write  # type: ignore[method-assign]
         return self
 
     @property

@@ -13,12 +13,15 @@ import _socket
 import errno as _errno
 import socket as _socket_module
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
 from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
 from pyssl._x509 import chain_to_der
+
+if TYPE_CHECKING:
+    from pyssl._sslcontext import SSLContext
 
 # How many references an object has, on CPython. Elsewhere a connection is
 # never known to be unused, and close() takes the general path.
@@ -29,6 +32,23 @@ class SSLSocket(_socket_module.socket):
     """This class implements a subtype of socket.socket that wraps the
     underlying OS socket in an SSL context when necessary, and provides
     read and write methods over that channel."""
+
+    # Set by _create (there is no public constructor).
+    _context: SSLContext
+    _session: Any
+    # The SocketConnection; None before connect(), after unwrap() or close().
+    _sslobj: Any
+    _connected: bool
+    server_side: bool
+    server_hostname: str | None
+    do_handshake_on_connect: bool
+    suppress_ragged_eofs: bool
+
+    if TYPE_CHECKING:
+        # socket.socket's, which its type stubs leave out.
+        def _sendfile_use_send(
+            self, file: Any, offset: int = 0, count: int | None = None
+        ) -> int: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -66,7 +86,7 @@ class SSLSocket(_socket_module.socket):
         try:
             self._context = context
             self._session = session
-            self._sslobj: Any = None
+            self._sslobj = None
             self.server_side = server_side
             self.server_hostname = context._encode_hostname(server_hostname)
             self.do_handshake_on_connect = do_handshake_on_connect

@@ -15,7 +15,7 @@ import operator
 import os
 import sys
 import time
-from typing import Any, cast
+from typing import Any, NoReturn, SupportsIndex, cast
 
 from pyssl._errors import (
     clear_queue,
@@ -222,10 +222,10 @@ def _general_name(general_name) -> tuple[str, Any]:
     line = _printed_line(lib.GENERAL_NAME_print, general_name)
     # The stdlib looks for the colon in the C string, up to the first NUL,
     # and decodes each side on its own.
-    text = line.split(b"\0", 1)[0]
-    colon = text.find(b":")
+    c_text = line.split(b"\0", 1)[0]
+    colon = c_text.find(b":")
     if colon < 0:
-        raise ValueError(f"Invalid value {text[:200].decode('utf-8', 'replace')}")
+        raise ValueError(f"Invalid value {c_text[:200].decode('utf-8', 'replace')}")
     return (line[:colon].decode("utf-8"), line[colon + 1 :].decode("utf-8"))
 
 
@@ -471,6 +471,8 @@ class Certificate:
     """An X.509 certificate handed out by pyssl, e.g. from a verified chain."""
 
     __slots__ = ("_x509", "_hash")
+    _x509: Any  # X509 *, owned (ffi.gc)
+    _hash: int | None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Certificate:
         raise TypeError(f"cannot create '{_type_name(cls)}' instances")
@@ -527,7 +529,7 @@ class Certificate:
             lib.BIO_free(bio)
         return f"<{_type_name(type(self))} '{subject}'>"
 
-    def __reduce_ex__(self, protocol: int):
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError(f"cannot pickle '{_type_name(type(self))}' object")
 
 

@@ -4,6 +4,7 @@ them; where a setting changes a handshake, a real peer shows it."""
 
 from __future__ import annotations
 
+import ast
 import enum
 import inspect
 import subprocess
@@ -676,6 +677,39 @@ def test_constant_family_is_the_stdlibs(stdlib, prefix):
         assert ours[name] == value, name
         assert type(ours[name]).__name__ == type(value).__name__, name
         assert (repr(ours[name]), str(ours[name])) == (repr(value), str(value)), name
+
+
+def test_the_constants_declared_for_type_checkers_are_the_ones_made_at_import():
+    """_enums makes most constants with _convert_, which type checkers cannot
+    follow: its ``if TYPE_CHECKING:`` block declares them, all and only them
+    (on this Python)."""
+    from pyssl import _enums
+
+    tree = ast.parse(inspect.getsource(_enums))
+    declared: set[str] = set()
+
+    def collect(body):
+        for node in body:
+            if isinstance(node, ast.AnnAssign):
+                declared.add(node.target.id)
+            elif isinstance(node, ast.If) and eval(ast.unparse(node.test), {"sys": sys}):
+                collect(node.body)
+
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    collect(block.body)
+    assigned = {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    made = constants(_enums, tuple(CONSTANT_FAMILIES)).keys() - assigned
+    assert declared == made
 
 
 def test_feature_flags_are_the_stdlibs(stdlib):

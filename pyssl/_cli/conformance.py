@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 DEVIATIONS_FILE = Path(__file__).with_name("conformance_deviations.txt")
 # At most this many deliberate deviations per Python version.
@@ -78,6 +79,10 @@ def _run_child(use_pyssl: bool, output: str) -> None:
     details: dict[str, str] = {}
 
     class Recorder(unittest.TestResult):
+        if TYPE_CHECKING:
+            # TestResult's, which its type stubs leave out.
+            def _exc_info_to_string(self, err: object, test: unittest.TestCase) -> str: ...
+
         def _mark(self, test: unittest.TestCase, kind: str, err: object = None) -> None:
             test_id = test.id().split(" ", 1)[0]
             # A test fails if any of its subtests does; errors win over failures.
@@ -85,7 +90,7 @@ def _run_child(use_pyssl: bool, output: str) -> None:
             if order.index(kind) >= order.index(outcome.get(test_id, "passed")):
                 outcome[test_id] = kind
             if err is not None and test_id not in details:
-                details[test_id] = self._exc_info_to_string(err, test)  # type: ignore[arg-type]
+                details[test_id] = self._exc_info_to_string(err, test)
 
         def startTest(self, test: unittest.TestCase) -> None:
             super().startTest(test)
