@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import trustme
+from client_setups import SETUPS as CLIENT_SETUPS
 
 import pyssl
 
@@ -820,11 +821,7 @@ def chain_certs(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
 
 
 # ---- the set-ups of the third-party client tests ---------------------------------
-# (client_setups.py says what each expects.) Besides the two of
-# test_real_clients.py, the stdlib's ssl alone, without pyssl: a library
-# that fails there fails for a reason of its own, not pyssl's.
-
-CLIENT_SETUPS = {"stdlib-alone": "none", "stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
+# (client_setups.py names them and says what each expects.)
 
 
 @pytest.fixture(params=list(CLIENT_SETUPS))
