@@ -18,16 +18,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import (
-    OPENSSL,
-    PASSWORD,
-    OpenSSLProcess,
-    client_context,
-    der_certificate,
-    der_of,
-    needs_openssl,
-    outcome,
-)
+from cert_files import PASSWORD, der_certificate, der_of
+from openssl_cli import OPENSSL, OpenSSLProcess, needs_openssl
+from peers import client_context
+from ssl_modules import outcome
 
 import pyssl
 

@@ -10,14 +10,10 @@ import os
 import pathlib
 
 import pytest
-from conftest import (
-    PASSWORD,
-    client_context,
-    der_certificate,
-    needs_openssl,
-    outcome,
-    server_context,
-)
+from cert_files import PASSWORD, der_certificate
+from openssl_cli import needs_openssl
+from peers import client_context, server_context
+from ssl_modules import outcome
 
 import pyssl
 

@@ -10,7 +10,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import OPENSSL, der_certificate, outcome, server_context
+from cert_files import der_certificate
+from openssl_cli import OPENSSL
+from peers import server_context
+from ssl_modules import outcome
 
 import pyssl
 
