@@ -31,9 +31,7 @@ def der_certificate(pem_text: str) -> bytes:
 
 def der_of(pem_path: str) -> bytes:
     """The DER bytes of the (first) certificate in a PEM file."""
-    pem = Path(pem_path).read_text()
-    body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
-    return base64.b64decode(body)
+    return der_certificate(Path(pem_path).read_text())
 
 
 # ---- the files of a test session ------------------------------------------------

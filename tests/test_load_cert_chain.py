@@ -10,7 +10,7 @@ import os
 import pathlib
 
 import pytest
-from cert_files import PASSWORD, der_certificate
+from cert_files import PASSWORD, der_certificate, der_of
 from openssl_cli import needs_openssl
 from peers import client_context, server_context
 from ssl_modules import outcome
@@ -20,10 +20,6 @@ import pyssl
 
 def server_ctx(module):
     return module.SSLContext(module.PROTOCOL_TLS_SERVER)
-
-
-def der_of(pem_path):
-    return der_certificate(pathlib.Path(pem_path).read_text())
 
 
 class PathLike:
