@@ -34,6 +34,20 @@ def der_of(pem_path: str) -> bytes:
     return der_certificate(Path(pem_path).read_text())
 
 
+def returning(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+# The forms PASSWORD can be given in.
+PASSWORD_FORMS = {
+    "str": PASSWORD,
+    "bytes": PASSWORD.encode(),
+    "bytearray": bytearray(PASSWORD.encode()),
+    "callable-str": returning(PASSWORD),
+    "callable-bytes": returning(PASSWORD.encode()),
+}
+
+
 # ---- the files of a test session ------------------------------------------------
 
 
