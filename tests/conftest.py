@@ -211,25 +211,27 @@ def verify_with(handshake: Any, certs: CertFiles) -> Any:
 
 
 @pytest.fixture
-def openssl_server(certs: CertFiles) -> Any:
-    """openssl_server(*args) starts ``openssl s_server`` on a free loopback
-    port with the server certificate; returns (process, port)."""
+def openssl_peers(certs: CertFiles) -> Any:
+    """The ``openssl`` processes of the test, stopped after it."""
     if OPENSSL is None:
         pytest.skip(NO_OPENSSL)
     peers = OpenSSLPeers(certs)
-    yield peers.s_server
+    yield peers
     peers.stop()
 
 
 @pytest.fixture
-def openssl_client(certs: CertFiles) -> Any:
+def openssl_server(openssl_peers: OpenSSLPeers) -> Any:
+    """openssl_server(*args) starts ``openssl s_server`` on a free loopback
+    port with the server certificate; returns (process, port)."""
+    return openssl_peers.s_server
+
+
+@pytest.fixture
+def openssl_client(openssl_peers: OpenSSLPeers) -> Any:
     """openssl_client(port, *args) starts ``openssl s_client`` against a
     loopback port, trusting the test CA."""
-    if OPENSSL is None:
-        pytest.skip(NO_OPENSSL)
-    peers = OpenSSLPeers(certs)
-    yield peers.s_client
-    peers.stop()
+    return openssl_peers.s_client
 
 
 # ---- sys.unraisablehook --------------------------------------------------------
