@@ -1,4 +1,4 @@
-"""Certificates for the tests: the files issued once a test session (a CA,
+"""Certificates for the tests: the files issued once per test run (a CA,
 a server and a client certificate, a chain with an intermediate CA),
 certificates built field by field, CPython's own test certificates, and
 their DER bytes."""
@@ -48,7 +48,7 @@ PASSWORD_FORMS = {
 }
 
 
-# ---- the files of a test session ------------------------------------------------
+# ---- the files of a test run -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class CertFiles:
 
 
 def issue_cert_files(base: Path) -> CertFiles:
-    """Issue the session's certificates and write them to ``base``."""
+    """Issue the test run's certificates and write them to ``base``."""
     ca = trustme.CA()
     server = ca.issue_cert("localhost", "127.0.0.1", "::1")
     client = ca.issue_cert("client@example.org", common_name="pyssl test client")
