@@ -16,7 +16,7 @@ import socket  # noqa: E402
 
 import injected_driver  # noqa: E402
 from client_facts import kind, registry, tls_of  # noqa: E402
-from injected_driver import TIMEOUT, payload, tls_failure  # noqa: E402
+from injected_driver import TIMEOUT, asyncio_run, payload, tls_failure  # noqa: E402
 
 SCENARIOS, scenario = registry()
 PRELOAD = [
@@ -25,23 +25,6 @@ PRELOAD = [
     "websockets.asyncio.server",
 ]
 CHUNK = 16 << 10
-
-
-def _run(ca, server_chain, main):
-    """Run ``main(server_ctx, client_ctx)`` in a new event loop, bounded:
-    the server's context loads ``server_chain``, the client's trusts ``ca``
-    (as ssl.create_default_context(cafile=...) sets it up)."""
-    import asyncio
-    import ssl
-
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(server_chain)
-    client_ctx = ssl.create_default_context(cafile=ca)
-
-    async def bounded():
-        return await asyncio.wait_for(main(server_ctx, client_ctx), TIMEOUT)
-
-    return asyncio.run(bounded())
 
 
 def _digest(data):
@@ -157,7 +140,7 @@ def httpx_get(client, http2, ca, server_chain, size):
             "server contexts": [kind(context) for context in made],
         }
 
-    return _run(ca, server_chain, main)
+    return asyncio_run(ca, server_chain, main)
 
 
 # ---- aiohttp ------------------------------------------------------------------------
@@ -221,7 +204,7 @@ def aiohttp_get(ca, server_chain, size):
             await runner.cleanup()
         return {"client": client, "server": server, "stream": streamed}
 
-    return _run(ca, server_chain, main)
+    return asyncio_run(ca, server_chain, main)
 
 
 # ---- websockets ---------------------------------------------------------------------
@@ -272,7 +255,7 @@ def websockets_echo(ca, server_chain, messages):
         return {"sent": [_describe(m) for m in outgoing], "echoed": [_describe(m) for m in echoed],
                 "client": client, "server": served}
 
-    return _run(ca, server_chain, main)
+    return asyncio_run(ca, server_chain, main)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ import importlib.util
 import sys
 
 import pytest
-from conftest import CLIENT_SETUPS as SETUPS
 from injected_driver import BLOCKED_IMPORT
+
+# The set-ups, by name: the SETUP words of each. Besides the two of
+# test_real_clients.py, the stdlib's ssl alone, without pyssl: a library
+# that fails there fails for a reason of its own, not pyssl's.
+SETUPS = {"stdlib-alone": "none", "stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
 
 
 def ssl_module(setup: str) -> str:

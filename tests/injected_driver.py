@@ -174,8 +174,10 @@ def handshake(ca, server_chain, inject_between=False):
 # ---- asyncio: both ends in this process ---------------------------------------
 
 
-def _asyncio_run(ca, server_chain, main):
-    """Run ``main(server_ctx, client_ctx)`` in a new event loop, bounded."""
+def asyncio_run(ca, server_chain, main):
+    """Run ``main(server_ctx, client_ctx)`` in a new event loop, bounded:
+    the server's context loads ``server_chain``, the client's trusts ``ca``
+    (as ssl.create_default_context(cafile=...) sets it up)."""
     import asyncio
     import ssl
 
@@ -273,7 +275,7 @@ def asyncio_start_tls(ca, server_chain):
             "server": server_facts,
         }
 
-    return _asyncio_run(ca, server_chain, main)
+    return asyncio_run(ca, server_chain, main)
 
 
 @scenario
@@ -336,7 +338,7 @@ def asyncio_echo(ca, server_chain, size):
             "server": server_facts,
         }
 
-    return _asyncio_run(ca, server_chain, main)
+    return asyncio_run(ca, server_chain, main)
 
 
 # ---- injection and extraction, observed ---------------------------------------

@@ -17,7 +17,7 @@ import xmlrpc.server
 from collections.abc import Callable
 from typing import Any
 
-from conftest import TIMEOUT
+from peers import TIMEOUT
 
 Handler = Callable[[socket.socket], Any]
 

@@ -15,7 +15,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import OPENSSL, needs_stdlib_ssl
+from openssl_cli import OPENSSL
+from ssl_modules import needs_stdlib_ssl
 
 import pyssl._cli.selfsigned as selfsigned
 from pyssl._cli.bench.workloads import WORKLOADS, available

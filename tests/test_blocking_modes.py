@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import TIMEOUT, client_context, connect_tls, recv_exactly, server_context
+from peers import TIMEOUT, client_context, connect_tls, recv_exactly, server_context
 
 # How late a timeout may fire on a loaded machine; it must never fire early.
 LATE = 1.5

@@ -18,16 +18,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import (
-    OPENSSL,
-    PASSWORD,
-    OpenSSLProcess,
-    client_context,
-    der_certificate,
-    der_of,
-    needs_openssl,
-    outcome,
-)
+from cert_files import PASSWORD, PASSWORD_FORMS, der_certificate, der_of, returning
+from openssl_cli import OPENSSL, OpenSSLProcess, needs_openssl
+from peers import client_context
+from ssl_modules import outcome
 
 import pyssl
 
@@ -111,19 +105,6 @@ def test_data_may_be_text_or_any_bytes_like_object(handshake, chain_certs, blobs
     client_ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
     client_ctx.load_verify_locations(chain_certs.root)
     assert handshake(ctx, client_ctx) == ("TLSv1.3", "TLSv1.3")
-
-
-def returning(value):
-    return lambda: value
-
-
-PASSWORD_FORMS = {
-    "str": PASSWORD,
-    "bytes": PASSWORD.encode(),
-    "bytearray": bytearray(PASSWORD.encode()),
-    "callable-str": returning(PASSWORD),
-    "callable-bytes": returning(PASSWORD.encode()),
-}
 
 
 @pytest.mark.parametrize("key", ["key encrypted pem", "key encrypted der"])

@@ -15,16 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
-from conftest import (
-    BioPair,
-    client_context,
-    converse,
-    der_certificate,
-    der_of,
-    module_named,
-    module_offering,
-    server_context,
-)
+from cert_files import der_certificate, der_of
+from peers import BioPair, client_context, converse, server_context
+from ssl_modules import module_named, module_offering
 
 import pyssl
 

@@ -16,7 +16,7 @@ import ipaddress
 import random
 
 import pytest
-from conftest import openssl_at_least, same_openssl
+from ssl_modules import openssl_at_least, same_openssl
 
 import pyssl
 from pyssl import _x509

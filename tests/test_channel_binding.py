@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import client_context, converse, server_context
+from peers import client_context, converse, server_context
 
 import pyssl
 

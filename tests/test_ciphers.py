@@ -4,7 +4,8 @@ connection reports: cipher(), shared_ciphers() and compression()."""
 from __future__ import annotations
 
 import pytest
-from conftest import client_context, outcome, server_context
+from peers import client_context, server_context
+from ssl_modules import outcome
 
 import pyssl
 

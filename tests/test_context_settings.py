@@ -12,7 +12,8 @@ import sys
 import warnings
 
 import pytest
-from conftest import OPENSSL, outcome
+from openssl_cli import OPENSSL
+from ssl_modules import outcome
 
 import pyssl
 

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conftest import (
-    OPENSSL,
-    client_context,
-    converse,
-    der_of,
-    needs_openssl,
-    openssl_at_least,
-    same_openssl,
-    server_context,
-)
+from cert_files import der_of
+from openssl_cli import OPENSSL, needs_openssl
+from peers import client_context, converse, server_context
+from ssl_modules import openssl_at_least, same_openssl
 
 # ---- cert_store_stats() ------------------------------------------------------------------
 

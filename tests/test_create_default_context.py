@@ -9,7 +9,8 @@ import pathlib
 import warnings
 
 import pytest
-from conftest import der_certificate, outcome
+from cert_files import der_certificate
+from ssl_modules import outcome
 
 import pyssl
 

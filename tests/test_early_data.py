@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import BioPair, client_context, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import BioPair, client_context, server_context
 
 import pyssl
 

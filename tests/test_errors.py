@@ -16,15 +16,9 @@ from datetime import datetime, timezone
 
 import pytest
 import trustme
-from conftest import (
-    TIMEOUT,
-    CertFiles,
-    client_context,
-    close_what_wrap_socket_left_open,
-    connect_tls,
-    openssl_at_least,
-    server_context,
-)
+from cert_files import CertFiles
+from peers import TIMEOUT, client_context, connect_tls, server_context
+from ssl_modules import close_what_wrap_socket_left_open, openssl_at_least
 
 import pyssl
 

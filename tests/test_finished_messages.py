@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import BioPair, client_context, converse, server_context
+from peers import BioPair, client_context, converse, server_context
 
 import pyssl
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import client_context, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import client_context, server_context
 
 import pyssl
 

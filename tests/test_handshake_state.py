@@ -13,14 +13,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import (
-    TIMEOUT,
-    BioPair,
-    ThreadedServer,
-    client_context,
-    needs_openssl,
-    server_context,
-)
+from openssl_cli import needs_openssl
+from peers import TIMEOUT, BioPair, ThreadedServer, client_context, server_context
 
 
 class Relay:

@@ -11,14 +11,9 @@ import socket
 import threading
 
 import pytest
-from conftest import (
-    TIMEOUT,
-    client_context,
-    needs_openssl,
-    openssl_at_least,
-    reason_since,
-    server_context,
-)
+from openssl_cli import needs_openssl
+from peers import TIMEOUT, client_context, server_context
+from ssl_modules import openssl_at_least, reason_since
 
 import pyssl
 

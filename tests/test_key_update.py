@@ -15,7 +15,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import BioPair, client_context, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import BioPair, client_context, server_context
 
 import pyssl
 from pyssl._connection import Connection

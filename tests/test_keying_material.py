@@ -13,7 +13,8 @@ import re
 import socket
 
 import pytest
-from conftest import BioPair, client_context, converse, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import BioPair, client_context, converse, server_context
 
 import pyssl
 

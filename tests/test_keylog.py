@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import BioPair, client_context, converse, server_context
+from peers import BioPair, client_context, converse, server_context
 
 import pyssl
 

@@ -10,24 +10,16 @@ import os
 import pathlib
 
 import pytest
-from conftest import (
-    PASSWORD,
-    client_context,
-    der_certificate,
-    needs_openssl,
-    outcome,
-    server_context,
-)
+from cert_files import PASSWORD, PASSWORD_FORMS, der_certificate, der_of, returning
+from openssl_cli import needs_openssl
+from peers import client_context, server_context
+from ssl_modules import outcome
 
 import pyssl
 
 
 def server_ctx(module):
     return module.SSLContext(module.PROTOCOL_TLS_SERVER)
-
-
-def der_of(pem_path):
-    return der_certificate(pathlib.Path(pem_path).read_text())
 
 
 class PathLike:
@@ -38,28 +30,18 @@ class PathLike:
         return self.path
 
 
-def returning(value):
-    return lambda: value
-
-
 # ---- passwords ------------------------------------------------------------------
 
-PASSWORD_FORMS = {
-    "str": PASSWORD,
-    "bytes": PASSWORD.encode(),
-    "bytearray": bytearray(PASSWORD.encode()),
-    "callable-str": returning(PASSWORD),
-    "callable-bytes": returning(PASSWORD.encode()),
-    "callable-bytearray": returning(bytearray(PASSWORD.encode())),
-}
+# PASSWORD_FORMS, and a callable that returns a bytearray.
+FILE_PASSWORD_FORMS = {**PASSWORD_FORMS, "callable-bytearray": returning(bytearray(PASSWORD.encode()))}
 
 
-@pytest.mark.parametrize("form", PASSWORD_FORMS)
+@pytest.mark.parametrize("form", FILE_PASSWORD_FORMS)
 def test_password_decrypts_the_key(either, certs, form):
     ctx = server_ctx(either)
     assert (
         ctx.load_cert_chain(
-            certs.server_cert, certs.server_key_encrypted, PASSWORD_FORMS[form]
+            certs.server_cert, certs.server_key_encrypted, FILE_PASSWORD_FORMS[form]
         )
         is None
     )
@@ -71,7 +53,7 @@ def test_key_decrypted_with_a_password_serves_a_handshake(handshake, certs, peer
     ctx.load_cert_chain(
         certs.server_cert,
         keyfile=certs.server_key_encrypted,
-        password=PASSWORD_FORMS[form],
+        password=FILE_PASSWORD_FORMS[form],
     )
     assert handshake(ctx, client_context(peer, certs)) == ("TLSv1.3", "TLSv1.3")
 

@@ -280,7 +280,7 @@ def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
 def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):
     # asyncio reads up to 256 KiB at a time: each read gives one record's
     # application data, or what is left of it after a shorter read.
-    from conftest import BioPair, client_context, server_context
+    from peers import BioPair, client_context, server_context
 
     pair = BioPair(client_context(either, certs), server_context(either, certs)).handshake()
     data = os.urandom(40 * 1024)
@@ -299,7 +299,7 @@ def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):
 def test_a_connection_keeps_its_buffers_after_the_memory_bios_are_gone(certs, either):
     import gc
 
-    from conftest import client_context
+    from peers import client_context
 
     incoming, outgoing = either.MemoryBIO(), either.MemoryBIO()
     client = client_context(either, certs).wrap_bio(incoming, outgoing,
@@ -317,7 +317,7 @@ def test_a_connection_keeps_its_buffers_after_the_memory_bios_are_gone(certs, ei
 
 
 def test_a_subclass_of_memory_bio_serves_a_connection(certs):
-    from conftest import BioPair, client_context, server_context
+    from peers import BioPair, client_context, server_context
 
     import pyssl
 

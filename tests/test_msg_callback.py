@@ -12,7 +12,8 @@ check runs on both modules."""
 from __future__ import annotations
 
 import pytest
-from conftest import BioPair, client_context, converse, openssl_at_least, server_context
+from peers import BioPair, client_context, converse, server_context
+from ssl_modules import openssl_at_least
 
 
 def recorder(module, calls, keep=None):

@@ -15,13 +15,9 @@ import socket
 import warnings
 
 import pytest
-from conftest import (
-    client_context,
-    converse,
-    module_named,
-    needs_openssl,
-    server_context,
-)
+from openssl_cli import needs_openssl
+from peers import client_context, converse, server_context
+from ssl_modules import module_named
 
 import pyssl
 

@@ -19,14 +19,9 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conftest import (
-    OPENSSL,
-    TIMEOUT,
-    BioPair,
-    OpenSSLProcess,
-    der_of,
-    needs_openssl,
-)
+from cert_files import der_of
+from openssl_cli import OPENSSL, OpenSSLProcess, needs_openssl
+from peers import TIMEOUT, BioPair
 
 import pyssl
 

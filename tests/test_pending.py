@@ -10,7 +10,8 @@ import socket
 import threading
 
 import pytest
-from conftest import TIMEOUT, client_context, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import TIMEOUT, client_context, server_context
 
 import pyssl
 

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STDLIB_SSL, TIMEOUT
+from peers import TIMEOUT
+from ssl_modules import STDLIB_SSL
 
 import pyssl
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import client_context, der_of, module_named, needs_openssl, server_context
+from cert_files import der_of
+from openssl_cli import needs_openssl
+from peers import client_context, server_context
+from ssl_modules import module_named
 
 import pyssl
 

@@ -14,14 +14,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import (
-    BioPair,
-    module_offering,
-    needs_openssl,
-    openssl_at_least,
-    reason_since,
-    server_context,
-)
+from openssl_cli import needs_openssl
+from peers import BioPair, server_context
+from ssl_modules import module_offering, openssl_at_least, reason_since
 
 import pyssl
 

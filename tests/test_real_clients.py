@@ -16,9 +16,10 @@ import importlib.util
 
 import pytest
 import trustme
-from conftest import NO_STDLIB_SSL, STDLIB_SSL, server_context
 from injected_driver import BLOCKED_IMPORT, payload, run
 from loopback_servers import HTTPSServer, connect_proxy, smtp_responder
+from peers import server_context
+from ssl_modules import NO_STDLIB_SSL, STDLIB_SSL
 
 import pyssl
 

@@ -14,7 +14,8 @@ import socket
 import subprocess
 
 import pytest
-from conftest import OPENSSL, TIMEOUT
+from openssl_cli import OPENSSL
+from peers import TIMEOUT
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

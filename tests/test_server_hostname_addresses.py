@@ -15,7 +15,7 @@ certificate made for this session names localhost, 127.0.0.1 and ::1."""
 from __future__ import annotations
 
 import pytest
-from conftest import client_context, server_context
+from peers import client_context, server_context
 
 import pyssl
 

@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import (
-    BioPair,
-    OpenSSLProcess,
-    client_context,
-    needs_openssl,
-    server_context,
-)
+from openssl_cli import OpenSSLProcess, needs_openssl
+from peers import BioPair, client_context, server_context
 
 import pyssl
 

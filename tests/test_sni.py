@@ -12,15 +12,9 @@ also chains the callback's exception to the server's SSLError."""
 from __future__ import annotations
 
 import pytest
-from conftest import (
-    BioPair,
-    OpenSSLProcess,
-    client_context,
-    converse,
-    der_of,
-    needs_openssl,
-    server_context,
-)
+from cert_files import der_of
+from openssl_cli import OpenSSLProcess, needs_openssl
+from peers import BioPair, client_context, converse, server_context
 
 import pyssl
 

@@ -13,14 +13,9 @@ import os
 import socket
 
 import pytest
-from conftest import (
-    client_context,
-    close_what_wrap_socket_left_open,
-    converse,
-    der_of,
-    module_named,
-    server_context,
-)
+from cert_files import der_of
+from peers import client_context, converse, server_context
+from ssl_modules import close_what_wrap_socket_left_open, module_named
 
 import pyssl
 

@@ -11,14 +11,8 @@ import threading
 import time
 
 import pytest
-from conftest import (
-    TIMEOUT,
-    client_context,
-    connect_tls,
-    module_named,
-    recv_exactly,
-    server_context,
-)
+from peers import TIMEOUT, client_context, connect_tls, recv_exactly, server_context
+from ssl_modules import module_named
 
 import pyssl
 

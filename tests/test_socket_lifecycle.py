@@ -10,13 +10,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import (
-    TIMEOUT,
-    client_context,
-    connect_tls,
-    recv_exactly,
-    server_context,
-)
+from peers import TIMEOUT, client_context, connect_tls, recv_exactly, server_context
 
 import pyssl
 import pyssl._socket_connection as pyssl_socket_connection

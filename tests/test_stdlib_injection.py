@@ -16,7 +16,6 @@ import venv
 from pathlib import Path
 
 import pytest
-from conftest import TIMEOUT, needs_stdlib_ssl, server_context
 from injected_driver import BLOCKED_IMPORT, run
 from loopback_servers import (
     HTTPSServer,
@@ -25,6 +24,8 @@ from loopback_servers import (
     pop3_responder,
     xmlrpc_server,
 )
+from peers import TIMEOUT, server_context
+from ssl_modules import needs_stdlib_ssl
 
 import pyssl
 

@@ -21,13 +21,8 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import (
-    STDLIB_SSL,
-    BioPair,
-    client_context,
-    needs_stdlib_ssl,
-    server_context,
-)
+from peers import BioPair, client_context, server_context
+from ssl_modules import STDLIB_SSL, needs_stdlib_ssl
 
 import pyssl
 

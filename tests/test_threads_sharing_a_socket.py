@@ -12,7 +12,7 @@ import sys
 import threading
 
 import pytest
-from conftest import TIMEOUT, client_context, recv_exactly
+from peers import TIMEOUT, client_context, recv_exactly
 
 import pyssl
 

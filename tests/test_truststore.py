@@ -14,9 +14,9 @@ from importlib import metadata
 
 import pytest
 from client_setups import checked, low_level, require, ssl_module, verify_failure
-from conftest import server_context
 from injected_driver import run
 from loopback_servers import HTTPSServer
+from peers import server_context
 
 import pyssl
 

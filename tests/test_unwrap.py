@@ -12,13 +12,8 @@ import threading
 import time
 
 import pytest
-from conftest import (
-    TIMEOUT,
-    client_context,
-    openssl_at_least,
-    reason_since,
-    server_context,
-)
+from peers import TIMEOUT, client_context, server_context
+from ssl_modules import openssl_at_least, reason_since
 
 import pyssl
 

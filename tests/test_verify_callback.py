@@ -14,14 +14,9 @@ import hashlib
 import socket
 
 import pytest
-from conftest import (
-    BioPair,
-    OpenSSLProcess,
-    client_context,
-    der_of,
-    needs_openssl,
-    server_context,
-)
+from cert_files import der_of
+from openssl_cli import OpenSSLProcess, needs_openssl
+from peers import BioPair, client_context, server_context
 
 import pyssl
 

@@ -10,7 +10,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import OPENSSL, der_certificate, outcome, server_context
+from cert_files import der_of
+from openssl_cli import OPENSSL
+from peers import server_context
+from ssl_modules import outcome
 
 import pyssl
 
@@ -21,10 +24,6 @@ def client_ctx(module):
 
 def pem(path):
     return pathlib.Path(path).read_text()
-
-
-def der(path):
-    return der_certificate(pem(path))
 
 
 def loading(**arguments):
@@ -38,10 +37,10 @@ def loading(**arguments):
 CADATA_FORMS = {
     "pem-str": lambda certs: pem(certs.ca),
     "pem-str-with-others": lambda certs: pem(certs.other_ca) + pem(certs.ca),
-    "der-bytes": lambda certs: der(certs.ca),
-    "der-bytes-concatenated": lambda certs: der(certs.other_ca) + der(certs.ca),
-    "der-bytearray": lambda certs: bytearray(der(certs.other_ca) + der(certs.ca)),
-    "der-memoryview": lambda certs: memoryview(der(certs.other_ca) + der(certs.ca)),
+    "der-bytes": lambda certs: der_of(certs.ca),
+    "der-bytes-concatenated": lambda certs: der_of(certs.other_ca) + der_of(certs.ca),
+    "der-bytearray": lambda certs: bytearray(der_of(certs.other_ca) + der_of(certs.ca)),
+    "der-memoryview": lambda certs: memoryview(der_of(certs.other_ca) + der_of(certs.ca)),
 }
 
 
@@ -58,7 +57,7 @@ def test_cadata_without_the_issuer_trusts_nothing_more(
 ):
     ctx = client_ctx(either)
     ctx.load_verify_locations(
-        cadata=pem(certs.other_ca) if form == "pem-str" else der(certs.other_ca)
+        cadata=pem(certs.other_ca) if form == "pem-str" else der_of(certs.other_ca)
     )
     assert type(verify_with(ctx)) is either.SSLCertVerificationError
 
@@ -66,7 +65,7 @@ def test_cadata_without_the_issuer_trusts_nothing_more(
 def test_loading_the_same_certificate_twice_is_harmless(either, certs, verify_with):
     ctx = client_ctx(either)
     ctx.load_verify_locations(cadata=pem(certs.ca))
-    ctx.load_verify_locations(cadata=der(certs.ca))
+    ctx.load_verify_locations(cadata=der_of(certs.ca))
     ctx.load_verify_locations(cafile=certs.ca)
     assert verify_with(ctx) == "TLSv1.3"
 
@@ -74,7 +73,7 @@ def test_loading_the_same_certificate_twice_is_harmless(either, certs, verify_wi
 def test_contiguous_buffer_of_any_shape_is_read_as_its_bytes(
     either, certs, verify_with
 ):
-    data = der(certs.other_ca) + der(certs.ca)
+    data = der_of(certs.other_ca) + der_of(certs.ca)
     ctx = client_ctx(either)
     ctx.load_verify_locations(cadata=memoryview(data).cast("B", (1, len(data))))
     assert verify_with(ctx) == "TLSv1.3"
@@ -111,7 +110,7 @@ def test_cadata_ending_in_a_broken_pem_block_raises_ssl_error(stdlib, certs):
 
 
 def test_cadata_with_trailing_garbage_after_der_raises_ssl_error(stdlib, certs):
-    cadata = der(certs.ca) + b"garbage"
+    cadata = der_of(certs.ca) + b"garbage"
     errors = []
     for module in (pyssl, stdlib):
         with pytest.raises(module.SSLError) as info:
@@ -146,7 +145,7 @@ def test_cadata_buffer_is_let_go_even_after_an_error(either):
 
 
 def test_non_contiguous_cadata_raises_buffer_error(stdlib, certs):
-    data = der(certs.ca) * 2
+    data = der_of(certs.ca) * 2
     strided = memoryview(data)[::2]
     result = outcome(loading(cadata=strided), pyssl)
     assert result == outcome(loading(cadata=strided), stdlib)
@@ -198,7 +197,7 @@ def test_cafile_without_a_pem_certificate_raises_ssl_error(
     path = tmp_path / "not-a-ca.pem"
     path.write_bytes(
         {
-            "der": der(certs.ca),
+            "der": der_of(certs.ca),
             "key": pathlib.Path(certs.server_key).read_bytes(),
             "empty": b"",
         }[content]

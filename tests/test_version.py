@@ -8,7 +8,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import client_context, converse, needs_openssl, server_context
+from openssl_cli import needs_openssl
+from peers import client_context, converse, server_context
 
 import pyssl
 
