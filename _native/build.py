@@ -9,14 +9,19 @@ module in place for development.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
+import tempfile
 
+import cffi
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import cffi_wrappers  # noqa: E402
 import error_codes  # noqa: E402
 from openssl_location import find_openssl  # noqa: E402
 from stable_abi import limited_api_macros  # noqa: E402
@@ -39,8 +44,9 @@ def make_ffibuilder() -> FFI:
     for name in CDEF_FILES:
         builder.cdef(_read("cdef", f"{name}.cdef"))
     builder.cdef(error_codes.CDEF)
+    helpers = _read("helpers.h")
     source = "\n".join(
-        [_read("helpers.h"), _read("fast_paths.h"), error_codes.c_source(location.header_dir)]
+        [helpers, _read("fast_paths.h"), error_codes.c_source(location.header_dir)]
     )
     extra_compile_args = []
     if sys.platform != "win32":
@@ -63,7 +69,28 @@ def make_ffibuilder() -> FFI:
         # compares the two builds; docs/performance.md gives its figures.
         py_limited_api=True,
     )
+    check_cffi_wrappers(builder, helpers)
     return builder
+
+
+def check_cffi_wrappers(builder: FFI, helpers: str) -> None:
+    """Stop the build when the cffi in use does not generate the wrappers
+    helpers.h relies on (see cffi_wrappers.py), with a message instead of a
+    module that silently releases the GIL everywhere or loses errno."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_file = os.path.join(tmp, "_openssl.c")
+        with contextlib.redirect_stdout(io.StringIO()):  # "generating ..."
+            builder.emit_c_code(c_file)
+        with open(c_file) as f:
+            generated = f.read()
+    problems = cffi_wrappers.problems(generated, helpers)
+    if problems:
+        raise SystemExit(
+            f"error: pyssl cannot be built with cffi {cffi.__version__}: the C it generates "
+            "is not what _native/helpers.h relies on to release the GIL only around "
+            "the calls that may block, and to keep errno after them. Build with a cffi "
+            "that pyproject.toml allows.\n  " + "\n  ".join(problems)
+        )
 
 
 ffibuilder = make_ffibuilder()

@@ -46,9 +46,32 @@
  * connection waits to get it back. It lets go where _ssl does not: while a
  * socket's SSL* is freed on close, just when the peer thread, woken by the
  * last record, wants it; the peer then runs at once instead of waking to
- * find the GIL taken, a thread switch fewer per handshake. cffi's
- * wrappers (_cffi_f_<name>, defined after this file) use these macros;
- * each asks once, by its own name, whether it releases. */
+ * find the GIL taken, a thread switch fewer per handshake.
+ *
+ * cffi has no setting for this: its wrappers release the GIL around every
+ * call. What follows relies on the C it generates for each function of the
+ * cdef, as cffi 1.0 wrote it and the releases pyproject.toml allows do:
+ *
+ *     static PyObject *
+ *     _cffi_f_<name>(PyObject *self, PyObject *args)
+ *     {
+ *       ... the arguments converted ...
+ *       Py_BEGIN_ALLOW_THREADS
+ *       _cffi_restore_errno();
+ *       { result = <name>(x0, ...); }
+ *       _cffi_save_errno();
+ *       Py_END_ALLOW_THREADS
+ *       ...
+ *     }
+ *
+ * that is: the wrappers come after this file (set_source()'s text goes
+ * between cffi's own definitions and them), so the macros defined here are
+ * the ones they use; the errno calls are inside the block; and __func__
+ * names the wrapper, so each asks once, by its own name, whether it
+ * releases. _native/build.py checks that shape in the generated C before
+ * it is compiled, and refuses to build otherwise: a cffi that changed it
+ * would otherwise silently release the GIL everywhere, or nowhere, or
+ * lose errno. tests/test_cffi_hooks.py checks the compiled result. */
 static const char *const pyssl_gil_releasing[] = {
     "pyssl_read", "pyssl_write", "pyssl_do_handshake", "pyssl_shutdown",
     "SSL_CTX_new", "SSL_CTX_free", "SSL_CTX_load_verify_locations",
@@ -91,18 +114,33 @@ static int pyssl_releases_gil(const char *wrapper)
 /* cffi also moves errno between C and ffi.errno around every call, through
  * its thread state. pyssl reads ffi.errno only after the calls that load
  * files, which are among those that release the GIL: only those keep it
- * (the wrappers call these inside the block above). */
+ * (the wrappers call these inside the block above). cffi's own macros for
+ * it are called through functions made here, before they are redefined,
+ * so that pyssl does not depend on how they reach cffi's backend. */
+#if !defined(_cffi_restore_errno) || !defined(_cffi_save_errno)
+#error "pyssl: cffi's errno macros are not defined ahead of pyssl's C helpers: this cffi generates C that pyssl does not support (see _native/build.py)"
+#endif
+static void pyssl_cffi_restore_errno(void)
+{
+    _cffi_restore_errno();
+}
+
+static void pyssl_cffi_save_errno(void)
+{
+    _cffi_save_errno();
+}
+
 #undef _cffi_restore_errno
 #undef _cffi_save_errno
 #define _cffi_restore_errno() \
     do { \
         if (pyssl_release_gil_) \
-            ((void (*)(void))_cffi_exports[13])(); \
+            pyssl_cffi_restore_errno(); \
     } while (0)
 #define _cffi_save_errno() \
     do { \
         if (pyssl_release_gil_) \
-            ((void (*)(void))_cffi_exports[14])(); \
+            pyssl_cffi_save_errno(); \
     } while (0)
 
 typedef STACK_OF(X509) STACK_OF_X509;

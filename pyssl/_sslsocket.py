@@ -28,6 +28,29 @@ if TYPE_CHECKING:
 _refcount = getattr(sys, "getrefcount", lambda obj: 0)
 
 
+class _Unshared:
+    __slots__ = ("ssl_ptr",)
+
+
+def _unshared_counts() -> tuple[int, int]:
+    """The counts SSLSocket._real_close() sees for a connection that only
+    its local variable holds, with an SSL* only it holds: measured with the
+    same expressions on a stand-in held the same way, since what CPython
+    counts for frames and arguments is its own business (3.14 leaves out
+    some references it borrows). (-1, -1), which no count is, where no count
+    can tell that nothing else uses a connection: without sys.getrefcount,
+    and without a GIL, where another thread can take a reference between
+    the count and the free."""
+    if not hasattr(sys, "getrefcount") or not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return -1, -1
+    sslobj = _Unshared()
+    sslobj.ssl_ptr = object()
+    return _refcount(sslobj), _refcount(sslobj.ssl_ptr)
+
+
+_UNSHARED_CONNECTION, _UNSHARED_SSL_PTR = _unshared_counts()
+
+
 class SSLSocket(_socket_module.socket):
     """This class implements a subtype of socket.socket that wraps the
     underlying OS socket in an SSL context when necessary, and provides
@@ -412,11 +435,15 @@ class SSLSocket(_socket_module.socket):
     def _real_close(self, *args: Any, **kwargs: Any) -> None:
         sslobj, self._sslobj = self._sslobj, None
         if sslobj is not None:
-            # Held only here, by this local and the call's argument (a call
-            # running in another thread would hold it through its frame):
+            # Held only by this local (a call running in another thread
+            # holds the connection through its frames, and maybe the SSL*'s
+            # cdata through a local of its own, each a reference more):
             # free it and close the descriptor in one C call that releases
             # the GIL once, as the stdlib's close does.
-            if _refcount(sslobj) == 2 and _refcount(sslobj.ssl_ptr) == 2:
+            if (
+                _refcount(sslobj) == _UNSHARED_CONNECTION
+                and _refcount(sslobj.ssl_ptr) == _UNSHARED_SSL_PTR
+            ):
                 sslobj.free_and_close(_socket.socket.detach(self))
                 return
             # In use elsewhere: it is freed when the last user lets it go.

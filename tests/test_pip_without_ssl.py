@@ -144,10 +144,10 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     house = tmp_path_factory.mktemp("wheelhouse")
     # Fetched by this Python's pip from the package index it is set up
     # with, before anything runs in the interpreter without _ssl (which
-    # installs from this directory only). setuptools and wheel are what
-    # pyproject.toml's build requires besides cffi.
+    # installs from this directory only): pyproject.toml's build
+    # requirements, cffi in the range it allows.
     downloads = [[f"pip=={version}", "--no-deps"] for version in PIPS]
-    downloads.append(["cffi>=1.16", "setuptools>=64", "wheel"])
+    downloads.append(["cffi>=1.16,<2.2", "setuptools>=64", "wheel"])
     for requirements in downloads:
         fetched = run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
                        "--only-binary=:all:", "--dest", house, *requirements], env=dict(os.environ))

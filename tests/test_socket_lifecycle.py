@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -461,6 +462,56 @@ def test_close_frees_an_unshared_layer_with_the_descriptor_in_one_call(
         freed_with.clear()
         del holder
         server.join()
+
+
+def test_close_after_calls_of_every_kind_still_frees_the_layer_in_one_call(
+    serve_tls, certs, monkeypatch
+):
+    """Calls on the socket leave no reference to its TLS layer behind: after
+    reads and writes of each kind (straight through, after a wait, into a
+    buffer, of a memoryview), a timeout raised and gone, and the getters,
+    close() still frees the SSL* with the descriptor in one C call. It
+    fails should a call keep the layer alive, or should CPython count the
+    references of close()'s own frame otherwise than close() measured when
+    pyssl was imported (SSLSocket._real_close)."""
+    freed_with = []
+    free_and_close = pyssl_socket_connection.SocketConnection.free_and_close
+
+    def spy(connection, fd):
+        if not connection.server_side:
+            freed_with.append(fd)
+        free_and_close(connection, fd)
+
+    def echo_late(tls):
+        while data := tls.recv(1024):
+            time.sleep(0.05)  # the client's read waits for it
+            tls.sendall(data)
+
+    monkeypatch.setattr(pyssl_socket_connection.SocketConnection, "free_and_close", spy)
+    server = serve_tls(pyssl, echo_late, num_tickets=0)
+    tls = connect_tls(pyssl, certs, server)
+    fd = tls.fileno()
+    tls.sendall(b"ab")
+    assert recv_exactly(tls, 2) == b"ab"
+    tls.sendall(memoryview(b"cd"))
+    buffer = bytearray(2)
+    assert tls.recv_into(buffer) == 2
+    tls.sendall(b"e")
+    assert tls.recv_into(memoryview(buffer)[1:]) == 1
+    assert buffer == b"ce"
+    tls.settimeout(0.01)
+    try:
+        tls.recv(1)
+    except TimeoutError:
+        pass
+    else:
+        pytest.fail("nothing to read, yet recv() returned")
+    assert tls.getpeercert()["subjectAltName"]
+    assert tls.version() and tls.cipher() and tls.pending() == 0
+    assert tls.get_channel_binding() is not None
+    tls.close()
+    assert freed_with == [fd]
+    server.join()
 
 
 def test_close_reports_a_descriptor_closed_behind_its_back(connected_pair, certs, either):

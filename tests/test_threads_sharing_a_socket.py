@@ -10,11 +10,14 @@ import os
 import socket
 import sys
 import threading
+import time
+import weakref
 
 import pytest
-from peers import TIMEOUT, client_context, recv_exactly
+from peers import TIMEOUT, client_context, recv_exactly, server_context
 
 import pyssl
+import pyssl._socket_connection as pyssl_socket_connection
 
 # Enough records for the two threads to be inside OpenSSL at the same
 # time again and again.
@@ -204,6 +207,81 @@ def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(serve_tls, 
     else:
         assert type(result) is pyssl.SSLEOFError
     server.join()
+
+
+# Where the thread that holds the call is, once it waits: the function of
+# its innermost Python frame.
+WAITING_IN = {"recv": "read", "recv with a timeout": "_ready", "do_handshake": "_handshake_steps"}
+
+
+@pytest.mark.parametrize("call", list(WAITING_IN))
+def test_a_socket_closed_under_a_waiting_call_leaves_its_tls_layer_to_the_call(
+    serve, certs, monkeypatch, call
+):
+    """Another thread is inside a call on the socket when close() runs,
+    waiting in OpenSSL for the peer (recv() through fast_paths.h,
+    do_handshake() through cffi) or in Python for the descriptor (recv()
+    with a timeout). close() closes the descriptor, but must leave the SSL*
+    to that call: the call ends as it can, and the SSL* goes with the
+    connection once the call lets go of it. close() tells this case from
+    one where nothing else uses the connection by reference counts
+    (SSLSocket._real_close): should CPython count other threads' references
+    otherwise (fewer than close() expects), close() would free the SSL*
+    here, under the call. The spy catches that before it happens."""
+    release = threading.Event()
+
+    def peer(conn):
+        if call == "do_handshake":
+            release.wait(TIMEOUT)  # then closed: the handshake meets EOF
+            return
+        context = server_context(pyssl, certs, num_tickets=0)
+        with context.wrap_socket(conn, server_side=True) as tls:
+            release.wait(TIMEOUT)
+            tls.sendall(b"x")
+
+    server = serve(peer)
+    raw = server.connect(timeout=TIMEOUT if call == "recv with a timeout" else None)
+    tls = client_context(pyssl, certs).wrap_socket(
+        raw, server_hostname="localhost", do_handshake_on_connect=call != "do_handshake"
+    )
+    layer = weakref.ref(tls._sslobj)
+    blocked = tls.do_handshake if call == "do_handshake" else lambda: tls.recv(1)
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(repr(blocked()))
+        except OSError as exc:  # only its name: no traceback to keep the layer
+            outcome.append(type(exc).__name__)
+
+    thread = threading.Thread(target=run)
+    freed_under_the_call = []
+    free_and_close = pyssl_socket_connection.SocketConnection.free_and_close
+
+    def spy(connection, fd):
+        if connection is layer() and thread.is_alive():
+            freed_under_the_call.append(fd)
+            os.close(fd)  # and leave the SSL* alone: fail below, not crash
+            return
+        free_and_close(connection, fd)
+
+    monkeypatch.setattr(pyssl_socket_connection.SocketConnection, "free_and_close", spy)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while sys._current_frames()[thread.ident].f_code.co_name != WAITING_IN[call]:
+        assert time.monotonic() < deadline, "the call did not start waiting"
+        time.sleep(0.01)
+    tls.close()
+    assert tls.fileno() == -1
+    still_there = layer() is not None
+    release.set()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    server.join()
+    assert freed_under_the_call == []
+    assert still_there
+    assert outcome  # the call ended, whichever way
+    assert layer() is None
 
 
 def result_of(function, *args):
