@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pyssl import _cert_callbacks
+from pyssl import _cert_callbacks, _trust_store
 from pyssl._arguments import as_c_int, as_unsigned_long_mask
 from pyssl._callbacks import PasswordSource
 from pyssl._enums import VerifyMode, _SSLMethod
@@ -150,6 +150,8 @@ class CertificateSettings:
 
     def set_default_verify_paths(self) -> None:
         """Load CA certificates from OpenSSL's default locations."""
+        if _trust_store.set_default_verify_paths(self._ctx_ptr):
+            return
         clear_queue()
         if not lib.SSL_CTX_set_default_verify_paths(self._ctx_ptr):
             raise error_from_queue("set_default_verify_paths")
@@ -444,6 +446,8 @@ def add_ca_certs(ctx_ptr: Any, cadata: Any) -> None:
     with data:
         if not len(data):
             raise ValueError("Empty certificate data")
+        if _trust_store.add_data(ctx_ptr, data, pem):
+            return
         bio = lib.BIO_new_mem_buf(data, len(data))
         if bio == ffi.NULL:
             raise MemoryError()
@@ -505,6 +509,10 @@ def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, 
         capath_path = filesystem_path(capath, "capath should be a valid filesystem path")
     if cadata is not None:
         add_ca_certs(ctx_ptr, cadata)
+    if cafile is not None and _trust_store.load_file(ctx_ptr, cafile_path):
+        if capath is None:
+            return
+        cafile_path = ffi.NULL
     if cafile is not None or capath is not None:
         clear_queue()
         ffi.errno = 0
