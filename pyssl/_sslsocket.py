@@ -31,6 +31,8 @@ _refcount = getattr(sys, "getrefcount", lambda obj: 0)
 class _Unshared:
     __slots__ = ("ssl_ptr",)
 
+    ssl_ptr: object
+
 
 def _unshared_counts() -> tuple[int, int]:
     """The counts SSLSocket._real_close() sees for a connection that only
