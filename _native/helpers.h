@@ -150,6 +150,19 @@ static const int PYSSL_HAS_ECDH = 0;
 #else
 static const int PYSSL_HAS_ECDH = 1;
 #endif
+/* TLS 1.3 post-handshake client authentication, and external PSKs in
+ * TLS 1.3 (RFC 9258): OpenSSL has both wherever it has TLS 1.3 (and PSKs);
+ * libraries that leave them out say so with these macros. */
+#if defined(OPENSSL_NO_TLS1_3) || defined(OPENSSL_NO_TLS_PHA)
+static const int PYSSL_HAS_PHA = 0;
+#else
+static const int PYSSL_HAS_PHA = 1;
+#endif
+#if defined(OPENSSL_NO_TLS1_3) || defined(OPENSSL_NO_PSK) || defined(OPENSSL_NO_EXTERNAL_PSK_TLS13)
+static const int PYSSL_HAS_PSK_TLS13 = 0;
+#else
+static const int PYSSL_HAS_PSK_TLS13 = 1;
+#endif
 
 #ifdef _WIN32
 #define PYSSL_GET_SOCKET_ERRNO() WSAGetLastError()
