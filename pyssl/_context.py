@@ -23,6 +23,7 @@ from typing import Any
 from pyssl._arguments import (
     as_c_long,
     as_clinic_int,
+    as_clinic_str,
     as_unsigned_long_long,
     type_name,
 )
@@ -39,7 +40,7 @@ from pyssl._enums import (
     VerifyMode,
     _SSLMethod,
 )
-from pyssl._errors import clear_queue, error_from_queue, plain_error
+from pyssl._errors import clear_queue, error_from_queue, own_error, plain_error
 from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 from pyssl._memory_bio import MemoryBIO
 from pyssl._socket_connection import SocketConnection
@@ -306,6 +307,16 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         # does not know then matches no cipher.
         if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("utf-8")):
             raise plain_error("No cipher can be selected.")
+
+    def set_ciphersuites(self, ciphersuites: str, /) -> None:
+        """Set the TLS 1.3 cipher suites allowed for connections made with
+        this context: a colon-separated list of TLS 1.3 cipher names, in
+        order of preference. Names OpenSSL does not know are skipped; if
+        none of them can be used, SSLError is raised. An empty string
+        allows none: for a context limited to TLS 1.2 and older."""
+        suites = as_clinic_str(ciphersuites, "set_ciphersuites")
+        if not lib.SSL_CTX_set_ciphersuites(self._ctx_ptr, suites):
+            raise own_error("No cipher suite can be selected.", "set_ciphersuites")
 
     def get_ciphers(self) -> list[dict[str, Any]]:
         """The enabled ciphers, in priority order, as dicts."""
