@@ -866,3 +866,79 @@ static int pyssl_write_early_data(SSL *ssl, const void *buf, size_t len, size_t 
 /* Over memory BIOs: the same, keeping the GIL (see pyssl_gil_releasing). */
 #define pyssl_read_early_data_in_memory pyssl_read_early_data
 #define pyssl_write_early_data_in_memory pyssl_write_early_data
+
+/* ---- key exchange groups ------------------------------------------------ */
+
+/* Whether OpenSSL can list the groups it implements (3.5), decided by the
+ * headers the binding is compiled against; Python raises
+ * NotImplementedError without, as the stdlib does with the same library. */
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+static const int PYSSL_HAS_IMPLEMENTED_GROUPS = 1;
+#else
+static const int PYSSL_HAS_IMPLEMENTED_GROUPS = 0;
+#endif
+
+/* The TLS name of the group the key exchange used ("x25519",
+ * "X25519MLKEM768"), or NULL: no handshake yet, or one without a group (an
+ * RSA key exchange). OpenSSL 3.2 names it; before, the same name comes from
+ * the group's NID through SSL_group_to_name(), which reads the same table.
+ * Both read the connection's session, which a connection whose handshake
+ * has not started has not got yet (and 3.0 does not check). */
+static const char *pyssl_group_name(SSL *ssl)
+{
+    if (SSL_get_session(ssl) == NULL)
+        return NULL;
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L
+    return SSL_get0_group_name(ssl);
+#else
+    {
+        int nid = (int)SSL_get_negotiated_group(ssl);
+        if (nid == NID_undef)
+            return NULL;
+        return SSL_group_to_name(ssl, nid);
+    }
+#endif
+}
+
+/* The names of the groups the context can use with its protocol versions
+ * (with all, their aliases too), joined with ':' (no group name has one) in
+ * memory the caller frees with OPENSSL_free(). NULL with the error queued,
+ * or where the library cannot list them (PYSSL_HAS_IMPLEMENTED_GROUPS). */
+static char *pyssl_implemented_groups(SSL_CTX *ctx, int all)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+    STACK_OF(OPENSSL_CSTRING) *names = sk_OPENSSL_CSTRING_new_null();
+    char *joined = NULL, *end;
+    size_t size = 1;
+    int i, count;
+
+    if (names == NULL)
+        return NULL;
+    if (!SSL_CTX_get0_implemented_groups(ctx, all, names))
+        goto done;
+    count = sk_OPENSSL_CSTRING_num(names);
+    for (i = 0; i < count; i++)
+        size += strlen(sk_OPENSSL_CSTRING_value(names, i)) + 1;
+    if ((joined = OPENSSL_malloc(size)) == NULL)
+        goto done;
+    end = joined;
+    for (i = 0; i < count; i++) {
+        const char *name = sk_OPENSSL_CSTRING_value(names, i);
+        size_t len = strlen(name);
+        if (i > 0)
+            *end++ = ':';
+        memcpy(end, name, len);
+        end += len;
+    }
+    *end = '\0';
+done:
+    /* The names are the library's own constants: only the stack is freed. */
+    sk_OPENSSL_CSTRING_free(names);
+    return joined;
+#else
+    (void)ctx;
+    (void)all;
+    return NULL;
+#endif
+}
+

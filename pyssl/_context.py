@@ -342,6 +342,34 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         if not lib.SSL_CTX_set1_groups(self._ctx_ptr, nids, 1):
             raise error_from_queue("set_ecdh_curve")
 
+    # ---- key exchange groups ----------------------------------------------
+
+    def get_groups(self, *, include_aliases: bool = False) -> list[str]:
+        """The groups OpenSSL implements for key agreement, by their IANA
+        names, as far as the context's minimum_version and maximum_version
+        allow them; with ``include_aliases``, other names of theirs too
+        (the curve names older OpenSSL releases used). Needs OpenSSL 3.5:
+        NotImplementedError before."""
+        if not lib.PYSSL_HAS_IMPLEMENTED_GROUPS:
+            raise NotImplementedError("Getting implemented groups requires OpenSSL 3.5 or later.")
+        clear_queue()
+        joined = lib.pyssl_implemented_groups(self._ctx_ptr, bool(include_aliases))
+        if joined == ffi.NULL:
+            raise error_from_queue("get_groups")
+        try:
+            names = os.fsdecode(ffi.string(joined))
+        finally:
+            lib.OPENSSL_free(joined)
+        return names.split(":") if names else []
+
+    def set_groups(self, grouplist: str, /) -> None:
+        """Set the groups allowed for key agreement on connections made with
+        this context, as a colon-separated OpenSSL group list ("X25519:P-256",
+        most preferred first). A name OpenSSL does not know raises SSLError."""
+        groups = as_clinic_str(grouplist, "set_groups")
+        if not lib.SSL_CTX_set1_groups_list(self._ctx_ptr, groups):
+            raise own_error("unrecognized group", "set_groups")
+
     def _set_alpn_protocols(self, protos: Any, /) -> None:
         """Offer (client) or accept (server) the ALPN protocols of
         ``protos``, in wire format (RFC 7301, 3.1), most preferred first."""

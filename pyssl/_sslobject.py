@@ -124,6 +124,10 @@ class SSLObject:
         """(name, protocol, secret bits) of the cipher in use, or None."""
         return self._sslobj.cipher()
 
+    def group(self) -> str | None:
+        """The group used for key agreement, or None before the handshake."""
+        return self._sslobj.group()
+
     def shared_ciphers(self) -> Any:
         """The ciphers both sides enable (server side only), or None."""
         return self._sslobj.shared_ciphers()

@@ -467,6 +467,14 @@ class SSLSocket(_socket_module.socket):
             return None
         return self._sslobj.cipher()
 
+    def group(self) -> str | None:
+        """The group used for key agreement on this connection, or None
+        before the handshake."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.group()
+
     def shared_ciphers(self) -> Any:
         """The ciphers both sides enable (server side only), or None."""
         self._checkClosed()
