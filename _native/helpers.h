@@ -942,3 +942,50 @@ done:
 #endif
 }
 
+/* ---- signature algorithms ------------------------------------------------ */
+
+/* Whether OpenSSL names the signature algorithm a handshake used (3.5) and
+ * lists those it implements (3.4), decided by the headers; Python raises
+ * NotImplementedError without, as the stdlib does with the same library. */
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+static const int PYSSL_HAS_SIGNATURE_NAMES = 1;
+#else
+static const int PYSSL_HAS_SIGNATURE_NAMES = 0;
+#endif
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+static const int PYSSL_HAS_BUILTIN_SIGALGS = 1;
+#else
+static const int PYSSL_HAS_BUILTIN_SIGALGS = 0;
+#endif
+
+/* The name of the signature algorithm this end (peer = 0) or the peer
+ * (peer = 1) signed the handshake with ("ecdsa_secp256r1_sha256"), or NULL
+ * when that end signed nothing. Older OpenSSL only gives the hash's and
+ * the key type's NIDs, which do not tell the TLS 1.3 schemes apart. */
+static const char *pyssl_signature_name(SSL *ssl, int peer)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+    const char *name = NULL;
+    int found = peer ? (int)SSL_get0_peer_signature_name(ssl, &name)
+                     : (int)SSL_get0_signature_name(ssl, &name);
+    return found ? name : NULL;
+#else
+    (void)ssl;
+    (void)peer;
+    return NULL;
+#endif
+}
+
+/* The names of every signature algorithm the library implements, joined
+ * with ':', in memory the caller frees with OPENSSL_free(); NULL when out
+ * of memory or where the library cannot list them
+ * (PYSSL_HAS_BUILTIN_SIGALGS). */
+static char *pyssl_builtin_sigalgs(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+    return SSL_get1_builtin_sigalgs(NULL);
+#else
+    return NULL;
+#endif
+}
+

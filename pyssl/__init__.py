@@ -60,6 +60,7 @@ from pyssl._functions import (
     get_default_verify_paths,
     get_protocol_name,
     get_server_certificate,
+    get_sigalgs,
 )
 from pyssl._lib import (
     HAS_ALPN,

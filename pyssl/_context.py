@@ -342,7 +342,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         if not lib.SSL_CTX_set1_groups(self._ctx_ptr, nids, 1):
             raise error_from_queue("set_ecdh_curve")
 
-    # ---- key exchange groups ----------------------------------------------
+    # ---- key exchange groups and signature algorithms ---------------------
 
     def get_groups(self, *, include_aliases: bool = False) -> list[str]:
         """The groups OpenSSL implements for key agreement, by their IANA
@@ -369,6 +369,23 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         groups = as_clinic_str(grouplist, "set_groups")
         if not lib.SSL_CTX_set1_groups_list(self._ctx_ptr, groups):
             raise own_error("unrecognized group", "set_groups")
+
+    def set_client_sigalgs(self, sigalgs: str, /) -> None:
+        """Set the signature algorithms allowed for certificate-based client
+        authentication, as a colon-separated OpenSSL list
+        ("ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256", or "ECDSA+SHA256"
+        forms). One OpenSSL does not know raises SSLError."""
+        names = as_clinic_str(sigalgs, "set_client_sigalgs")
+        if not lib.SSL_CTX_set1_client_sigalgs_list(self._ctx_ptr, names):
+            raise own_error("unrecognized signature algorithm", "set_client_sigalgs")
+
+    def set_server_sigalgs(self, sigalgs: str, /) -> None:
+        """Set the signature algorithms allowed for the server's signature
+        in the handshake, in the form set_client_sigalgs() takes. One
+        OpenSSL does not know raises SSLError."""
+        names = as_clinic_str(sigalgs, "set_server_sigalgs")
+        if not lib.SSL_CTX_set1_sigalgs_list(self._ctx_ptr, names):
+            raise own_error("unrecognized signature algorithm", "set_server_sigalgs")
 
     def _set_alpn_protocols(self, protos: Any, /) -> None:
         """Offer (client) or accept (server) the ALPN protocols of

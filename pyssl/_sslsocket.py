@@ -475,6 +475,22 @@ class SSLSocket(_socket_module.socket):
             return None
         return self._sslobj.group()
 
+    def client_sigalg(self) -> str | None:
+        """The signature algorithm of the client's certificate-based
+        authentication, or None before the handshake or without it."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.client_sigalg()
+
+    def server_sigalg(self) -> str | None:
+        """The signature algorithm the server completed the handshake with,
+        or None before the handshake or when it signed nothing."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.server_sigalg()
+
     def shared_ciphers(self) -> Any:
         """The ciphers both sides enable (server side only), or None."""
         self._checkClosed()
