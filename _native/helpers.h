@@ -58,6 +58,7 @@ static const char *const pyssl_gil_releasing[] = {
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
     "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl", "pyssl_free_ssl_and_close",
+    "pyssl_sendfile",
     NULL
 };
 
@@ -989,3 +990,41 @@ static char *pyssl_builtin_sigalgs(void)
 #endif
 }
 
+/* ---- kernel TLS --------------------------------------------------------- */
+
+/* Whether this OpenSSL can hand a connection's keys to the kernel at all
+ * (configured with enable-ktls); the kernel must have kTLS too. */
+#ifdef OPENSSL_NO_KTLS
+static const int PYSSL_HAS_KTLS = 0;
+#else
+static const int PYSSL_HAS_KTLS = 1;
+#endif
+
+/* Whether the kernel encrypts what this connection sends (receives): the
+ * context had OP_ENABLE_KTLS, the kernel and this OpenSSL support kTLS,
+ * and the negotiated cipher is one the kernel knows. */
+static int pyssl_uses_ktls_send(SSL *ssl)
+{
+    BIO *bio = SSL_get_wbio(ssl);
+    return bio != NULL && BIO_get_ktls_send(bio) == 1;
+}
+
+static int pyssl_uses_ktls_recv(SSL *ssl)
+{
+    BIO *bio = SSL_get_rbio(ssl);
+    return bio != NULL && BIO_get_ktls_recv(bio) == 1;
+}
+
+/* SSL_sendfile() in the form of pyssl_write(): up to size bytes of the file
+ * fd from offset, sent by the kernel. A sendfile() that would block is a
+ * WANT_WRITE; one that failed otherwise leaves its errno in the queue. */
+static long pyssl_sendfile(pyssl_io *io, int fd, int64_t offset, size_t size, int flags)
+{
+    void *handshakes = PYSSL_HANDSHAKES(io->ssl);
+    ossl_ssize_t sent;
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ERR_clear_error();
+    sent = SSL_sendfile(io->ssl, fd, (off_t)offset, size, flags);
+    io->count = sent > 0 ? (size_t)sent : 0;
+    return pyssl_io_result(io, sent >= 0, handshakes);
+}

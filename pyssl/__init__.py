@@ -92,7 +92,7 @@ from pyssl._memory_bio import MemoryBIO
 from pyssl._session import SSLSession
 from pyssl._sslcontext import SSLContext
 from pyssl._sslobject import SSLObject
-from pyssl._sslsocket import SSLSocket
+from pyssl._sslsocket import SSLSocket, _GiveupOnSSLSendfile
 from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._x509 import (
     PEM_FOOTER,

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import _socket
 import errno as _errno
+import io
+import os
+import selectors
 import socket as _socket_module
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
@@ -26,6 +30,69 @@ if TYPE_CHECKING:
 # How many references an object has, on CPython. Elsewhere a connection is
 # never known to be unused, and close() takes the general path.
 _refcount = getattr(sys, "getrefcount", lambda obj: 0)
+
+
+class _GiveupOnSSLSendfile(Exception):
+    """SSL_sendfile() cannot send this file: send() it instead."""
+
+
+_GiveupOnSSLSendfile.__module__ = "pyssl"
+
+
+def _sendfile_zerocopy(
+    sock: SSLSocket, send: Callable[[int, int, int], int], file: Any, offset: int,
+    count: int | None,
+) -> int:
+    """Send ``file`` with ``send(fileno, offset, size)`` (the connection's
+    SSL_sendfile), as socket.socket.sendfile() does with os.sendfile(): in
+    blocks of at most 1 GiB, waiting while the socket cannot take more. A
+    file that has no descriptor, or that the first call cannot send (not a
+    regular file), raises _GiveupOnSSLSendfile. The file's position ends
+    after what was sent."""
+    sock._check_sendfile_params(file, offset, count)
+    try:
+        fileno = file.fileno()
+    except (AttributeError, io.UnsupportedOperation) as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    try:
+        fsize = os.fstat(fileno).st_size
+    except OSError as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    if not fsize:
+        return 0
+    # No larger than one sendfile() call takes on every platform.
+    blocksize = min(count or fsize, 2**30)
+    timeout = sock.gettimeout()
+    if timeout == 0:
+        raise ValueError("non-blocking sockets are not supported")
+    selector: selectors.BaseSelector = (
+        selectors.PollSelector() if hasattr(selectors, "PollSelector") else selectors.SelectSelector()
+    )
+    total_sent = 0
+    try:
+        selector.register(sock.fileno(), selectors.EVENT_WRITE)
+        while True:
+            if timeout and not selector.select(timeout):
+                raise TimeoutError("timed out")
+            if count:
+                blocksize = min(count - total_sent, blocksize)
+                if blocksize <= 0:
+                    break
+            try:
+                sent = send(fileno, offset, blocksize)
+            except OSError as err:
+                if total_sent == 0:
+                    raise _GiveupOnSSLSendfile(err) from None
+                raise
+            if sent == 0:
+                break  # the end of the file
+            offset += sent
+            total_sent += sent
+        return total_sent
+    finally:
+        selector.close()
+        if total_sent > 0 and hasattr(file, "seek"):
+            file.seek(offset)
 
 
 class SSLSocket(_socket_module.socket):
@@ -49,6 +116,8 @@ class SSLSocket(_socket_module.socket):
         def _sendfile_use_send(
             self, file: Any, offset: int = 0, count: int | None = None
         ) -> int: ...
+
+        def _check_sendfile_params(self, file: Any, offset: int, count: int | None) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -260,11 +329,22 @@ class SSLSocket(_socket_module.socket):
         raise NotImplementedError(f"sendmsg not allowed on instances of {self.__class__}")
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """Send a file over TLS (with send(); os.sendfile() when unwrapped).
-        Returns the number of bytes sent."""
-        if self._sslobj is not None:
+        """Send a file, returning the number of bytes sent: with
+        SSL_sendfile(), which copies nothing through user space, when the
+        kernel does the encryption (OP_ENABLE_KTLS and kTLS in use), else
+        with send(); os.sendfile() when unwrapped."""
+        if self._sslobj is None:
+            return super().sendfile(file, offset, count)
+        try:
+            return self._sendfile_use_ssl_sendfile(file, offset, count)
+        except _GiveupOnSSLSendfile:
             return self._sendfile_use_send(file, offset, count)
-        return super().sendfile(file, offset, count)
+
+    def _sendfile_use_ssl_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        sslobj = self._sslobj
+        if not sslobj.uses_ktls_for_send():
+            raise _GiveupOnSSLSendfile("Kernel TLS is not enabled for the socket")
+        return _sendfile_zerocopy(self, sslobj.sendfile, file, offset, count)
 
     # recv() and recv_into() call the connection's read() themselves, not
     # read(): one Python frame fewer per call, as many as the stdlib's.
