@@ -82,6 +82,7 @@ static const char *const pyssl_gil_releasing[] = {
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
     "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl", "pyssl_free_ssl_and_close",
     "pyssl_trust_read_file", "pyssl_trust_read_data",
+    "pyssl_sendfile",
     NULL
 };
 
@@ -188,6 +189,19 @@ static const int PYSSL_HAS_PSK = 1;
 static const int PYSSL_HAS_ECDH = 0;
 #else
 static const int PYSSL_HAS_ECDH = 1;
+#endif
+/* TLS 1.3 post-handshake client authentication, and external PSKs in
+ * TLS 1.3 (RFC 9258): OpenSSL has both wherever it has TLS 1.3 (and PSKs);
+ * libraries that leave them out say so with these macros. */
+#if defined(OPENSSL_NO_TLS1_3) || defined(OPENSSL_NO_TLS_PHA)
+static const int PYSSL_HAS_PHA = 0;
+#else
+static const int PYSSL_HAS_PHA = 1;
+#endif
+#if defined(OPENSSL_NO_TLS1_3) || defined(OPENSSL_NO_PSK) || defined(OPENSSL_NO_EXTERNAL_PSK_TLS13)
+static const int PYSSL_HAS_PSK_TLS13 = 0;
+#else
+static const int PYSSL_HAS_PSK_TLS13 = 1;
 #endif
 
 #ifdef _WIN32
@@ -892,3 +906,164 @@ static int pyssl_write_early_data(SSL *ssl, const void *buf, size_t len, size_t 
 /* Over memory BIOs: the same, keeping the GIL (see pyssl_gil_releasing). */
 #define pyssl_read_early_data_in_memory pyssl_read_early_data
 #define pyssl_write_early_data_in_memory pyssl_write_early_data
+
+/* ---- key exchange groups ------------------------------------------------ */
+
+/* Whether OpenSSL can list the groups it implements (3.5), decided by the
+ * headers the binding is compiled against; Python raises
+ * NotImplementedError without, as the stdlib does with the same library. */
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+static const int PYSSL_HAS_IMPLEMENTED_GROUPS = 1;
+#else
+static const int PYSSL_HAS_IMPLEMENTED_GROUPS = 0;
+#endif
+
+/* The TLS name of the group the key exchange used ("x25519",
+ * "X25519MLKEM768"), or NULL: no handshake yet, or one without a group (an
+ * RSA key exchange). OpenSSL 3.2 names it; before, the same name comes from
+ * the group's NID through SSL_group_to_name(), which reads the same table.
+ * Both read the connection's session, which a connection whose handshake
+ * has not started has not got yet (and 3.0 does not check). */
+static const char *pyssl_group_name(SSL *ssl)
+{
+    if (SSL_get_session(ssl) == NULL)
+        return NULL;
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L
+    return SSL_get0_group_name(ssl);
+#else
+    {
+        int nid = (int)SSL_get_negotiated_group(ssl);
+        if (nid == NID_undef)
+            return NULL;
+        return SSL_group_to_name(ssl, nid);
+    }
+#endif
+}
+
+/* The names of the groups the context can use with its protocol versions
+ * (with all, their aliases too), joined with ':' (no group name has one) in
+ * memory the caller frees with OPENSSL_free(). NULL with the error queued,
+ * or where the library cannot list them (PYSSL_HAS_IMPLEMENTED_GROUPS). */
+static char *pyssl_implemented_groups(SSL_CTX *ctx, int all)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+    STACK_OF(OPENSSL_CSTRING) *names = sk_OPENSSL_CSTRING_new_null();
+    char *joined = NULL, *end;
+    size_t size = 1;
+    int i, count;
+
+    if (names == NULL)
+        return NULL;
+    if (!SSL_CTX_get0_implemented_groups(ctx, all, names))
+        goto done;
+    count = sk_OPENSSL_CSTRING_num(names);
+    for (i = 0; i < count; i++)
+        size += strlen(sk_OPENSSL_CSTRING_value(names, i)) + 1;
+    if ((joined = OPENSSL_malloc(size)) == NULL)
+        goto done;
+    end = joined;
+    for (i = 0; i < count; i++) {
+        const char *name = sk_OPENSSL_CSTRING_value(names, i);
+        size_t len = strlen(name);
+        if (i > 0)
+            *end++ = ':';
+        memcpy(end, name, len);
+        end += len;
+    }
+    *end = '\0';
+done:
+    /* The names are the library's own constants: only the stack is freed. */
+    sk_OPENSSL_CSTRING_free(names);
+    return joined;
+#else
+    (void)ctx;
+    (void)all;
+    return NULL;
+#endif
+}
+
+/* ---- signature algorithms ------------------------------------------------ */
+
+/* Whether OpenSSL names the signature algorithm a handshake used (3.5) and
+ * lists those it implements (3.4), decided by the headers; Python raises
+ * NotImplementedError without, as the stdlib does with the same library. */
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+static const int PYSSL_HAS_SIGNATURE_NAMES = 1;
+#else
+static const int PYSSL_HAS_SIGNATURE_NAMES = 0;
+#endif
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+static const int PYSSL_HAS_BUILTIN_SIGALGS = 1;
+#else
+static const int PYSSL_HAS_BUILTIN_SIGALGS = 0;
+#endif
+
+/* The name of the signature algorithm this end (peer = 0) or the peer
+ * (peer = 1) signed the handshake with ("ecdsa_secp256r1_sha256"), or NULL
+ * when that end signed nothing. Older OpenSSL only gives the hash's and
+ * the key type's NIDs, which do not tell the TLS 1.3 schemes apart. */
+static const char *pyssl_signature_name(SSL *ssl, int peer)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L
+    const char *name = NULL;
+    int found = peer ? (int)SSL_get0_peer_signature_name(ssl, &name)
+                     : (int)SSL_get0_signature_name(ssl, &name);
+    return found ? name : NULL;
+#else
+    (void)ssl;
+    (void)peer;
+    return NULL;
+#endif
+}
+
+/* The names of every signature algorithm the library implements, joined
+ * with ':', in memory the caller frees with OPENSSL_free(); NULL when out
+ * of memory or where the library cannot list them
+ * (PYSSL_HAS_BUILTIN_SIGALGS). */
+static char *pyssl_builtin_sigalgs(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+    return SSL_get1_builtin_sigalgs(NULL);
+#else
+    return NULL;
+#endif
+}
+
+/* ---- kernel TLS --------------------------------------------------------- */
+
+/* Whether this OpenSSL can hand a connection's keys to the kernel at all
+ * (configured with enable-ktls); the kernel must have kTLS too. */
+#ifdef OPENSSL_NO_KTLS
+static const int PYSSL_HAS_KTLS = 0;
+#else
+static const int PYSSL_HAS_KTLS = 1;
+#endif
+
+/* Whether the kernel encrypts what this connection sends (receives): the
+ * context had OP_ENABLE_KTLS, the kernel and this OpenSSL support kTLS,
+ * and the negotiated cipher is one the kernel knows. */
+static int pyssl_uses_ktls_send(SSL *ssl)
+{
+    BIO *bio = SSL_get_wbio(ssl);
+    return bio != NULL && BIO_get_ktls_send(bio) == 1;
+}
+
+static int pyssl_uses_ktls_recv(SSL *ssl)
+{
+    BIO *bio = SSL_get_rbio(ssl);
+    return bio != NULL && BIO_get_ktls_recv(bio) == 1;
+}
+
+/* SSL_sendfile() in the form of pyssl_write(): up to size bytes of the file
+ * fd from offset, sent by the kernel. A sendfile() that would block is a
+ * WANT_WRITE; one that failed otherwise leaves its errno in the queue. */
+static long pyssl_sendfile(pyssl_io *io, int fd, int64_t offset, size_t size, int flags)
+{
+    void *handshakes = PYSSL_HANDSHAKES(io->ssl);
+    ossl_ssize_t sent;
+    PYSSL_CLEAR_SOCKET_ERRNO();
+    ERR_clear_error();
+    sent = SSL_sendfile(io->ssl, fd, (off_t)offset, size, flags);
+    io->count = sent > 0 ? (size_t)sent : 0;
+    return pyssl_io_result(io, sent >= 0, handshakes);
+}

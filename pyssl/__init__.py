@@ -60,6 +60,7 @@ from pyssl._functions import (
     get_default_verify_paths,
     get_protocol_name,
     get_server_certificate,
+    get_sigalgs,
 )
 from pyssl._lib import (
     HAS_ALPN,
@@ -71,7 +72,9 @@ from pyssl._lib import (
     HAS_NEVER_CHECK_COMMON_NAME,
     HAS_NPN,
     HAS_OCSP_STAPLING,
+    HAS_PHA,
     HAS_PSK,
+    HAS_PSK_TLS13,
     HAS_SNI,
     HAS_VERIFY_CALLBACK,
     OPENSSL_VERSION,
@@ -89,7 +92,7 @@ from pyssl._memory_bio import MemoryBIO
 from pyssl._session import SSLSession
 from pyssl._sslcontext import SSLContext
 from pyssl._sslobject import SSLObject
-from pyssl._sslsocket import SSLSocket
+from pyssl._sslsocket import SSLSocket, _GiveupOnSSLSendfile
 from pyssl._stdlib import extract_from_stdlib, inject_into_stdlib, is_injected
 from pyssl._x509 import (
     PEM_FOOTER,

@@ -50,6 +50,16 @@ def as_clinic_int(value: Any) -> int:
     return number
 
 
+def as_clinic_str(value: Any, function: str) -> bytes:
+    """An Argument Clinic ``str`` parameter, the only positional one of
+    ``function``: a str without NUL, as the UTF-8 bytes C receives."""
+    if not isinstance(value, str):
+        raise TypeError(f"{function}() argument must be str, not {type_name(value)}")
+    if "\0" in value:
+        raise ValueError("embedded null character")
+    return value.encode("utf-8")
+
+
 def _require_int(value: Any) -> int:
     # The "k" and "O!" formats take int (and its subclasses) only.
     if not isinstance(value, int):

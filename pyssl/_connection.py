@@ -17,7 +17,7 @@ import weakref
 from operator import index
 from typing import Any, NoReturn
 
-from pyssl._arguments import exact_address
+from pyssl._arguments import as_clinic_int, exact_address
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
 from pyssl._errors import (
     SSLWantReadError,
@@ -357,7 +357,7 @@ class Connection(Negotiated):
         stdlib releases its Py_buffer: a traceback that keeps the caller's
         frame must not keep the caller's object locked."""
         # A pointer either way (_io is the array that owns both).
-        state = self._write_io if operation == "write" else self._io + 0
+        state = self._io + 0 if operation == "read" else self._write_io
         deadline = None
         try:
             while True:
@@ -388,6 +388,36 @@ class Connection(Negotiated):
             if borrowed:
                 ffi.release(buf)
             raise
+
+    # ---- kernel TLS -------------------------------------------------------
+
+    def uses_ktls_for_send(self) -> bool:
+        """Whether the kernel encrypts what this connection sends (kTLS)."""
+        return bool(lib.pyssl_uses_ktls_send(self.ssl_ptr))
+
+    def uses_ktls_for_recv(self) -> bool:
+        """Whether the kernel decrypts what this connection receives (kTLS)."""
+        return bool(lib.pyssl_uses_ktls_recv(self.ssl_ptr))
+
+    def sendfile(self, fd: int, offset: int, size: int, flags: int = 0, /) -> int:
+        """Send up to ``size`` bytes of the file ``fd`` from ``offset``
+        without copying them through user space (SSL_sendfile); returns the
+        number of bytes sent. Only for a connection whose sending goes
+        through kernel TLS (uses_ktls_for_send()); ``flags`` are the
+        platform's sendfile flags."""
+        fd = as_clinic_int(fd)
+        offset = index(offset)
+        size = index(size)
+        flags = as_clinic_int(flags)
+
+        def send(state: Any, _buf: Any, _size: int) -> int:
+            return lib.pyssl_sendfile(state, fd, offset, size, flags)
+
+        sent = send(self._write_io, None, size)
+        if sent >= 0 and self.callback_error is None:
+            return sent
+        # Waits for the socket and retries as a write does.
+        return self._finish_io(send, sent, None, size, "sendfile", False)
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""

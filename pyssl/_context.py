@@ -23,6 +23,7 @@ from typing import Any
 from pyssl._arguments import (
     as_c_long,
     as_clinic_int,
+    as_clinic_str,
     as_unsigned_long_long,
     type_name,
 )
@@ -39,7 +40,7 @@ from pyssl._enums import (
     VerifyMode,
     _SSLMethod,
 )
-from pyssl._errors import clear_queue, error_from_queue, plain_error
+from pyssl._errors import clear_queue, error_from_queue, own_error, plain_error
 from pyssl._lib import HAS_SSLv3, HAS_TLSv1, HAS_TLSv1_1, HAS_TLSv1_2, ffi, lib
 from pyssl._memory_bio import MemoryBIO
 from pyssl._socket_connection import SocketConnection
@@ -307,6 +308,16 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         if not lib.SSL_CTX_set_cipher_list(self._ctx_ptr, ciphers.encode("utf-8")):
             raise plain_error("No cipher can be selected.")
 
+    def set_ciphersuites(self, ciphersuites: str, /) -> None:
+        """Set the TLS 1.3 cipher suites allowed for connections made with
+        this context: a colon-separated list of TLS 1.3 cipher names, in
+        order of preference. Names OpenSSL does not know are skipped; if
+        none of them can be used, SSLError is raised. An empty string
+        allows none: for a context limited to TLS 1.2 and older."""
+        suites = as_clinic_str(ciphersuites, "set_ciphersuites")
+        if not lib.SSL_CTX_set_ciphersuites(self._ctx_ptr, suites):
+            raise own_error("No cipher suite can be selected.", "set_ciphersuites")
+
     def get_ciphers(self) -> list[dict[str, Any]]:
         """The enabled ciphers, in priority order, as dicts."""
         ssl_ptr = lib.SSL_new(self._ctx_ptr)
@@ -330,6 +341,51 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         nids = ffi.new("int[1]", [nid])
         if not lib.SSL_CTX_set1_groups(self._ctx_ptr, nids, 1):
             raise error_from_queue("set_ecdh_curve")
+
+    # ---- key exchange groups and signature algorithms ---------------------
+
+    def get_groups(self, *, include_aliases: bool = False) -> list[str]:
+        """The groups OpenSSL implements for key agreement, by their IANA
+        names, as far as the context's minimum_version and maximum_version
+        allow them; with ``include_aliases``, other names of theirs too
+        (the curve names older OpenSSL releases used). Needs OpenSSL 3.5:
+        NotImplementedError before."""
+        if not lib.PYSSL_HAS_IMPLEMENTED_GROUPS:
+            raise NotImplementedError("Getting implemented groups requires OpenSSL 3.5 or later.")
+        clear_queue()
+        joined = lib.pyssl_implemented_groups(self._ctx_ptr, bool(include_aliases))
+        if joined == ffi.NULL:
+            raise error_from_queue("get_groups")
+        try:
+            names = os.fsdecode(ffi.string(joined))
+        finally:
+            lib.OPENSSL_free(joined)
+        return names.split(":") if names else []
+
+    def set_groups(self, grouplist: str, /) -> None:
+        """Set the groups allowed for key agreement on connections made with
+        this context, as a colon-separated OpenSSL group list ("X25519:P-256",
+        most preferred first). A name OpenSSL does not know raises SSLError."""
+        groups = as_clinic_str(grouplist, "set_groups")
+        if not lib.SSL_CTX_set1_groups_list(self._ctx_ptr, groups):
+            raise own_error("unrecognized group", "set_groups")
+
+    def set_client_sigalgs(self, sigalgs: str, /) -> None:
+        """Set the signature algorithms allowed for certificate-based client
+        authentication, as a colon-separated OpenSSL list
+        ("ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256", or "ECDSA+SHA256"
+        forms). One OpenSSL does not know raises SSLError."""
+        names = as_clinic_str(sigalgs, "set_client_sigalgs")
+        if not lib.SSL_CTX_set1_client_sigalgs_list(self._ctx_ptr, names):
+            raise own_error("unrecognized signature algorithm", "set_client_sigalgs")
+
+    def set_server_sigalgs(self, sigalgs: str, /) -> None:
+        """Set the signature algorithms allowed for the server's signature
+        in the handshake, in the form set_client_sigalgs() takes. One
+        OpenSSL does not know raises SSLError."""
+        names = as_clinic_str(sigalgs, "set_server_sigalgs")
+        if not lib.SSL_CTX_set1_sigalgs_list(self._ctx_ptr, names):
+            raise own_error("unrecognized signature algorithm", "set_server_sigalgs")
 
     def _set_alpn_protocols(self, protos: Any, /) -> None:
         """Offer (client) or accept (server) the ALPN protocols of

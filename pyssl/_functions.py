@@ -194,6 +194,24 @@ def RAND_add(string: Any, entropy: float) -> None:  # noqa: N802
         lib.RAND_add(data, len(data), float(entropy))
 
 
+def get_sigalgs() -> list[str]:
+    """The names of the TLS signature algorithms available for servers to
+    complete the handshake and for certificate-based client
+    authentication: the names SSLContext.set_client_sigalgs() and
+    set_server_sigalgs() take. Needs OpenSSL 3.4: NotImplementedError
+    before."""
+    if not lib.PYSSL_HAS_BUILTIN_SIGALGS:
+        raise NotImplementedError("Getting signature algorithms requires OpenSSL 3.4 or later.")
+    joined = lib.pyssl_builtin_sigalgs()
+    if joined == ffi.NULL:
+        raise MemoryError()
+    try:
+        names = os.fsdecode(ffi.string(joined))
+    finally:
+        lib.OPENSSL_free(joined)
+    return names.split(":")
+
+
 # ---- talking to a server ----------------------------------------------------
 
 

@@ -70,6 +70,8 @@ HAS_TLSv1_1 = bool(lib.PYSSL_HAS_TLSv1_1)
 HAS_TLSv1_2 = bool(lib.PYSSL_HAS_TLSv1_2)
 HAS_TLSv1_3 = bool(lib.PYSSL_HAS_TLSv1_3)
 HAS_PSK = bool(lib.PYSSL_HAS_PSK)
+HAS_PSK_TLS13 = bool(lib.PYSSL_HAS_PSK_TLS13)
+HAS_PHA = bool(lib.PYSSL_HAS_PHA)
 # What pyssl adds to the stdlib's API (docs/additions.md).
 HAS_VERIFY_CALLBACK = True
 HAS_CERTS_FROM_MEMORY = True

@@ -1,18 +1,19 @@
 """What a handshake settled: the getters of a Connection, and what they keep.
 
 ``Negotiated`` is the base of ``Connection`` (``_connection.py``) that
-reports the protocol, cipher, ALPN/NPN protocol, certificates, session,
-channel bindings, exported keying material, Finished messages, the
-stapled OCSP response and the early data verdict. Once the handshake is
-finished the getters keep what they looked up, in the slots declared
-here, until ``_forget()``; in the middle of a handshake they ask OpenSSL
-each time. They make no I/O.
+reports the protocol, cipher, key exchange group, signature algorithms,
+ALPN/NPN protocol, certificates, session, channel bindings, exported
+keying material, Finished messages, the stapled OCSP response and the
+early data verdict. Once the handshake is finished the getters keep what
+they looked up, in the slots declared here, until ``_forget()``; in the
+middle of a handshake they ask OpenSSL each time. They make no I/O.
 
 docs/internals.md says how this fits with the rest.
 """
 
 from __future__ import annotations
 
+import os
 from operator import index
 from typing import Any
 
@@ -57,7 +58,10 @@ class Negotiated:
     """Getters over ``self.ssl_ptr``, and the slots where they keep what
     the last handshake settled."""
 
-    __slots__ = ("_version", "_cipher", "_alpn", "_peer_der", "_peer_dict")
+    __slots__ = (
+        "_version", "_cipher", "_alpn", "_peer_der", "_peer_dict",
+        "_group", "_client_sigalg", "_server_sigalg",
+    )
 
     ssl_ptr: Any
     server_side: bool
@@ -70,6 +74,7 @@ class Negotiated:
         context and on shutdown."""
         self._version = self._cipher = self._alpn = UNKNOWN
         self._peer_der = self._peer_dict = UNKNOWN
+        self._group = self._client_sigalg = self._server_sigalg = UNKNOWN
 
     def version(self) -> str | None:
         """The negotiated protocol ("TLSv1.3", ...), None before the handshake."""
@@ -94,6 +99,53 @@ class Negotiated:
             if lib.SSL_is_init_finished(ssl_ptr):
                 self._cipher = result
         return result
+
+    def group(self) -> str | None:
+        """The group the key agreement used ("x25519", "X25519MLKEM768"),
+        by its IANA name; None before the handshake, or when the key
+        exchange used no group (TLS 1.2 with RSA key transport)."""
+        group = self._group
+        if group is UNKNOWN:
+            ssl_ptr = self.ssl_ptr
+            name = lib.pyssl_group_name(ssl_ptr)
+            group = None if name == ffi.NULL else os.fsdecode(ffi.string(name))
+            if lib.SSL_is_init_finished(ssl_ptr):
+                self._group = group
+        return group
+
+    def client_sigalg(self) -> str | None:
+        """The signature algorithm the client's certificate-based
+        authentication used ("rsa_pss_rsae_sha256"); None before the
+        handshake or when the client did not authenticate with a
+        certificate. Needs OpenSSL 3.5: NotImplementedError before."""
+        value = self._client_sigalg
+        if value is UNKNOWN:
+            # The client signs; a server reads the peer's signature.
+            value = self._signature_name("client_sigalg", peer=self.server_side)
+            if lib.SSL_is_init_finished(self.ssl_ptr):
+                self._client_sigalg = value
+        return value
+
+    def server_sigalg(self) -> str | None:
+        """The signature algorithm the server completed the handshake with
+        ("ecdsa_secp256r1_sha256"); None before the handshake or when the
+        server signed nothing (a resumed session, a PSK, and, seen from the
+        client, TLS 1.2 with RSA key transport). Needs OpenSSL 3.5:
+        NotImplementedError before."""
+        value = self._server_sigalg
+        if value is UNKNOWN:
+            value = self._signature_name("server_sigalg", peer=not self.server_side)
+            if lib.SSL_is_init_finished(self.ssl_ptr):
+                self._server_sigalg = value
+        return value
+
+    def _signature_name(self, method: str, peer: bool) -> str | None:
+        if not lib.PYSSL_HAS_SIGNATURE_NAMES:
+            # OpenSSL 3.4 and older give the hash and the key type of the
+            # signature, not which TLS signature scheme it was.
+            raise NotImplementedError(f"{method}() requires OpenSSL 3.5 or later.")
+        name = lib.pyssl_signature_name(self.ssl_ptr, peer)
+        return None if name == ffi.NULL else os.fsdecode(ffi.string(name))
 
     def shared_ciphers(self) -> list[tuple[str | None, str | None, int]] | None:
         """The ciphers both this server and the client enable; None on the

@@ -12,7 +12,13 @@ from pyssl._asn1 import nid2obj, txt2obj
 from pyssl._connection import Connection as _SSLSocket
 from pyssl._context import DEFAULT_CIPHERS as _DEFAULT_CIPHERS
 from pyssl._context import _SSLContext
-from pyssl._functions import RAND_add, RAND_bytes, RAND_status, _openssl_default_paths
+from pyssl._functions import (
+    RAND_add,
+    RAND_bytes,
+    RAND_status,
+    _openssl_default_paths,
+    get_sigalgs,
+)
 from pyssl._memory_bio import MemoryBIO
 from pyssl._session import SSLSession
 from pyssl._x509 import ENCODING_DER, ENCODING_PEM, Certificate

@@ -124,6 +124,20 @@ class SSLObject:
         """(name, protocol, secret bits) of the cipher in use, or None."""
         return self._sslobj.cipher()
 
+    def group(self) -> str | None:
+        """The group used for key agreement, or None before the handshake."""
+        return self._sslobj.group()
+
+    def client_sigalg(self) -> str | None:
+        """The signature algorithm of the client's certificate-based
+        authentication, or None before the handshake or without it."""
+        return self._sslobj.client_sigalg()
+
+    def server_sigalg(self) -> str | None:
+        """The signature algorithm the server completed the handshake with,
+        or None before the handshake or when it signed nothing."""
+        return self._sslobj.server_sigalg()
+
     def shared_ciphers(self) -> Any:
         """The ciphers both sides enable (server side only), or None."""
         return self._sslobj.shared_ciphers()

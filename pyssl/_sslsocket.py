@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import _socket
 import errno as _errno
+import io
+import os
+import selectors
 import socket as _socket_module
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
@@ -53,6 +57,69 @@ def _unshared_counts() -> tuple[int, int]:
 _UNSHARED_CONNECTION, _UNSHARED_SSL_PTR = _unshared_counts()
 
 
+class _GiveupOnSSLSendfile(Exception):
+    """SSL_sendfile() cannot send this file: send() it instead."""
+
+
+_GiveupOnSSLSendfile.__module__ = "pyssl"
+
+
+def _sendfile_zerocopy(
+    sock: SSLSocket, send: Callable[[int, int, int], int], file: Any, offset: int,
+    count: int | None,
+) -> int:
+    """Send ``file`` with ``send(fileno, offset, size)`` (the connection's
+    SSL_sendfile), as socket.socket.sendfile() does with os.sendfile(): in
+    blocks of at most 1 GiB, waiting while the socket cannot take more. A
+    file that has no descriptor, or that the first call cannot send (not a
+    regular file), raises _GiveupOnSSLSendfile. The file's position ends
+    after what was sent."""
+    sock._check_sendfile_params(file, offset, count)
+    try:
+        fileno = file.fileno()
+    except (AttributeError, io.UnsupportedOperation) as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    try:
+        fsize = os.fstat(fileno).st_size
+    except OSError as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    if not fsize:
+        return 0
+    # No larger than one sendfile() call takes on every platform.
+    blocksize = min(count or fsize, 2**30)
+    timeout = sock.gettimeout()
+    if timeout == 0:
+        raise ValueError("non-blocking sockets are not supported")
+    selector: selectors.BaseSelector = (
+        selectors.PollSelector() if hasattr(selectors, "PollSelector") else selectors.SelectSelector()
+    )
+    total_sent = 0
+    try:
+        selector.register(sock.fileno(), selectors.EVENT_WRITE)
+        while True:
+            if timeout and not selector.select(timeout):
+                raise TimeoutError("timed out")
+            if count:
+                blocksize = min(count - total_sent, blocksize)
+                if blocksize <= 0:
+                    break
+            try:
+                sent = send(fileno, offset, blocksize)
+            except OSError as err:
+                if total_sent == 0:
+                    raise _GiveupOnSSLSendfile(err) from None
+                raise
+            if sent == 0:
+                break  # the end of the file
+            offset += sent
+            total_sent += sent
+        return total_sent
+    finally:
+        selector.close()
+        if total_sent > 0 and hasattr(file, "seek"):
+            file.seek(offset)
+
+
 class SSLSocket(_socket_module.socket):
     """This class implements a subtype of socket.socket that wraps the
     underlying OS socket in an SSL context when necessary, and provides
@@ -74,6 +141,8 @@ class SSLSocket(_socket_module.socket):
         def _sendfile_use_send(
             self, file: Any, offset: int = 0, count: int | None = None
         ) -> int: ...
+
+        def _check_sendfile_params(self, file: Any, offset: int, count: int | None) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -285,11 +354,22 @@ class SSLSocket(_socket_module.socket):
         raise NotImplementedError(f"sendmsg not allowed on instances of {self.__class__}")
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """Send a file over TLS (with send(); os.sendfile() when unwrapped).
-        Returns the number of bytes sent."""
-        if self._sslobj is not None:
+        """Send a file, returning the number of bytes sent: with
+        SSL_sendfile(), which copies nothing through user space, when the
+        kernel does the encryption (OP_ENABLE_KTLS and kTLS in use), else
+        with send(); os.sendfile() when unwrapped."""
+        if self._sslobj is None:
+            return super().sendfile(file, offset, count)
+        try:
+            return self._sendfile_use_ssl_sendfile(file, offset, count)
+        except _GiveupOnSSLSendfile:
             return self._sendfile_use_send(file, offset, count)
-        return super().sendfile(file, offset, count)
+
+    def _sendfile_use_ssl_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        sslobj = self._sslobj
+        if not sslobj.uses_ktls_for_send():
+            raise _GiveupOnSSLSendfile("Kernel TLS is not enabled for the socket")
+        return _sendfile_zerocopy(self, sslobj.sendfile, file, offset, count)
 
     # recv() and recv_into() call the connection's read() themselves, not
     # read(): one Python frame fewer per call, as many as the stdlib's.
@@ -495,6 +575,30 @@ class SSLSocket(_socket_module.socket):
         if self._sslobj is None:
             return None
         return self._sslobj.cipher()
+
+    def group(self) -> str | None:
+        """The group used for key agreement on this connection, or None
+        before the handshake."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.group()
+
+    def client_sigalg(self) -> str | None:
+        """The signature algorithm of the client's certificate-based
+        authentication, or None before the handshake or without it."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.client_sigalg()
+
+    def server_sigalg(self) -> str | None:
+        """The signature algorithm the server completed the handshake with,
+        or None before the handshake or when it signed nothing."""
+        self._checkClosed()
+        if self._sslobj is None:
+            return None
+        return self._sslobj.server_sigalg()
 
     def shared_ciphers(self) -> Any:
         """The ciphers both sides enable (server side only), or None."""

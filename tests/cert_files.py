@@ -68,13 +68,14 @@ class CertFiles:
     tmpdir: Path
 
 
-def issue_cert_files(base: Path) -> CertFiles:
-    """Issue the test run's certificates and write them to ``base``."""
-    ca = trustme.CA()
-    server = ca.issue_cert("localhost", "127.0.0.1", "::1")
-    client = ca.issue_cert("client@example.org", common_name="pyssl test client")
-    other_ca = trustme.CA()
-    other = other_ca.issue_cert("elsewhere.example")
+def issue_cert_files(base: Path, key_type: trustme.KeyType = trustme.KeyType.ECDSA) -> CertFiles:
+    """Issue the test run's certificates and write them to ``base``; every
+    key is of ``key_type`` (P-256 or RSA-2048)."""
+    ca = trustme.CA(key_type=key_type)
+    server = ca.issue_cert("localhost", "127.0.0.1", "::1", key_type=key_type)
+    client = ca.issue_cert("client@example.org", common_name="pyssl test client", key_type=key_type)
+    other_ca = trustme.CA(key_type=key_type)
+    other = other_ca.issue_cert("elsewhere.example", key_type=key_type)
 
     def write(name: str, blob: trustme.Blob | bytes) -> str:
         path = base / name

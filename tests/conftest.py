@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import trustme
 from cert_files import (
     CertFiles,
     ChainFiles,
@@ -54,6 +55,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
     return issue_cert_files(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def rsa_certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """The same set of certificates with RSA keys."""
+    return issue_cert_files(tmp_path_factory.mktemp("rsa-certs"), trustme.KeyType.RSA)
 
 
 @pytest.fixture(scope="session")
