@@ -132,9 +132,14 @@ def jobs() -> str:
 # ---- Linux ----------------------------------------------------------------------
 
 
+# Kernel TLS, which a connection uses only when asked (OP_ENABLE_KTLS):
+# SSLSocket.sendfile() then sends files without copying them through Python.
+LINUX_OPTIONS = ["enable-ktls"]
+
+
 def build_linux(source: str, prefix: str) -> None:
     run(["perl", "Configure", f"--prefix={prefix}", "--libdir=lib",
-         f"--openssldir={UNIX_OPENSSLDIR}", "shared", *COMMON_OPTIONS], source)
+         f"--openssldir={UNIX_OPENSSLDIR}", "shared", *LINUX_OPTIONS, *COMMON_OPTIONS], source)
     run(["make", f"-j{jobs()}", "build_libs"], source)
     run(["make", "install_dev"], source)
 
@@ -265,7 +270,7 @@ def main(argv: list[str]) -> int:
     expected = RELEASES[version]
     system = platform.system()
     recipe = {
-        "Linux": "shared",
+        "Linux": "shared " + " ".join(LINUX_OPTIONS),
         "Darwin": "static " + os.environ.get("PYSSL_MACOS_ARCHS", "x86_64 arm64")
                   + " " + os.environ.get("MACOSX_DEPLOYMENT_TARGET", ""),
         "Windows": "static",
