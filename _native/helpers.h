@@ -80,6 +80,7 @@ static const char *const pyssl_gil_releasing[] = {
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
+    "pyssl_store_objects",
     "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl", "pyssl_free_ssl_and_close",
     NULL
 };
@@ -749,6 +750,63 @@ static int pyssl_use_private_key_bio(SSL_CTX *ctx, BIO *in, int der)
     ok = SSL_CTX_use_PrivateKey(ctx, pkey);
     EVP_PKEY_free(pkey);
     return ok;
+}
+
+/* ---- the trust store ---------------------------------------------------- */
+
+/* A copy of the objects of the context's trust store, each holding its own
+ * reference to its certificate or CRL; NULL when out of memory. The store
+ * is shared: a handshake in another thread that finds a CA in a capath
+ * directory adds it, as load_verify_locations() does, and the list of
+ * objects may then move in memory. So it is read only under the store's
+ * lock, as OpenSSL 3.3's X509_STORE_get1_objects() reads it, and what the
+ * caller walks is the copy. Listed in pyssl_gil_releasing: it may wait for
+ * that lock, which those threads hold without the GIL. */
+#if OPENSSL_VERSION_NUMBER < 0x30300000L
+static X509_OBJECT *pyssl_x509_object_dup(const X509_OBJECT *obj)
+{
+    X509_OBJECT *copy = X509_OBJECT_new();
+    int ok = 1;
+    if (copy == NULL)
+        return NULL;
+    switch (X509_OBJECT_get_type(obj)) {
+    case X509_LU_X509:
+        ok = X509_OBJECT_set1_X509(copy, X509_OBJECT_get0_X509(obj));
+        break;
+    case X509_LU_CRL:
+        ok = X509_OBJECT_set1_X509_CRL(copy, X509_OBJECT_get0_X509_CRL(obj));
+        break;
+    default:
+        /* Left empty: the caller counts certificates and CRLs only. */
+        break;
+    }
+    if (!ok) {
+        X509_OBJECT_free(copy);
+        return NULL;
+    }
+    return copy;
+}
+#endif
+
+static STACK_OF_X509_OBJECT *pyssl_store_objects(SSL_CTX *ctx)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+    return X509_STORE_get1_objects(store);
+#else
+    STACK_OF(X509_OBJECT) *copy;
+    if (!X509_STORE_lock(store))
+        return NULL;
+    copy = sk_X509_OBJECT_deep_copy(X509_STORE_get0_objects(store), pyssl_x509_object_dup,
+                                    X509_OBJECT_free);
+    X509_STORE_unlock(store);
+    return copy;
+#endif
+}
+
+static void pyssl_free_store_objects(STACK_OF_X509_OBJECT *objects)
+{
+    sk_X509_OBJECT_pop_free(objects, X509_OBJECT_free);
 }
 
 /* ---- OCSP stapling ------------------------------------------------------ */
