@@ -28,10 +28,13 @@
 typedef PyObject *(*pyssl_fastcall)(PyObject *, PyObject *const *, Py_ssize_t);
 
 /* The address each function takes first, after checking the count of
- * arguments; NULL with TypeError set. */
+ * arguments; NULL with an exception set: TypeError, OverflowError (no
+ * pointer that large), or ValueError for 0, which PyLong_AsVoidPtr()
+ * converts without setting one. */
 static void *pyssl_address_argument(const char *function, PyObject *const *args,
                                     Py_ssize_t nargs, Py_ssize_t expected)
 {
+    void *address;
     if (nargs != expected) {
         PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", function, expected);
         return NULL;
@@ -40,7 +43,10 @@ static void *pyssl_address_argument(const char *function, PyObject *const *args,
         PyErr_Format(PyExc_TypeError, "%s() takes an address (int) first", function);
         return NULL;
     }
-    return PyLong_AsVoidPtr(args[0]);
+    address = PyLong_AsVoidPtr(args[0]);
+    if (address == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_ValueError, "%s() takes a non-null address", function);
+    return address;
 }
 
 /* A bytes argument's storage; -1 with TypeError set for anything else. */

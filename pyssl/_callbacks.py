@@ -37,6 +37,8 @@ _keys = itertools.count(1)
 # SSL ex-data slot holding a connection's handle: a cffi handle on a weak
 # reference to the Connection (made in Connection.__init__).
 EX_DATA_INDEX = lib.pyssl_connection_ex_index()
+if EX_DATA_INDEX < 0:  # pragma: no cover - out of memory
+    raise MemoryError("cannot allocate an OpenSSL ex_data index")
 
 
 def register(obj: Any) -> Any:

@@ -277,6 +277,21 @@ def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
         assert fast.ssl_read_into(address, b"read-only", 1, False) is None
 
 
+@pytest.mark.parametrize("address, error", [(0, ValueError), (2**64, OverflowError)])
+def test_the_fast_paths_refuse_an_address_that_is_none(address, error):
+    # An exception set, not a NULL return without one (SystemError).
+    from pyssl import _fast_paths as fast
+
+    calls = [(fast.ssl_read, 1, False), (fast.ssl_write, b"x", False)]
+    if hasattr(fast, "ssl_read_into"):
+        calls.append((fast.ssl_read_into, bytearray(1), 1, False))
+    for function, *args in calls:
+        with pytest.raises(error) as info:
+            function(address, *args)
+        if error is ValueError:
+            assert str(info.value) == f"{function.__name__}() takes a non-null address"
+
+
 def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):
     # asyncio reads up to 256 KiB at a time: each read gives one record's
     # application data, or what is left of it after a shorter read.
