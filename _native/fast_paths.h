@@ -292,11 +292,15 @@ static Py_ssize_t pyssl_direct_read_size(pyssl_io *io, Py_ssize_t size, int on_s
 }
 
 /* One pyssl_read(), or pyssl_write() when data is not NULL, without the
- * GIL when release is set; the result is theirs. */
-static long pyssl_io_call(pyssl_io *io, void *dest, const void *data, size_t len, int release)
+ * GIL when release is set; the result is theirs, a count as wide as a
+ * Py_ssize_t (see pyssl_io_result). */
+typedef char pyssl_counts_are_py_ssize_t[
+    sizeof(pyssl_read(NULL, NULL, 0)) == sizeof(Py_ssize_t) ? 1 : -1];
+
+static Py_ssize_t pyssl_io_call(pyssl_io *io, void *dest, const void *data, size_t len, int release)
 {
     PyThreadState *save = release ? PyEval_SaveThread() : NULL;
-    long result = data != NULL ? pyssl_write(io, data, len) : pyssl_read(io, dest, len);
+    Py_ssize_t result = data != NULL ? pyssl_write(io, data, len) : pyssl_read(io, dest, len);
     if (save != NULL)
         PyEval_RestoreThread(save);
     return result;
@@ -313,7 +317,7 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     pyssl_io *io;
     Py_ssize_t size, direct;
     PyObject *out = NULL, *data, *number, *pair;
-    long result;
+    Py_ssize_t result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_read", args, nargs, 3);
@@ -350,11 +354,11 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     }
     if (result != -PYSSL_HANDSHAKE_SEEN) {
         Py_XDECREF(out);
-        return PyLong_FromLong(result);
+        return PyLong_FromSsize_t(result);
     }
     data = PyBytes_FromStringAndSize(dest, (Py_ssize_t)io->count);
     Py_XDECREF(out);
-    number = PyLong_FromLong(result);
+    number = PyLong_FromSsize_t(result);
     pair = data != NULL && number != NULL ? PyTuple_New(2) : NULL;
     if (pair == NULL) {
         Py_XDECREF(data);
@@ -372,8 +376,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
 {
     pyssl_io *io;
     char *data;
-    Py_ssize_t size;
-    long result;
+    Py_ssize_t size, result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_write", args, nargs, 3);
@@ -385,7 +388,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     if (release < 0)
         return NULL;
     result = pyssl_io_call(io + 1, NULL, data, (size_t)size, release);
-    return PyLong_FromLong(result);
+    return PyLong_FromSsize_t(result);
 }
 
 /* Reading straight into the caller's buffer (recv_into(), read(n, buffer))
@@ -407,8 +410,7 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
 {
     pyssl_io *io;
     Py_buffer view;
-    Py_ssize_t size;
-    long result;
+    Py_ssize_t size, result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_read_into", args, nargs, 4);
@@ -432,7 +434,7 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
     }
     result = pyssl_io_call(io, view.buf, NULL, (size_t)size, release);
     PyBuffer_Release(&view);
-    return PyLong_FromLong(result);
+    return PyLong_FromSsize_t(result);
 }
 #endif
 

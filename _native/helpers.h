@@ -408,8 +408,12 @@ static int pyssl_set_server_name(SSL *ssl, const char *name, const unsigned char
 /* The read and write helpers return the byte count when the call simply
  * succeeded. Otherwise they return minus the SSL_get_error() code, with
  * PYSSL_HANDSHAKE_SEEN added when a handshake started or ended during
- * the call (then also on success, with the count in io->count). */
-static long pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
+ * the call (then also on success, with the count in io->count). The
+ * result is a ssize_t, as wide as the size_t count, as the stdlib counts:
+ * a long is narrower on 64-bit Windows, where a large write would be
+ * reported as a failure after it was sent, or its count would wrap and
+ * sendall() send data again. */
+static ssize_t pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
 {
     SSL *ssl = io->ssl;
     int err = SSL_ERROR_NONE;
@@ -422,10 +426,10 @@ static long pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
     }
     if (PYSSL_HANDSHAKES(ssl) != handshakes_before)
         err |= PYSSL_HANDSHAKE_SEEN;
-    return err == SSL_ERROR_NONE ? (long)io->count : -(long)err;
+    return err == SSL_ERROR_NONE ? (ssize_t)io->count : -(ssize_t)err;
 }
 
-static long pyssl_read(pyssl_io *io, void *buf, size_t len)
+static ssize_t pyssl_read(pyssl_io *io, void *buf, size_t len)
 {
     void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
@@ -434,7 +438,7 @@ static long pyssl_read(pyssl_io *io, void *buf, size_t len)
     return pyssl_io_result(io, ok, handshakes);
 }
 
-static long pyssl_write(pyssl_io *io, const void *buf, size_t len)
+static ssize_t pyssl_write(pyssl_io *io, const void *buf, size_t len)
 {
     void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
