@@ -313,8 +313,9 @@ static SSL *pyssl_new_ssl(SSL_CTX *ctx, void *key, int server_side, int fd, pyss
     } else {
         SSL_set_connect_state(ssl);
     }
-    /* One thread may read while another writes, each in OpenSSL without
-     * the GIL: each direction has its own out-parameters. */
+    /* Each direction has its own out-parameters: a read's results never
+     * land in a write's. (Two calls on one SSL at once are outside
+     * OpenSSL's rules all the same: docs/hardening.md, "Threads".) */
     io[0].ssl = io[1].ssl = ssl;
     return ssl;
 fail:

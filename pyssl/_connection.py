@@ -223,7 +223,7 @@ class Connection(Negotiated):
     def _handshake_steps(self, waiting_for: str, operation: str) -> None:
         """Call SSL_do_handshake() until it is done (see _until_done())."""
         ssl_ptr = self.ssl_ptr
-        status = ffi.new("int[2]")  # its own: another thread may be reading
+        status = ffi.new("int[2]")  # its own: _io holds what reads and writes report
         # Over a blocking socket the first call is the whole handshake.
         err = lib.pyssl_do_handshake(ssl_ptr, status)
         if err != _ERROR_NONE:
@@ -398,7 +398,7 @@ class Connection(Negotiated):
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        status = ffi.new("int[2]")  # its own: another thread may be reading
+        status = ffi.new("int[2]")  # its own: _io holds what reads and writes report
         deadline = None
         zeros = 0
         while True:
@@ -498,7 +498,7 @@ class Connection(Negotiated):
         """Call the early-data helper ``io`` until it succeeds, waiting for
         the transport as the connection does; returns the byte count."""
         ssl_ptr = self.ssl_ptr
-        # Its own out-parameters: another thread may be reading.
+        # Its own out-parameters: _io holds what reads and writes report.
         count = ffi.new("size_t *")
         status = ffi.new("int[2]")
         self._until_done(lambda: io(ssl_ptr, buf, size, count, status), status,
