@@ -286,8 +286,21 @@ static int pyssl_connection_ex_index(void)
     return pyssl_connection_index;
 }
 
-/* A server resumes only sessions made in its own session id context. */
-static const unsigned char pyssl_session_id_context[] = "pyssl";
+/* A server resumes only sessions made in its own session id context:
+ * pyssl's, under the verify mode the connection has now (none, optional,
+ * required). A session made while the server asked for no certificate,
+ * or let a client go without one, is not resumed once it requires one:
+ * resuming would skip the check. */
+static const unsigned char pyssl_session_id_context[] = "pyssl-verify-";
+
+static int pyssl_set_session_id_context(SSL *ssl)
+{
+    unsigned char id[sizeof(pyssl_session_id_context)];
+    int mode = SSL_get_verify_mode(ssl) & (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    memcpy(id, pyssl_session_id_context, sizeof(id) - 1);
+    id[sizeof(id) - 1] = (unsigned char)('0' + mode);
+    return SSL_set_session_id_context(ssl, id, sizeof(id));
+}
 
 /* The steps every connection takes, in one call from Python instead of a
  * dozen: each call costs cffi's argument conversion. key goes in the
@@ -306,8 +319,7 @@ static SSL *pyssl_new_ssl(SSL_CTX *ctx, void *key, int server_side, int fd, pyss
     if (fd >= 0 && !SSL_set_fd(ssl, fd))
         goto fail;
     if (server_side) {
-        if (!SSL_set_session_id_context(ssl, pyssl_session_id_context,
-                                        sizeof(pyssl_session_id_context) - 1))
+        if (!pyssl_set_session_id_context(ssl))
             goto fail;
         SSL_set_accept_state(ssl);
     } else {

@@ -83,6 +83,9 @@ class Connection(Negotiated):
         "callback_error_raised",
         # Set by read_early_data() once the early data has ended.
         "_early_data_finished",
+        # The server_hostname the peer's certificate is checked against,
+        # or None (see Negotiated.session).
+        "_checked_name",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.
@@ -133,6 +136,7 @@ class Connection(Negotiated):
         self._owner: Any = weakref.ref(owner) if owner is not None else None
         self.callback_error: BaseException | None = None
         self._early_data_finished = False
+        self._checked_name: str | None = None
         self._forget()  # nothing settled yet
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
@@ -174,6 +178,7 @@ class Connection(Negotiated):
         if not lib.pyssl_set_server_name(self.ssl_ptr, name, address, size, check):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
+        self._checked_name = hostname if check else None
 
     # ---- waiting -----------------------------------------------------------
 
