@@ -379,11 +379,13 @@ static int pyssl_free_ssl_and_close(SSL *ssl, int fd)
 }
 
 /* A connection over two memory BIOs. SSL_set_bio takes over one reference
- * of each; the MemoryBIO objects keep their own. */
+ * of each, and only one when both are the same BIO; the MemoryBIO objects
+ * keep their own. */
 static void pyssl_use_bios(SSL *ssl, BIO *incoming, BIO *outgoing)
 {
     BIO_up_ref(incoming);
-    BIO_up_ref(outgoing);
+    if (outgoing != incoming)
+        BIO_up_ref(outgoing);
     SSL_set_bio(ssl, incoming, outgoing);
 }
 
