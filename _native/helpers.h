@@ -525,8 +525,10 @@ static void pyssl_settle_allocator(void)
 /* ---- ALPN and NPN ------------------------------------------------------ */
 
 /* A protocol list in wire format (length-prefixed names), owned by the
- * Python SSLContext that installed it; the context outlives its SSL_CTX's
- * use of it because every connection keeps its context alive. */
+ * Python SSLContext that installed it, which keeps every list it has
+ * installed while it lives: a handshake in another thread may still read
+ * one that was replaced. The context outlives its SSL_CTX's use of them
+ * because every connection keeps its context alive. */
 typedef struct {
     const unsigned char *data;
     unsigned int len;
