@@ -252,7 +252,14 @@ def resident_kib():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def under_address_sanitizer():
+    import ctypes
+
+    return hasattr(ctypes.CDLL(None), "__asan_init")
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+@pytest.mark.skipif(under_address_sanitizer(), reason="AddressSanitizer keeps what is freed a while")
 def test_one_memory_bio_for_both_directions_is_freed_with_the_connection():
     """wrap_bio(bio, bio): the connection holds one reference to the BIO,
     not two, and both go with it. Each BIO carries a MiB: were it kept,
