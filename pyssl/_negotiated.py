@@ -345,23 +345,6 @@ class Negotiated:
         return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context,
                                 self._verified_for())
 
-    def _verified_for(self) -> str | None:
-        """What this client verified of the server: None when no
-        certificate, else the host name it checked it against ("" for
-        none). On the server side, None."""
-        ssl_ptr = self.ssl_ptr
-        if (
-            self.server_side
-            or not lib.SSL_get_verify_mode(ssl_ptr) & lib.SSL_VERIFY_PEER
-            or lib.SSL_get_verify_result(ssl_ptr) != lib.X509_V_OK
-        ):
-            return None
-        peer = lib.SSL_get1_peer_certificate(ssl_ptr)
-        if peer == ffi.NULL:
-            return None  # a session with a pre-shared key
-        lib.X509_free(peer)
-        return self._checked_name or ""
-
     @session.setter
     def session(self, session: Any) -> None:
         if not isinstance(session, SSLSession):
@@ -389,3 +372,20 @@ class Negotiated:
                 raise error_from_queue("session")
         finally:
             lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference
+
+    def _verified_for(self) -> str | None:
+        """What this client verified of the server: None when no
+        certificate, else the host name it checked it against ("" for
+        none). On the server side, None."""
+        ssl_ptr = self.ssl_ptr
+        if (
+            self.server_side
+            or not lib.SSL_get_verify_mode(ssl_ptr) & lib.SSL_VERIFY_PEER
+            or lib.SSL_get_verify_result(ssl_ptr) != lib.X509_V_OK
+        ):
+            return None
+        peer = lib.SSL_get1_peer_certificate(ssl_ptr)
+        if peer == ffi.NULL:
+            return None  # a session with a pre-shared key
+        lib.X509_free(peer)
+        return self._checked_name or ""

@@ -18,8 +18,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 _MISSING = object()
 _lock = threading.Lock()
@@ -46,13 +47,13 @@ def _belongs_to_stdlib_ssl(value: Any) -> bool:
 # A module's own namespace, read without running any code of the module's
 # type: vars() and isinstance() look attributes up, which loads a module
 # that importlib.util.LazyLoader made, and may run any __getattr__.
-_namespace_of = ModuleType.__dict__["__dict__"].__get__
+_namespace_of: Callable[[ModuleType], dict[str, Any]] = vars(ModuleType)["__dict__"].__get__
 # The type of a module LazyLoader made and nothing has used yet (it becomes
 # a plain module when first used).
 _LazyModule: type | None = getattr(importlib.util, "_LazyModule", None)
 
 
-def _is_module(value: Any) -> bool:
+def _is_module(value: Any) -> TypeGuard[ModuleType]:
     return issubclass(type(value), ModuleType)
 
 
