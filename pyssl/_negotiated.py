@@ -343,7 +343,7 @@ class Negotiated:
         if session == ffi.NULL:
             raise error_from_queue("session")
         return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context,
-                                self._verified_for())
+                                self._verified_name())
 
     @session.setter
     def session(self, session: Any) -> None:
@@ -373,7 +373,7 @@ class Negotiated:
         finally:
             lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference
 
-    def _verified_for(self) -> str | None:
+    def _verified_name(self) -> str | None:
         """What this client verified of the server: None when no
         certificate, else the host name it checked it against ("" for
         none). On the server side, None."""
