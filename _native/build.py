@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 import sys
 import tempfile
 
@@ -54,6 +55,12 @@ def make_ffibuilder() -> FFI:
         # pyssl deliberately offers the deprecated fixed-version methods
         # behind PROTOCOL_TLSv1*, as the stdlib does.
         extra_compile_args.append("-Wno-deprecated-declarations")
+    # Flags for this extension alone, not for whatever else pip builds:
+    # .ci/run builds it with AddressSanitizer and UndefinedBehaviorSanitizer
+    # this way (docs/hardening.md, "Sanitizers").
+    extra_compile_args += shlex.split(os.environ.get("PYSSL_EXTRA_COMPILE_ARGS", ""))
+    extra_link_args = location.extra_link_args + shlex.split(
+        os.environ.get("PYSSL_EXTRA_LINK_ARGS", ""))
     builder.set_source(
         "pyssl._openssl",
         source,
@@ -61,7 +68,7 @@ def make_ffibuilder() -> FFI:
         library_dirs=location.library_dirs,
         libraries=location.libraries,
         extra_compile_args=extra_compile_args,
-        extra_link_args=location.extra_link_args,
+        extra_link_args=extra_link_args,
         define_macros=limited_api_macros(),
         # The stable ABI (stable_abi.py says which): one wheel per platform
         # serves CPython 3.10 and later, at no cost to the hot paths: cffi's

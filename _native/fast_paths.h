@@ -28,10 +28,13 @@
 typedef PyObject *(*pyssl_fastcall)(PyObject *, PyObject *const *, Py_ssize_t);
 
 /* The address each function takes first, after checking the count of
- * arguments; NULL with TypeError set. */
+ * arguments; NULL with an exception set: TypeError, OverflowError (no
+ * pointer that large), or ValueError for 0, which PyLong_AsVoidPtr()
+ * converts without setting one. */
 static void *pyssl_address_argument(const char *function, PyObject *const *args,
                                     Py_ssize_t nargs, Py_ssize_t expected)
 {
+    void *address;
     if (nargs != expected) {
         PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", function, expected);
         return NULL;
@@ -40,7 +43,10 @@ static void *pyssl_address_argument(const char *function, PyObject *const *args,
         PyErr_Format(PyExc_TypeError, "%s() takes an address (int) first", function);
         return NULL;
     }
-    return PyLong_AsVoidPtr(args[0]);
+    address = PyLong_AsVoidPtr(args[0]);
+    if (address == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_ValueError, "%s() takes a non-null address", function);
+    return address;
 }
 
 /* A bytes argument's storage; -1 with TypeError set for anything else. */
@@ -286,11 +292,15 @@ static Py_ssize_t pyssl_direct_read_size(pyssl_io *io, Py_ssize_t size, int on_s
 }
 
 /* One pyssl_read(), or pyssl_write() when data is not NULL, without the
- * GIL when release is set; the result is theirs. */
-static long pyssl_io_call(pyssl_io *io, void *dest, const void *data, size_t len, int release)
+ * GIL when release is set; the result is theirs, a count as wide as a
+ * Py_ssize_t (see pyssl_io_result). */
+typedef char pyssl_counts_are_py_ssize_t[
+    sizeof(pyssl_read(NULL, NULL, 0)) == sizeof(Py_ssize_t) ? 1 : -1];
+
+static Py_ssize_t pyssl_io_call(pyssl_io *io, void *dest, const void *data, size_t len, int release)
 {
     PyThreadState *save = release ? PyEval_SaveThread() : NULL;
-    long result = data != NULL ? pyssl_write(io, data, len) : pyssl_read(io, dest, len);
+    Py_ssize_t result = data != NULL ? pyssl_write(io, data, len) : pyssl_read(io, dest, len);
     if (save != NULL)
         PyEval_RestoreThread(save);
     return result;
@@ -307,7 +317,7 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     pyssl_io *io;
     Py_ssize_t size, direct;
     PyObject *out = NULL, *data, *number, *pair;
-    long result;
+    Py_ssize_t result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_read", args, nargs, 3);
@@ -344,11 +354,11 @@ static PyObject *pyssl_fast_ssl_read(PyObject *module, PyObject *const *args, Py
     }
     if (result != -PYSSL_HANDSHAKE_SEEN) {
         Py_XDECREF(out);
-        return PyLong_FromLong(result);
+        return PyLong_FromSsize_t(result);
     }
     data = PyBytes_FromStringAndSize(dest, (Py_ssize_t)io->count);
     Py_XDECREF(out);
-    number = PyLong_FromLong(result);
+    number = PyLong_FromSsize_t(result);
     pair = data != NULL && number != NULL ? PyTuple_New(2) : NULL;
     if (pair == NULL) {
         Py_XDECREF(data);
@@ -366,8 +376,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
 {
     pyssl_io *io;
     char *data;
-    Py_ssize_t size;
-    long result;
+    Py_ssize_t size, result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_write", args, nargs, 3);
@@ -379,7 +388,7 @@ static PyObject *pyssl_fast_ssl_write(PyObject *module, PyObject *const *args, P
     if (release < 0)
         return NULL;
     result = pyssl_io_call(io + 1, NULL, data, (size_t)size, release);
-    return PyLong_FromLong(result);
+    return PyLong_FromSsize_t(result);
 }
 
 /* Reading straight into the caller's buffer (recv_into(), read(n, buffer))
@@ -401,8 +410,7 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
 {
     pyssl_io *io;
     Py_buffer view;
-    Py_ssize_t size;
-    long result;
+    Py_ssize_t size, result;
     int release;
     (void)module;
     io = (pyssl_io *)pyssl_address_argument("ssl_read_into", args, nargs, 4);
@@ -426,7 +434,7 @@ static PyObject *pyssl_fast_ssl_read_into(PyObject *module, PyObject *const *arg
     }
     result = pyssl_io_call(io, view.buf, NULL, (size_t)size, release);
     PyBuffer_Release(&view);
-    return PyLong_FromLong(result);
+    return PyLong_FromSsize_t(result);
 }
 #endif
 

@@ -80,6 +80,7 @@ static const char *const pyssl_gil_releasing[] = {
     "PEM_read_bio_X509", "PEM_read_bio_X509_AUX", "d2i_X509_bio", "pyssl_make_self_signed",
     "pyssl_load_dh_params", "RAND_bytes", "RAND_add", "RAND_status",
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
+    "pyssl_store_objects",
     "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl", "pyssl_free_ssl_and_close",
     "pyssl_trust_read_file", "pyssl_trust_read_data",
     "pyssl_sendfile",
@@ -300,8 +301,21 @@ static int pyssl_connection_ex_index(void)
     return pyssl_connection_index;
 }
 
-/* A server resumes only sessions made in its own session id context. */
-static const unsigned char pyssl_session_id_context[] = "pyssl";
+/* A server resumes only sessions made in its own session id context:
+ * pyssl's, under the verify mode the connection has now (none, optional,
+ * required). A session made while the server asked for no certificate,
+ * or let a client go without one, is not resumed once it requires one:
+ * resuming would skip the check. */
+static const unsigned char pyssl_session_id_context[] = "pyssl-verify-";
+
+static int pyssl_set_session_id_context(SSL *ssl)
+{
+    unsigned char id[sizeof(pyssl_session_id_context)];
+    int mode = SSL_get_verify_mode(ssl) & (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    memcpy(id, pyssl_session_id_context, sizeof(id) - 1);
+    id[sizeof(id) - 1] = (unsigned char)('0' + mode);
+    return SSL_set_session_id_context(ssl, id, sizeof(id));
+}
 
 /* The steps every connection takes, in one call from Python instead of a
  * dozen: each call costs cffi's argument conversion. key goes in the
@@ -320,15 +334,15 @@ static SSL *pyssl_new_ssl(SSL_CTX *ctx, void *key, int server_side, int fd, pyss
     if (fd >= 0 && !SSL_set_fd(ssl, fd))
         goto fail;
     if (server_side) {
-        if (!SSL_set_session_id_context(ssl, pyssl_session_id_context,
-                                        sizeof(pyssl_session_id_context) - 1))
+        if (!pyssl_set_session_id_context(ssl))
             goto fail;
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
     }
-    /* One thread may read while another writes, each in OpenSSL without
-     * the GIL: each direction has its own out-parameters. */
+    /* Each direction has its own out-parameters: a read's results never
+     * land in a write's. (Two calls on one SSL at once are outside
+     * OpenSSL's rules all the same: docs/hardening.md, "Threads".) */
     io[0].ssl = io[1].ssl = ssl;
     return ssl;
 fail:
@@ -380,11 +394,13 @@ static int pyssl_free_ssl_and_close(SSL *ssl, int fd)
 }
 
 /* A connection over two memory BIOs. SSL_set_bio takes over one reference
- * of each; the MemoryBIO objects keep their own. */
+ * of each, and only one when both are the same BIO; the MemoryBIO objects
+ * keep their own. */
 static void pyssl_use_bios(SSL *ssl, BIO *incoming, BIO *outgoing)
 {
     BIO_up_ref(incoming);
-    BIO_up_ref(outgoing);
+    if (outgoing != incoming)
+        BIO_up_ref(outgoing);
     SSL_set_bio(ssl, incoming, outgoing);
 }
 
@@ -422,8 +438,12 @@ static int pyssl_set_server_name(SSL *ssl, const char *name, const unsigned char
 /* The read and write helpers return the byte count when the call simply
  * succeeded. Otherwise they return minus the SSL_get_error() code, with
  * PYSSL_HANDSHAKE_SEEN added when a handshake started or ended during
- * the call (then also on success, with the count in io->count). */
-static long pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
+ * the call (then also on success, with the count in io->count). The
+ * result is a ssize_t, as wide as the size_t count, as the stdlib counts:
+ * a long is narrower on 64-bit Windows, where a large write would be
+ * reported as a failure after it was sent, or its count would wrap and
+ * sendall() send data again. */
+static ssize_t pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
 {
     SSL *ssl = io->ssl;
     int err = SSL_ERROR_NONE;
@@ -436,10 +456,10 @@ static long pyssl_io_result(pyssl_io *io, int ok, void *handshakes_before)
     }
     if (PYSSL_HANDSHAKES(ssl) != handshakes_before)
         err |= PYSSL_HANDSHAKE_SEEN;
-    return err == SSL_ERROR_NONE ? (long)io->count : -(long)err;
+    return err == SSL_ERROR_NONE ? (ssize_t)io->count : -(ssize_t)err;
 }
 
-static long pyssl_read(pyssl_io *io, void *buf, size_t len)
+static ssize_t pyssl_read(pyssl_io *io, void *buf, size_t len)
 {
     void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
@@ -448,7 +468,7 @@ static long pyssl_read(pyssl_io *io, void *buf, size_t len)
     return pyssl_io_result(io, ok, handshakes);
 }
 
-static long pyssl_write(pyssl_io *io, const void *buf, size_t len)
+static ssize_t pyssl_write(pyssl_io *io, const void *buf, size_t len)
 {
     void *handshakes = PYSSL_HANDSHAKES(io->ssl);
     int ok;
@@ -520,8 +540,10 @@ static void pyssl_settle_allocator(void)
 /* ---- ALPN and NPN ------------------------------------------------------ */
 
 /* A protocol list in wire format (length-prefixed names), owned by the
- * Python SSLContext that installed it; the context outlives its SSL_CTX's
- * use of it because every connection keeps its context alive. */
+ * Python SSLContext that installed it, which keeps every list it has
+ * installed while it lives: a handshake in another thread may still read
+ * one that was replaced. The context outlives its SSL_CTX's use of them
+ * because every connection keeps its context alive. */
 typedef struct {
     const unsigned char *data;
     unsigned int len;
@@ -764,6 +786,63 @@ static int pyssl_use_private_key_bio(SSL_CTX *ctx, BIO *in, int der)
     ok = SSL_CTX_use_PrivateKey(ctx, pkey);
     EVP_PKEY_free(pkey);
     return ok;
+}
+
+/* ---- the trust store ---------------------------------------------------- */
+
+/* A copy of the objects of the context's trust store, each holding its own
+ * reference to its certificate or CRL; NULL when out of memory. The store
+ * is shared: a handshake in another thread that finds a CA in a capath
+ * directory adds it, as load_verify_locations() does, and the list of
+ * objects may then move in memory. So it is read only under the store's
+ * lock, as OpenSSL 3.3's X509_STORE_get1_objects() reads it, and what the
+ * caller walks is the copy. Listed in pyssl_gil_releasing: it may wait for
+ * that lock, which those threads hold without the GIL. */
+#if OPENSSL_VERSION_NUMBER < 0x30300000L
+static X509_OBJECT *pyssl_x509_object_dup(const X509_OBJECT *obj)
+{
+    X509_OBJECT *copy = X509_OBJECT_new();
+    int ok = 1;
+    if (copy == NULL)
+        return NULL;
+    switch (X509_OBJECT_get_type(obj)) {
+    case X509_LU_X509:
+        ok = X509_OBJECT_set1_X509(copy, X509_OBJECT_get0_X509(obj));
+        break;
+    case X509_LU_CRL:
+        ok = X509_OBJECT_set1_X509_CRL(copy, X509_OBJECT_get0_X509_CRL(obj));
+        break;
+    default:
+        /* Left empty: the caller counts certificates and CRLs only. */
+        break;
+    }
+    if (!ok) {
+        X509_OBJECT_free(copy);
+        return NULL;
+    }
+    return copy;
+}
+#endif
+
+static STACK_OF_X509_OBJECT *pyssl_store_objects(SSL_CTX *ctx)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+    return X509_STORE_get1_objects(store);
+#else
+    STACK_OF(X509_OBJECT) *copy;
+    if (!X509_STORE_lock(store))
+        return NULL;
+    copy = sk_X509_OBJECT_deep_copy(X509_STORE_get0_objects(store), pyssl_x509_object_dup,
+                                    X509_OBJECT_free);
+    X509_STORE_unlock(store);
+    return copy;
+#endif
+}
+
+static void pyssl_free_store_objects(STACK_OF_X509_OBJECT *objects)
+{
+    sk_X509_OBJECT_pop_free(objects, X509_OBJECT_free);
 }
 
 /* ---- OCSP stapling ------------------------------------------------------ */

@@ -82,6 +82,16 @@ def as_unsigned_long_long(value: Any) -> int:
     return number
 
 
+def as_c_double(value: Any) -> float:
+    """An Argument Clinic ``double`` (``PyFloat_AsDouble``): a float, or
+    an object with ``__float__`` or ``__index__``; not a str."""
+    if type(value) is float:
+        return value
+    if hasattr(type(value), "__float__") or hasattr(type(value), "__index__"):
+        return float(value)
+    raise TypeError(f"must be real number, not {type(value).__name__}")
+
+
 def idna_hostname(name: str) -> str:
     """``name.encode("idna").decode("ascii")``, as the stdlib encodes a
     server_hostname. The codec is Python code (half a microsecond a name,

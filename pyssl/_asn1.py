@@ -32,6 +32,9 @@ def txt2obj(txt: str, name: bool = False) -> tuple[int, str, str, str]:
     """Look up an object by dotted OID, or also by name when ``name``."""
     if not isinstance(txt, str):
         raise TypeError(f"txt2obj() argument 'txt' must be str, not {type(txt).__name__}")
+    if "\0" in txt:
+        # OpenSSL would read up to the NUL: refused, as the stdlib's "s".
+        raise ValueError("embedded null character")
     obj = lib.OBJ_txt2obj(txt.encode("utf-8"), 0 if name else 1)
     if obj == ffi.NULL:
         clear_queue()

@@ -37,6 +37,8 @@ _keys = itertools.count(1)
 # SSL ex-data slot holding a connection's handle: a cffi handle on a weak
 # reference to the Connection (made in Connection.__init__).
 EX_DATA_INDEX = lib.pyssl_connection_ex_index()
+if EX_DATA_INDEX < 0:  # pragma: no cover - out of memory
+    raise MemoryError("cannot allocate an OpenSSL ex_data index")
 
 
 def register(obj: Any) -> Any:
@@ -249,6 +251,8 @@ class ContextCallbacks:
                 "set_psk_server_callback() argument 'identity_hint' must be str or None, "
                 f"not {type(identity_hint).__name__}"
             )
+        if identity_hint is not None and "\0" in identity_hint:
+            raise ValueError("embedded null character")
         if self._protocol == PROTOCOL_TLS_CLIENT:
             raise own_error(
                 "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context", "set_psk_server_callback"
@@ -399,6 +403,9 @@ def _psk_client_result(result: Any) -> tuple[bytes, bytes]:
         identity_bytes = identity.encode("utf-8")
     else:
         identity_bytes = _read_only_bytes(identity, 1)
+    if b"\0" in identity_bytes:
+        # OpenSSL sends the identity up to its first NUL: another identity.
+        raise ValueError("embedded null character in the PSK identity")
     return identity_bytes, _read_only_bytes(key, 2)
 
 

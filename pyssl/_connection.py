@@ -83,6 +83,9 @@ class Connection(Negotiated):
         "callback_error_raised",
         # Set by read_early_data() once the early data has ended.
         "_early_data_finished",
+        # The server_hostname the peer's certificate is checked against,
+        # or None (see Negotiated.session).
+        "_checked_name",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.
@@ -133,6 +136,7 @@ class Connection(Negotiated):
         self._owner: Any = weakref.ref(owner) if owner is not None else None
         self.callback_error: BaseException | None = None
         self._early_data_finished = False
+        self._checked_name: str | None = None
         self._forget()  # nothing settled yet
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
@@ -174,6 +178,7 @@ class Connection(Negotiated):
         if not lib.pyssl_set_server_name(self.ssl_ptr, name, address, size, check):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
+        self._checked_name = hostname if check else None
 
     # ---- waiting -----------------------------------------------------------
 
@@ -223,7 +228,7 @@ class Connection(Negotiated):
     def _handshake_steps(self, waiting_for: str, operation: str) -> None:
         """Call SSL_do_handshake() until it is done (see _until_done())."""
         ssl_ptr = self.ssl_ptr
-        status = ffi.new("int[2]")  # its own: another thread may be reading
+        status = ffi.new("int[2]")  # its own: _io holds what reads and writes report
         # Over a blocking socket the first call is the whole handshake.
         err = lib.pyssl_do_handshake(ssl_ptr, status)
         if err != _ERROR_NONE:
@@ -428,7 +433,7 @@ class Connection(Negotiated):
         transport: the underlying socket, or None over memory BIOs."""
         ssl_ptr = self.ssl_ptr
         err = ffi.new("int *")
-        status = ffi.new("int[2]")  # its own: another thread may be reading
+        status = ffi.new("int[2]")  # its own: _io holds what reads and writes report
         deadline = None
         zeros = 0
         while True:
@@ -528,7 +533,7 @@ class Connection(Negotiated):
         """Call the early-data helper ``io`` until it succeeds, waiting for
         the transport as the connection does; returns the byte count."""
         ssl_ptr = self.ssl_ptr
-        # Its own out-parameters: another thread may be reading.
+        # Its own out-parameters: _io holds what reads and writes report.
         count = ffi.new("size_t *")
         status = ffi.new("int[2]")
         self._until_done(lambda: io(ssl_ptr, buf, size, count, status), status,

@@ -121,14 +121,14 @@ def _options_argument(value: Any) -> int:
     return as_c_long(value) & 0xFFFFFFFFFFFFFFFF
 
 
-def _protocols_buffer(protocols: Any) -> Any:
+def _protocols_bytes(protocols: Any) -> bytes:
     """The wire-format list ``_set_alpn_protocols`` and
-    ``_set_npn_protocols`` take, as a C array OpenSSL may keep."""
+    ``_set_npn_protocols`` take, as bytes."""
     src = readable_buffer(protocols)
     try:
         if len(src) > 0xFFFFFFFF:
             raise OverflowError("protocols longer than 4294967295 bytes")
-        return ffi.new("unsigned char[]", ffi.buffer(src)[:]), len(src)
+        return ffi.buffer(src)[:]
     finally:
         ffi.release(src)
 
@@ -139,10 +139,12 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
     # The side every connection of a PROTOCOL_TLS_SERVER (True) or
     # PROTOCOL_TLS_CLIENT (False) context takes; None: either.
     _only_server_side: bool | None
-    # The wire-format lists OpenSSL reads at handshake time, kept alive:
-    # (C array, the pyssl_protocols pointing at it), or () before any.
+    # The wire-format lists OpenSSL reads at handshake time: (C array, the
+    # pyssl_protocols pointing at it), or () before any; and every list the
+    # context has had (see _protocol_list).
     _alpn_protocols: tuple[Any, ...]
     _npn_protocols: tuple[Any, ...]
+    _protocol_lists: dict[bytes, tuple[Any, Any]]
 
     # Set in __new__, as in the stdlib: subclasses may define __init__
     # with whatever signature they like.
@@ -161,6 +163,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         self._key = register(self)
         self._alpn_protocols = ()
         self._npn_protocols = ()
+        self._protocol_lists = {}
         self._post_handshake_auth = False
         self._configure_defaults()
         return self
@@ -387,23 +390,36 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         if not lib.SSL_CTX_set1_sigalgs_list(self._ctx_ptr, names):
             raise own_error("unrecognized signature algorithm", "set_server_sigalgs")
 
+    def _protocol_list(self, protos: Any) -> tuple[Any, Any]:
+        """(C array, pyssl_protocols) for the wire-format list ``protos``,
+        made once per distinct list and kept as long as the context.
+        OpenSSL's ALPN and NPN callbacks read the list at handshake time,
+        in other threads and without the GIL: a list replaced may still be
+        being read there, so none is freed before the context (lists are
+        short, and a context sees few)."""
+        wire = _protocols_bytes(protos)
+        kept = self._protocol_lists.get(wire)
+        if kept is None:
+            data = ffi.new("unsigned char[]", wire)
+            kept = (data, ffi.new("pyssl_protocols *", (data, len(wire))))
+            self._protocol_lists[wire] = kept
+        return kept
+
     def _set_alpn_protocols(self, protos: Any, /) -> None:
         """Offer (client) or accept (server) the ALPN protocols of
         ``protos``, in wire format (RFC 7301, 3.1), most preferred first."""
-        data, size = _protocols_buffer(protos)
-        protocols = ffi.new("pyssl_protocols *", (data, size))
+        data, protocols = self._protocol_list(protos)
         # SSL_CTX_set_alpn_protos copies the list and returns 0 on success.
-        if lib.SSL_CTX_set_alpn_protos(self._ctx_ptr, data, size):
+        if lib.SSL_CTX_set_alpn_protos(self._ctx_ptr, data, protocols.len):
             raise MemoryError()
-        lib.pyssl_set_alpn_select(self._ctx_ptr, protocols)
         # The server-side select callback reads the list at handshake time.
+        lib.pyssl_set_alpn_select(self._ctx_ptr, protocols)
         self._alpn_protocols = (data, protocols)
 
     def _set_npn_protocols(self, protos: Any, /) -> None:
         """Advertise (server) or choose from (client) the NPN protocols of
         ``protos``, in wire format."""
-        data, size = _protocols_buffer(protos)
-        protocols = ffi.new("pyssl_protocols *", (data, size))
+        data, protocols = self._protocol_list(protos)
         if not lib.pyssl_set_npn_protocols(self._ctx_ptr, protocols):
             raise NotImplementedError("The NPN extension is not supported by this OpenSSL")
         self._npn_protocols = (data, protocols)

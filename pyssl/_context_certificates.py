@@ -162,14 +162,19 @@ class CertificateSettings:
 
     # ---- the trust store ------------------------------------------------------
 
-    def _store_certificates(self) -> list[Any]:
-        store = lib.SSL_CTX_get_cert_store(self._ctx_ptr)
-        objects = lib.X509_STORE_get0_objects(store)
-        found = []
+    def _store_certificates(self) -> Iterator[tuple[int, Any]]:
+        """(type, X509_OBJECT) of each object of the trust store, from a
+        copy taken under the store's lock (see pyssl_store_objects): a
+        handshake in another thread may add to the store meanwhile. The
+        copy, and the references it holds, live as long as the iteration."""
+        objects = lib.pyssl_store_objects(self._ctx_ptr)
+        if objects == ffi.NULL:
+            clear_queue()
+            raise MemoryError("failed to query cert store")
+        objects = ffi.gc(objects, lib.pyssl_free_store_objects)
         for i in range(lib.sk_X509_OBJECT_num(objects)):
             obj = lib.sk_X509_OBJECT_value(objects, i)
-            found.append((lib.X509_OBJECT_get_type(obj), obj))
-        return found
+            yield lib.X509_OBJECT_get_type(obj), obj
 
     def cert_store_stats(self) -> dict[str, int]:
         """Counts of the loaded X.509 certificates, CA certificates and CRLs.

@@ -9,6 +9,7 @@ from collections import namedtuple
 from socket import _GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
+from pyssl._arguments import as_c_double
 from pyssl._asn1 import _ASN1Object
 from pyssl._enums import (
     CERT_NONE,
@@ -185,13 +186,26 @@ def RAND_status() -> bool:  # noqa: N802
     return bool(lib.RAND_status())
 
 
+_INT_MAX = 2**31 - 1
+_RAND_add = lib.RAND_add
+
+
 def RAND_add(string: Any, entropy: float) -> None:  # noqa: N802
     """Mix ``string`` (str or bytes-like) into the random generator, with
     ``entropy`` bytes of estimated randomness."""
     if isinstance(string, str):
         string = string.encode("utf-8")
     with ffi.from_buffer(string) as data:
-        lib.RAND_add(data, len(data), float(entropy))
+        entropy = as_c_double(entropy)
+        # RAND_add() counts in an int: more is fed in pieces, as the stdlib does.
+        size = len(data)
+        done = 0
+        while True:
+            piece = min(size - done, _INT_MAX)
+            _RAND_add(data + done, piece, entropy)
+            done += piece
+            if done == size:
+                break
 
 
 def get_sigalgs() -> list[str]:

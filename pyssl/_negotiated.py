@@ -66,6 +66,7 @@ class Negotiated:
     ssl_ptr: Any
     server_side: bool
     _context: Any
+    _checked_name: str | None
 
     def _forget(self) -> None:
         """Drop what the getters keep. Called when a handshake may have
@@ -393,7 +394,8 @@ class Negotiated:
         session = lib.SSL_SESSION_dup(current)
         if session == ffi.NULL:
             raise error_from_queue("session")
-        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context)
+        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context,
+                                self._verified_name())
 
     @session.setter
     def session(self, session: Any) -> None:
@@ -405,6 +407,13 @@ class Negotiated:
             raise ValueError("Cannot set session for server-side SSLSocket.")
         if lib.SSL_is_init_finished(self.ssl_ptr):
             raise ValueError("Cannot set session after handshake.")
+        if lib.SSL_get_verify_mode(self.ssl_ptr) & lib.SSL_VERIFY_PEER and (
+            session._verified_for is None
+            or (self._checked_name is not None and session._verified_for != self._checked_name)
+        ):
+            # Made without the verification this connection requires:
+            # resuming it would skip that. Not offered; a full handshake.
+            return
         # A copy again, so that this connection ending without a shutdown
         # cannot spoil the caller's session for the next one.
         copy = lib.SSL_SESSION_dup(session._session_ptr)
@@ -415,3 +424,20 @@ class Negotiated:
                 raise error_from_queue("session")
         finally:
             lib.SSL_SESSION_free(copy)  # SSL_set_session took its own reference
+
+    def _verified_name(self) -> str | None:
+        """What this client verified of the server: None when no
+        certificate, else the host name it checked it against ("" for
+        none). On the server side, None."""
+        ssl_ptr = self.ssl_ptr
+        if (
+            self.server_side
+            or not lib.SSL_get_verify_mode(ssl_ptr) & lib.SSL_VERIFY_PEER
+            or lib.SSL_get_verify_result(ssl_ptr) != lib.X509_V_OK
+        ):
+            return None
+        peer = lib.SSL_get1_peer_certificate(ssl_ptr)
+        if peer == ffi.NULL:
+            return None  # a session with a pre-shared key
+        lib.X509_free(peer)
+        return self._checked_name or ""

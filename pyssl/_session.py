@@ -14,9 +14,14 @@ class SSLSession:
     """A TLS session, from ``SSLSocket.session``, to resume a connection
     made with the same SSLContext."""
 
-    __slots__ = ("_session_ptr", "_context")
+    __slots__ = ("_session_ptr", "_context", "_verified_for")
     _session_ptr: Any  # SSL_SESSION *, owned (ffi.gc)
     _context: _SSLContext
+    # What the client that made it verified: None when it verified no
+    # certificate, the host name it checked the certificate against, or ""
+    # when it checked none. A connection that requires more is not offered
+    # the session (Negotiated.session): resuming would skip the check.
+    _verified_for: str | None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> SSLSession:
         raise TypeError("cannot create 'pyssl.SSLSession' instances")
@@ -25,10 +30,11 @@ class SSLSession:
         raise TypeError("type 'pyssl.SSLSession' is not an acceptable base type")
 
     @classmethod
-    def _wrap(cls, session_ptr: Any, context: _SSLContext) -> SSLSession:
+    def _wrap(cls, session_ptr: Any, context: _SSLContext, verified_for: str | None = None) -> SSLSession:
         self = object.__new__(cls)
         self._session_ptr = session_ptr
         self._context = context
+        self._verified_for = verified_for
         return self
 
     @property

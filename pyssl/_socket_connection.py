@@ -89,9 +89,8 @@ class SocketConnection(Connection):
     if hasattr(select, "poll"):
 
         def _ready(self, fd: int, writing: bool, timeout: float | None) -> bool:
-            # A poll object per wait: one thread may be reading while
-            # another writes, and a poll object refuses to be polled by
-            # two threads at once (RuntimeError).
+            # A poll object per wait, shared with nothing: a poll object
+            # refuses to be polled by two threads at once (RuntimeError).
             poller = select.poll()
             poller.register(fd, select.POLLOUT if writing else select.POLLIN)
             return bool(poller.poll(None if timeout is None else ceil(timeout * 1000)))

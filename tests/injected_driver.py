@@ -472,6 +472,131 @@ def inject_extract(steps):
     return {"steps": report}
 
 
+# Modules that LazyLoader makes, and what each runs once first used.
+LAZY_SOURCES = {
+    "lazy_broken": "raise RuntimeError('broken on first use')\n",
+    # Imports, once used, a module that imports ssl.
+    "lazy_outer": "import lazy_inner\nUSED = True\n",
+}
+LAZY_INNER = "import ssl\nfrom ssl import SSLContext\n"
+
+
+def _lazy_import(name):
+    """``name`` made by importlib.util.LazyLoader: in sys.modules, its code
+    run only when an attribute is first looked up."""
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+def _ssl_state():
+    """Whose ssl the program sees: what ``import ssl`` gives, is_injected(),
+    and http.client's ssl."""
+    import pyssl
+
+    return {"import ssl": _import_ssl(), "injected": pyssl.is_injected(),
+            "http.client.ssl": sys.modules["http.client"].ssl.__name__}
+
+
+@scenario
+def inject_with_lazy_modules(directory, lazy):
+    """Modules ``lazy`` (names of LAZY_SOURCES), made by LazyLoader and not
+    used yet, when pyssl is injected: what the injection raised, which of
+    them it loaded, the state after it; then, each used: what it raised,
+    and the ssl that the modules it imported hold."""
+    import pyssl
+
+    sources = {**LAZY_SOURCES, "lazy_inner": LAZY_INNER}
+    for name, source in sources.items():
+        with open(os.path.join(directory, f"{name}.py"), "w") as f:
+            f.write(source)
+    sys.path.insert(0, directory)
+    modules = {name: _lazy_import(name) for name in lazy}
+    try:
+        pyssl.inject_into_stdlib()
+        raised = None
+    except Exception as exc:
+        raised = f"{type(exc).__name__}: {exc}"
+    lazy_type = importlib.util._LazyModule
+    report = {"inject raised": raised,
+              "loaded by inject": sorted(n for n, m in modules.items() if type(m) is not lazy_type),
+              **_ssl_state()}
+    used = {}
+    for name, module in modules.items():
+        try:
+            used[name] = module.USED
+        except Exception as exc:
+            used[name] = f"{type(exc).__name__}: {exc}"
+    report["used"] = used
+    inner = sys.modules.get("lazy_inner")
+    if inner is not None:
+        report["lazy_inner"] = [inner.ssl.__name__, inner.SSLContext.__module__]
+    return report
+
+
+@scenario
+def interrupted(operation):
+    """``operation`` ("inject" or "extract", after an injection) stopped by
+    an exception half-way through rebinding the globals; then the same
+    operation again. After each: the sys.modules entries and the globals
+    that differ from before the first, and whose ssl the program sees."""
+    import pyssl
+    import pyssl._stdlib as switch
+
+    if operation == "extract":
+        pyssl.inject_into_stdlib()
+    modules_before = dict(sys.modules)
+    initial = [(module, dict(vars(module))) for module in _modules()]
+
+    def state():
+        changed = sorted(
+            f"{module.__name__}.{name}" for module, old in initial
+            for name in old.keys() | vars(module).keys()
+            if old.get(name, _MISSING) is not vars(module).get(name, _MISSING))
+        entries = sorted(k for k in modules_before.keys() | sys.modules.keys()
+                         if modules_before.get(k, _MISSING) is not sys.modules.get(k, _MISSING))
+        return {"sys.modules": entries, "globals": changed, **_ssl_state()}
+
+    class Interrupted(Exception):
+        pass
+
+    # Fails once two globals are rebound, or put back.
+    if operation == "inject":
+        name, original = "_swap", switch._swap
+        rebound = [0]
+
+        def replacement(value, table):
+            if rebound[0] == 2:
+                raise Interrupted
+            new = original(value, table)
+            rebound[0] += new is not switch._MISSING
+            return new
+    else:
+        name, original = "_undo", switch._undo
+
+        def replacement(done):
+            original(done[-2:])
+            raise Interrupted
+
+    setattr(switch, name, replacement)
+    try:
+        {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[operation]()
+        raised = None
+    except Interrupted:
+        raised = "Interrupted"
+    finally:
+        setattr(switch, name, original)
+    report = {"raised": raised, "after": state()}
+    {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[operation]()
+    report["again"] = state()
+    return report
+
+
+
 # ---- client libraries against the test process's servers -----------------------
 
 

@@ -184,3 +184,73 @@ def test_wrong_types_are_type_errors(either, protocols, message):
     with pytest.raises(TypeError) as info:
         ctx.set_alpn_protocols(protocols)
     assert str(info.value) == message
+
+
+# ---- replacing the list while other threads make handshakes ----------------------
+
+
+def test_the_protocols_replaced_during_handshakes_in_other_threads(certs):
+    """A server's ALPN callback reads the context's list without the GIL,
+    during handshakes in other threads, while the main thread replaces the
+    list again and again: a list replaced must stay readable (the
+    sanitizer build of CI sees a read of freed memory), and each handshake
+    settles on a protocol one of the lists held."""
+    import threading
+    import time
+
+    from peers import BioPair
+
+    server_ctx = server_context(pyssl, certs)
+    client_ctx = alpn_context(client_context, pyssl, certs, ["proto-a", "proto-b"])
+    lists = [["proto-a"], ["proto-b"], ["proto-b", "proto-a"]]
+    server_ctx.set_alpn_protocols(lists[0])
+    stop = time.monotonic() + 1.5
+    chosen: set = set()
+    errors: list = []
+
+    def handshakes():
+        try:
+            while time.monotonic() < stop:
+                pair = BioPair(client_ctx, server_ctx).handshake()
+                chosen.add(pair.client.selected_alpn_protocol())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=handshakes) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    replaced = 0
+    while time.monotonic() < stop:
+        server_ctx.set_alpn_protocols(lists[replaced % 3])
+        # Memory of the size of what was freed, written over with junk.
+        junk = [bytearray(b"\xff" * 16) for _ in range(8)]
+        del junk
+        replaced += 1
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert chosen <= {"proto-a", "proto-b"} and chosen
+    assert replaced > 100
+
+
+@pytest.mark.parametrize("setter", ["set_alpn_protocols", "set_npn_protocols"])
+def test_a_replaced_list_lives_as_long_as_the_context(certs, setter):
+    """What the previous list's C copy is, OpenSSL may still be reading in
+    another thread's handshake: it is freed with the context, not before."""
+    import gc
+    import warnings
+    import weakref
+
+    ctx = server_context(pyssl, certs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # NPN
+        getattr(ctx, setter)(["proto-a"])
+        attribute = "_alpn_protocols" if setter == "set_alpn_protocols" else "_npn_protocols"
+        first = [weakref.ref(part) for part in getattr(ctx, attribute)]
+        getattr(ctx, setter)(["proto-b"])
+        getattr(ctx, setter)(["proto-a"])  # the same list again: no new copy
+    gc.collect()
+    assert [part() for part in first] == list(getattr(ctx, attribute))
+    del ctx
+    gc.collect()
+    assert [part() for part in first] == [None, None]

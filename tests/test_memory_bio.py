@@ -11,6 +11,8 @@ import warnings
 
 import pytest
 
+import pyssl
+
 
 def test_read_returns_everything_pending_by_default(either):
     bio = either.MemoryBIO()
@@ -231,6 +233,57 @@ def test_wrap_bio_takes_two_memory_bios(either):
         context.wrap_bio(either.MemoryBIO(), None)
 
 
+def test_wrap_bio_with_check_hostname_requires_a_server_hostname(either):
+    """As wrap_socket() refuses it (the stdlib's wrap_bio() goes on, and
+    the handshake checks no host name)."""
+    context = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    if either is not pyssl:
+        assert context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+        return
+    with pytest.raises(ValueError) as info:
+        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO())
+    assert str(info.value) == "check_hostname requires server_hostname"
+    context.check_hostname = False
+    assert context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+
+
+def resident_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def under_address_sanitizer():
+    import ctypes
+
+    return hasattr(ctypes.CDLL(None), "__asan_init")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+@pytest.mark.skipif(under_address_sanitizer(), reason="AddressSanitizer keeps what is freed a while")
+def test_one_memory_bio_for_both_directions_is_freed_with_the_connection():
+    """wrap_bio(bio, bio): the connection holds one reference to the BIO,
+    not two, and both go with it. Each BIO carries a MiB: were it kept,
+    the process would grow by as much per connection."""
+    import gc
+
+    context = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
+    block = bytes(1 << 20)
+
+    def connection_over_one_bio():
+        bio = pyssl.MemoryBIO()
+        bio.write(block)
+        context.wrap_bio(bio, bio, server_side=True)
+
+    for _ in range(8):  # the allocator's own growth first
+        connection_over_one_bio()
+    gc.collect()
+    before = resident_kib()
+    for _ in range(64):
+        connection_over_one_bio()
+    gc.collect()
+    assert resident_kib() - before < 16 * 1024
+
+
 @pytest.mark.parametrize("server_side", [False, True])
 def test_a_context_for_one_side_refuses_the_other(either, server_side):
     made_for = either.PROTOCOL_TLS_CLIENT if server_side else either.PROTOCOL_TLS_SERVER
@@ -275,6 +328,21 @@ def test_the_fast_paths_refuse_arguments_of_the_wrong_kind():
         # Not a writable buffer: None, nothing raised and nothing read (the
         # caller raises the stdlib's TypeError).
         assert fast.ssl_read_into(address, b"read-only", 1, False) is None
+
+
+@pytest.mark.parametrize("address, error", [(0, ValueError), (2**64, OverflowError)])
+def test_the_fast_paths_refuse_an_address_that_is_none(address, error):
+    # An exception set, not a NULL return without one (SystemError).
+    from pyssl import _fast_paths as fast
+
+    calls = [(fast.ssl_read, 1, False), (fast.ssl_write, b"x", False)]
+    if hasattr(fast, "ssl_read_into"):
+        calls.append((fast.ssl_read_into, bytearray(1), 1, False))
+    for function, *args in calls:
+        with pytest.raises(error) as info:
+            function(address, *args)
+        if error is ValueError:
+            assert str(info.value) == f"{function.__name__}() takes a non-null address"
 
 
 def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):

@@ -311,6 +311,27 @@ def test_identity_hint_must_be_a_str(either, value, type_name, protocol):
     )
 
 
+@pytest.mark.parametrize("protocol", ["PROTOCOL_TLS_SERVER", "PROTOCOL_TLS_CLIENT"])
+def test_an_identity_hint_with_a_nul_is_refused(either, protocol):
+    # OpenSSL would send the hint up to the NUL. Checked with the type.
+    ctx = either.SSLContext(getattr(either, protocol))
+    with pytest.raises(ValueError) as info:
+        ctx.set_psk_server_callback(server_knowing({}), "hint\0more")
+    assert str(info.value) == "embedded null character"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("identity", ["client\0other", b"client\0other"], ids=["str", "bytes"])
+def test_a_client_identity_with_a_nul_is_refused(handshake, unraisable, version, identity):
+    """pyssl alone: OpenSSL would send the identity up to the NUL, another
+    identity than the callback's (the stdlib sends that one)."""
+    identities = []
+    server_ctx = psk_server(pyssl, version, server_knowing({"client": KEY}, identities))
+    failed(handshake, server_ctx, psk_client(pyssl, version, client_giving(identity=identity)))
+    check_report(unraisable, ValueError("embedded null character in the PSK identity"))
+    assert identities == []
+
+
 def test_none_removes_the_client_callback(handshake, certs, either):
     # Without a PSK callback the client verifies certificates again.
     hints = []

@@ -186,6 +186,71 @@ def test_resumption(serve, certs, either, peer, version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_session_nothing_verified_is_not_offered_once_verification_is_required(serve, certs, version):
+    """pyssl alone: the stdlib resumes the session, and so skips the
+    verification the context now requires."""
+    server_ctx = server_context(pyssl, certs)
+    client_ctx = limited(pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT), pyssl, version)
+    client_ctx.check_hostname = False
+    client_ctx.verify_mode = pyssl.CERT_NONE  # and no CA: nothing verified
+    unverified = visit(serve, server_ctx, client_ctx).session
+    client_ctx.verify_mode = pyssl.CERT_REQUIRED
+    with pytest.raises(pyssl.SSLCertVerificationError):
+        visit(serve, server_ctx, client_ctx, session=unverified)
+    # Verified now: a session the next connections resume.
+    client_ctx.load_verify_locations(certs.ca)
+    verified = visit(serve, server_ctx, client_ctx, session=unverified)
+    assert verified.reused is False
+    assert visit(serve, server_ctx, client_ctx, session=verified.session).reused is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_session_no_host_name_was_checked_for_is_not_offered_to_a_check(serve, certs, version):
+    server_ctx = server_context(pyssl, certs)
+    client_ctx = limited(client_context(pyssl, certs), pyssl, version)
+    client_ctx.check_hostname = False  # the chain verified, no host name checked
+    session = visit(serve, server_ctx, client_ctx).session
+    client_ctx.check_hostname = True
+    checked = visit(serve, server_ctx, client_ctx, session=session)
+    assert checked.reused is False
+    assert visit(serve, server_ctx, client_ctx, session=checked.session).reused is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_server_that_now_requires_a_certificate_resumes_no_session_without(serve, certs, version):
+    """pyssl alone: a stdlib server resumes the session, and so accepts a
+    client without the certificate it now requires."""
+    server_ctx = server_context(pyssl, certs)
+    client_ctx = limited(client_context(pyssl, certs), pyssl, version)
+    session = visit(serve, server_ctx, client_ctx).session
+    server_ctx.verify_mode = pyssl.CERT_REQUIRED
+    server_ctx.load_verify_locations(certs.ca)
+    outcomes = []
+
+    def handler(conn):
+        try:
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                outcomes.append(("resumed", tls.session_reused))
+        except pyssl.SSLError as exc:
+            outcomes.append(exc.reason)
+
+    server = serve(handler)
+    with server.connect() as raw:
+        try:
+            # A TLS 1.3 client learns of the refusal when it reads.
+            with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                tls.recv(1)
+        except pyssl.SSLError:
+            pass
+    server.join()
+    assert outcomes == ["PEER_DID_NOT_RETURN_A_CERTIFICATE"]
+    # Made with the client's certificate, a session resumes.
+    client_ctx.load_cert_chain(certs.client_chain)
+    fresh = visit(serve, server_ctx, client_ctx)
+    assert visit(serve, server_ctx, client_ctx, session=fresh.session).reused is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_session_survives_connections_closed_without_shutdown(serve, contexts, version):
     # Every visit() ends without close_notify, which OpenSSL treats as a
     # reason to drop a session; the one taken from the first connection

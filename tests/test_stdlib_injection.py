@@ -97,6 +97,48 @@ def test_inject_rebinds_and_extract_restores_by_identity(setup, steps):
     assert reports == [expected_state(step, setup) for step in steps]
 
 
+PYSSL_STATE = {"import ssl": ["pyssl", "pyssl._ssl", "pyssl.SSLContext"], "injected": True,
+               "http.client.ssl": "pyssl"}
+STDLIB_STATE = {"import ssl": ["ssl", "_ssl", "ssl.SSLContext"], "injected": False,
+                "http.client.ssl": "ssl"}
+
+
+@needs_stdlib_ssl
+def test_inject_does_not_load_a_lazy_module_that_fails_to_load(tmp_path):
+    """A module LazyLoader made, and nothing used yet, fails when it is
+    loaded. The injection must not load it: it switches everything, and
+    the module fails only when used, as it would have without pyssl."""
+    result = run("preload", "inject_with_lazy_modules", directory=str(tmp_path), lazy=["lazy_broken"])
+    assert result == {"setup": "preload", "inject raised": None, "loaded by inject": [], **PYSSL_STATE,
+                      "used": {"lazy_broken": "RuntimeError: broken on first use"}}
+
+
+@needs_stdlib_ssl
+def test_a_lazy_module_used_after_the_injection_imports_pyssl(tmp_path):
+    """A module LazyLoader made, not used yet, that imports (once used) a
+    module that imports ssl: that module gets pyssl."""
+    result = run("preload", "inject_with_lazy_modules", directory=str(tmp_path), lazy=["lazy_outer"])
+    assert result == {"setup": "preload", "inject raised": None, "loaded by inject": [], **PYSSL_STATE,
+                      "used": {"lazy_outer": True}, "lazy_inner": ["pyssl", "pyssl"]}
+
+
+@needs_stdlib_ssl
+@pytest.mark.parametrize("operation", ["inject", "extract"])
+def test_an_interrupted_switch_leaves_everything_as_it_was(operation):
+    """inject_into_stdlib() or extract_from_stdlib() stopped by an exception
+    after two globals were switched: every global and sys.modules entry is
+    as before the call, and so is is_injected(); the next call switches
+    everything."""
+    result = run("preload", "interrupted", operation=operation)
+    unchanged = {"sys.modules": [], "globals": []}
+    before, after = (STDLIB_STATE, PYSSL_STATE) if operation == "inject" else (PYSSL_STATE, STDLIB_STATE)
+    assert result["raised"] == "Interrupted"
+    assert result["after"] == {**unchanged, **before}
+    again = result["again"]
+    assert set(again.pop("globals")) >= set(STDLIB_REBOUND)
+    assert again == {"sys.modules": ["_ssl", "ssl"], **after}
+
+
 def test_blocked_ssl_process_makes_verified_handshakes(certs):
     result = run("block+inject", "handshake", ca=certs.ca, server_chain=certs.server_chain)
     assert result["stdlib_ssl_import"] == BLOCKED_IMPORT
