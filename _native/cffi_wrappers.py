@@ -39,7 +39,7 @@ def releasing_names(helpers_source: str) -> list[str]:
 
 
 def _call_line(name: str) -> re.Pattern[str]:
-    return re.compile(r"\{ (?:result = )?%s\((?:x\d+(?:, x\d+)*)?\); \}" % re.escape(name))
+    return re.compile(r"\{ (?:result = )?" + re.escape(name) + r"\((?:x\d+(?:, x\d+)*)?\); \}")
 
 
 # The lines around the call, in this order; the call goes in the middle.
@@ -81,7 +81,7 @@ def problems(c_source: str, helpers_source: str) -> list[str]:
     if helpers_at < 0:
         return ["the generated C does not hold helpers.h"]
     for macro in ("_cffi_restore_errno", "_cffi_save_errno"):
-        definition = re.search(r"^#define %s\b" % macro, c_source, re.M)
+        definition = re.search(r"^#define " + macro + r"\b", c_source, re.M)
         if definition is None:
             report("macros", f"cffi defines no macro {macro}")
         elif definition.start() > helpers_at:
