@@ -5,7 +5,7 @@ blocking socket blocks inside OpenSSL with the GIL released. With a
 timeout the descriptor is non-blocking (Python sets it so) and
 ``SocketConnection._wait`` polls it until the deadline; with timeout 0 the
 want-read/want-write errors reach the caller. This is the only place that
-waits for a socket.
+waits for a socket; it also sends files over kernel TLS.
 
 docs/internals.md says how this fits with the rest.
 """
@@ -13,10 +13,13 @@ docs/internals.md says how this fits with the rest.
 from __future__ import annotations
 
 import _socket
+import io
 import os
 import select
+import selectors
 import sys
 import weakref
+from collections.abc import Callable
 from math import ceil
 from time import monotonic
 from typing import Any
@@ -128,3 +131,69 @@ def _close_error(err: int) -> OSError:
         # A Winsock error: OSError maps it to errno, as the socket module does.
         return OSError(None, f"closesocket() failed (Winsock error {err})", None, err)
     return OSError(err, os.strerror(err))
+
+
+# ---- sendfile over kernel TLS ------------------------------------------------
+
+
+class _GiveupOnSSLSendfile(Exception):
+    """SSL_sendfile() cannot send this file: send() it instead."""
+
+
+_GiveupOnSSLSendfile.__module__ = "pyssl"
+
+
+def sendfile_zerocopy(
+    sock: Any, send: Callable[[int, int, int], int], file: Any, offset: int,
+    count: int | None,
+) -> int:
+    """Send ``file`` with ``send(fileno, offset, size)`` (the connection's
+    SSL_sendfile), as socket.socket.sendfile() does with os.sendfile(): in
+    blocks of at most 1 GiB, waiting while the socket cannot take more. A
+    file that has no descriptor, or that the first call cannot send (not a
+    regular file), raises _GiveupOnSSLSendfile. The file's position ends
+    after what was sent."""
+    sock._check_sendfile_params(file, offset, count)
+    try:
+        fileno = file.fileno()
+    except (AttributeError, io.UnsupportedOperation) as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    try:
+        fsize = os.fstat(fileno).st_size
+    except OSError as err:
+        raise _GiveupOnSSLSendfile(err) from None
+    if not fsize:
+        return 0
+    # No larger than one sendfile() call takes on every platform.
+    blocksize = min(count or fsize, 2**30)
+    timeout = sock.gettimeout()
+    if timeout == 0:
+        raise ValueError("non-blocking sockets are not supported")
+    selector: selectors.BaseSelector = (
+        selectors.PollSelector() if hasattr(selectors, "PollSelector") else selectors.SelectSelector()
+    )
+    total_sent = 0
+    try:
+        selector.register(sock.fileno(), selectors.EVENT_WRITE)
+        while True:
+            if timeout and not selector.select(timeout):
+                raise TimeoutError("timed out")
+            if count:
+                blocksize = min(count - total_sent, blocksize)
+                if blocksize <= 0:
+                    break
+            try:
+                sent = send(fileno, offset, blocksize)
+            except OSError as err:
+                if total_sent == 0:
+                    raise _GiveupOnSSLSendfile(err) from None
+                raise
+            if sent == 0:
+                break  # the end of the file
+            offset += sent
+            total_sent += sent
+        return total_sent
+    finally:
+        selector.close()
+        if total_sent > 0 and hasattr(file, "seek"):
+            file.seek(offset)

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import _socket
 import errno as _errno
-import io
-import os
-import selectors
 import socket as _socket_module
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
 from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
+from pyssl._socket_connection import _GiveupOnSSLSendfile, sendfile_zerocopy
 from pyssl._x509 import chain_to_der
 
 if TYPE_CHECKING:
@@ -55,69 +52,6 @@ def _unshared_counts() -> tuple[int, int]:
 
 
 _UNSHARED_CONNECTION, _UNSHARED_SSL_PTR = _unshared_counts()
-
-
-class _GiveupOnSSLSendfile(Exception):
-    """SSL_sendfile() cannot send this file: send() it instead."""
-
-
-_GiveupOnSSLSendfile.__module__ = "pyssl"
-
-
-def _sendfile_zerocopy(
-    sock: SSLSocket, send: Callable[[int, int, int], int], file: Any, offset: int,
-    count: int | None,
-) -> int:
-    """Send ``file`` with ``send(fileno, offset, size)`` (the connection's
-    SSL_sendfile), as socket.socket.sendfile() does with os.sendfile(): in
-    blocks of at most 1 GiB, waiting while the socket cannot take more. A
-    file that has no descriptor, or that the first call cannot send (not a
-    regular file), raises _GiveupOnSSLSendfile. The file's position ends
-    after what was sent."""
-    sock._check_sendfile_params(file, offset, count)
-    try:
-        fileno = file.fileno()
-    except (AttributeError, io.UnsupportedOperation) as err:
-        raise _GiveupOnSSLSendfile(err) from None
-    try:
-        fsize = os.fstat(fileno).st_size
-    except OSError as err:
-        raise _GiveupOnSSLSendfile(err) from None
-    if not fsize:
-        return 0
-    # No larger than one sendfile() call takes on every platform.
-    blocksize = min(count or fsize, 2**30)
-    timeout = sock.gettimeout()
-    if timeout == 0:
-        raise ValueError("non-blocking sockets are not supported")
-    selector: selectors.BaseSelector = (
-        selectors.PollSelector() if hasattr(selectors, "PollSelector") else selectors.SelectSelector()
-    )
-    total_sent = 0
-    try:
-        selector.register(sock.fileno(), selectors.EVENT_WRITE)
-        while True:
-            if timeout and not selector.select(timeout):
-                raise TimeoutError("timed out")
-            if count:
-                blocksize = min(count - total_sent, blocksize)
-                if blocksize <= 0:
-                    break
-            try:
-                sent = send(fileno, offset, blocksize)
-            except OSError as err:
-                if total_sent == 0:
-                    raise _GiveupOnSSLSendfile(err) from None
-                raise
-            if sent == 0:
-                break  # the end of the file
-            offset += sent
-            total_sent += sent
-        return total_sent
-    finally:
-        selector.close()
-        if total_sent > 0 and hasattr(file, "seek"):
-            file.seek(offset)
 
 
 class SSLSocket(_socket_module.socket):
@@ -369,7 +303,7 @@ class SSLSocket(_socket_module.socket):
         sslobj = self._sslobj
         if not sslobj.uses_ktls_for_send():
             raise _GiveupOnSSLSendfile("Kernel TLS is not enabled for the socket")
-        return _sendfile_zerocopy(self, sslobj.sendfile, file, offset, count)
+        return sendfile_zerocopy(self, sslobj.sendfile, file, offset, count)
 
     # recv() and recv_into() call the connection's read() themselves, not
     # read(): one Python frame fewer per call, as many as the stdlib's.
