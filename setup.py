@@ -31,7 +31,9 @@ class build_py_with_startup_hook(build_py):
 
     def run(self):
         super().run()
-        self.copy_file("pyssl-inject.pth", os.path.join(self.build_lib, "pyssl-inject.pth"))
+        self.copy_file(
+            "pyssl-inject.pth", os.path.join(self.build_lib, "pyssl-inject.pth")
+        )
 
     def get_outputs(self, include_bytecode=True):
         return super().get_outputs(include_bytecode) + [
@@ -49,5 +51,8 @@ abi3_options = {} if abi3_tag is None else {"bdist_wheel": {"py_limited_api": ab
 setup(
     cffi_modules=["_native/build.py:ffibuilder"],
     options=abi3_options,
-    cmdclass={"build_ext": build_ext_checking_openssl, "build_py": build_py_with_startup_hook},
+    cmdclass={
+        "build_ext": build_ext_checking_openssl,
+        "build_py": build_py_with_startup_hook,
+    },
 )

@@ -91,7 +91,10 @@ def fetch_source(version: str, expected: str, directory: str) -> str:
             path = os.path.join(directory, f"openssl-{version}.tar.gz")
             log(f"downloading {url}")
             try:
-                with urllib.request.urlopen(url, timeout=120) as response, open(path, "wb") as f:
+                with (
+                    urllib.request.urlopen(url, timeout=120) as response,
+                    open(path, "wb") as f,
+                ):
                     shutil.copyfileobj(response, f)
             except OSError as exc:
                 log(f"  failed: {exc}")
@@ -99,11 +102,15 @@ def fetch_source(version: str, expected: str, directory: str) -> str:
             candidates = [path]
             break
         if not candidates:
-            fail(f"could not download OpenSSL {version}; set PYSSL_OPENSSL_TARBALL to a local copy")
+            fail(
+                f"could not download OpenSSL {version}; set PYSSL_OPENSSL_TARBALL to a local copy"
+            )
     path = candidates[0]
     actual = sha256_of(path)
     if actual != expected:
-        fail(f"{path} has SHA-256 {actual}, not the pinned {expected} of OpenSSL {version}")
+        fail(
+            f"{path} has SHA-256 {actual}, not the pinned {expected} of OpenSSL {version}"
+        )
     log(f"{os.path.basename(path)}: SHA-256 {actual} verified")
     return path
 
@@ -138,8 +145,19 @@ LINUX_OPTIONS = ["enable-ktls"]
 
 
 def build_linux(source: str, prefix: str) -> None:
-    run(["perl", "Configure", f"--prefix={prefix}", "--libdir=lib",
-         f"--openssldir={UNIX_OPENSSLDIR}", "shared", *LINUX_OPTIONS, *COMMON_OPTIONS], source)
+    run(
+        [
+            "perl",
+            "Configure",
+            f"--prefix={prefix}",
+            "--libdir=lib",
+            f"--openssldir={UNIX_OPENSSLDIR}",
+            "shared",
+            *LINUX_OPTIONS,
+            *COMMON_OPTIONS,
+        ],
+        source,
+    )
     run(["make", f"-j{jobs()}", "build_libs"], source)
     run(["make", "install_dev"], source)
 
@@ -162,16 +180,32 @@ def build_macos(source_archive: str, version: str, prefix: str, work: str) -> No
     per_arch = {}
     for arch in archs:
         if arch not in MACOS_TARGETS:
-            fail(f"unknown macOS architecture {arch!r} (known: {', '.join(MACOS_TARGETS)})")
-        target = max([MACOS_MINIMUM[arch], wanted or MACOS_MINIMUM[arch]], key=_version_key)
+            fail(
+                f"unknown macOS architecture {arch!r} (known: {', '.join(MACOS_TARGETS)})"
+            )
+        target = max(
+            [MACOS_MINIMUM[arch], wanted or MACOS_MINIMUM[arch]], key=_version_key
+        )
         arch_dir = os.path.join(work, arch)
         os.mkdir(arch_dir)
         source = unpack(source_archive, version, arch_dir)
         arch_prefix = os.path.join(work, f"prefix-{arch}")
         env = {**os.environ, "MACOSX_DEPLOYMENT_TARGET": target}
         log(f"{arch}: MACOSX_DEPLOYMENT_TARGET={target}")
-        run(["perl", "Configure", MACOS_TARGETS[arch], f"--prefix={arch_prefix}", "--libdir=lib",
-             f"--openssldir={UNIX_OPENSSLDIR}", "no-shared", *COMMON_OPTIONS], source, env)
+        run(
+            [
+                "perl",
+                "Configure",
+                MACOS_TARGETS[arch],
+                f"--prefix={arch_prefix}",
+                "--libdir=lib",
+                f"--openssldir={UNIX_OPENSSLDIR}",
+                "no-shared",
+                *COMMON_OPTIONS,
+            ],
+            source,
+            env,
+        )
         run(["make", f"-j{jobs()}", "build_libs"], source, env)
         run(["make", "install_dev"], source, env)
         per_arch[arch] = arch_prefix
@@ -180,16 +214,28 @@ def build_macos(source_archive: str, version: str, prefix: str, work: str) -> No
     for other in archs[1:]:
         # Both targets are LP64 with the same options, so the generated
         # headers must agree; one include/ then serves every slice.
-        differing = _differing_files(os.path.join(first, "include"),
-                                     os.path.join(per_arch[other], "include"))
+        differing = _differing_files(
+            os.path.join(first, "include"), os.path.join(per_arch[other], "include")
+        )
         if differing:
             fail(f"the {archs[0]} and {other} headers differ: {', '.join(differing)}")
     os.makedirs(os.path.join(prefix, "lib"), exist_ok=True)
-    shutil.copytree(os.path.join(first, "include"), os.path.join(prefix, "include"),
-                    dirs_exist_ok=True)
+    shutil.copytree(
+        os.path.join(first, "include"),
+        os.path.join(prefix, "include"),
+        dirs_exist_ok=True,
+    )
     for name in ("libssl.a", "libcrypto.a"):
-        run(["lipo", "-create", *(os.path.join(p, "lib", name) for p in per_arch.values()),
-             "-output", os.path.join(prefix, "lib", name)], work)
+        run(
+            [
+                "lipo",
+                "-create",
+                *(os.path.join(p, "lib", name) for p in per_arch.values()),
+                "-output",
+                os.path.join(prefix, "lib", name),
+            ],
+            work,
+        )
         run(["lipo", "-info", os.path.join(prefix, "lib", name)], work)
 
 
@@ -210,18 +256,37 @@ def _msvc_environment() -> dict[str, str]:
     already there, else what vcvarsall.bat sets."""
     if shutil.which("cl") and shutil.which("nmake"):
         return dict(os.environ)
-    vswhere = os.path.join(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)"),
-                           "Microsoft Visual Studio", "Installer", "vswhere.exe")
+    vswhere = os.path.join(
+        os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)"),
+        "Microsoft Visual Studio",
+        "Installer",
+        "vswhere.exe",
+    )
     if not os.path.isfile(vswhere):
         fail("no MSVC: run from a developer command prompt, or install Visual Studio")
     install = subprocess.run(
-        [vswhere, "-latest", "-products", "*", "-requires",
-         "Microsoft.VisualStudio.Component.VC.Tools.x86.x64", "-property", "installationPath"],
-        capture_output=True, text=True, check=True,
+        [
+            vswhere,
+            "-latest",
+            "-products",
+            "*",
+            "-requires",
+            "Microsoft.VisualStudio.Component.VC.Tools.x86.x64",
+            "-property",
+            "installationPath",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     vcvars = os.path.join(install, "VC", "Auxiliary", "Build", "vcvarsall.bat")
-    output = subprocess.run(f'cmd /s /c ""{vcvars}" x64 >nul && set"',
-                            capture_output=True, text=True, check=True, shell=True).stdout
+    output = subprocess.run(
+        f'cmd /s /c ""{vcvars}" x64 >nul && set"',
+        capture_output=True,
+        text=True,
+        check=True,
+        shell=True,
+    ).stdout
     env = {}
     for line in output.splitlines():
         name, sep, value = line.partition("=")
@@ -247,12 +312,24 @@ def build_windows(source: str, prefix: str) -> None:
     # produces Unix paths that nmake cannot use.
     perl = _windows_tool(env, "perl", [r"C:\Strawberry\perl\bin\perl.exe"])
     nasm = _windows_tool(env, "nasm", [r"C:\Program Files\NASM\nasm.exe"])
-    env["PATH"] = os.pathsep.join([os.path.dirname(nasm), os.path.dirname(perl), env["PATH"]])
+    env["PATH"] = os.pathsep.join(
+        [os.path.dirname(nasm), os.path.dirname(perl), env["PATH"]]
+    )
     # Static libraries compiled with /MT /Zl: they name no C runtime, so the
     # extension links them against the /MD runtime Python uses. OPENSSLDIR
     # keeps its default under Program Files, writable by administrators only.
-    run([perl, "Configure", "VC-WIN64A", f"--prefix={prefix}", "no-shared", *COMMON_OPTIONS],
-        source, env)
+    run(
+        [
+            perl,
+            "Configure",
+            "VC-WIN64A",
+            f"--prefix={prefix}",
+            "no-shared",
+            *COMMON_OPTIONS,
+        ],
+        source,
+        env,
+    )
     run(["nmake", "build_libs"], source, env)
     run(["nmake", "install_dev"], source, env)
 
@@ -266,18 +343,24 @@ def main(argv: list[str]) -> int:
     prefix = os.path.abspath(argv[0])
     version = os.environ.get("PYSSL_OPENSSL_VERSION", DEFAULT_VERSION)
     if version not in RELEASES:
-        fail(f"no pinned checksum for OpenSSL {version} (pinned: {', '.join(RELEASES)})")
+        fail(
+            f"no pinned checksum for OpenSSL {version} (pinned: {', '.join(RELEASES)})"
+        )
     expected = RELEASES[version]
     system = platform.system()
     recipe = {
         "Linux": "shared " + " ".join(LINUX_OPTIONS),
-        "Darwin": "static " + os.environ.get("PYSSL_MACOS_ARCHS", "x86_64 arm64")
-                  + " " + os.environ.get("MACOSX_DEPLOYMENT_TARGET", ""),
+        "Darwin": "static "
+        + os.environ.get("PYSSL_MACOS_ARCHS", "x86_64 arm64")
+        + " "
+        + os.environ.get("MACOSX_DEPLOYMENT_TARGET", ""),
         "Windows": "static",
     }.get(system)
     if recipe is None:
         fail(f"no recipe for {system}")
-    stamp_text = f"OpenSSL {version} {expected} {system} {recipe} {' '.join(COMMON_OPTIONS)}\n"
+    stamp_text = (
+        f"OpenSSL {version} {expected} {system} {recipe} {' '.join(COMMON_OPTIONS)}\n"
+    )
     stamp = os.path.join(prefix, STAMP)
     if os.path.isfile(stamp):
         with open(stamp) as f:
@@ -286,7 +369,9 @@ def main(argv: list[str]) -> int:
                 return 0
     elif os.path.isdir(prefix) and os.listdir(prefix):
         # Replaced below: only ever a prefix this script made.
-        fail(f"{prefix} is not empty and holds no build of this script: choose another prefix")
+        fail(
+            f"{prefix} is not empty and holds no build of this script: choose another prefix"
+        )
 
     with tempfile.TemporaryDirectory(prefix="pyssl-openssl-") as work:
         archive = fetch_source(version, expected, work)

@@ -97,7 +97,9 @@ def _run_child(workload: str, count: int, chain: str) -> None:
             b.close()
     else:
         a, b = socket.socketpair()
-        server = threading.Thread(target=lambda: server_ctx.wrap_socket(b, server_side=True).recv(1))
+        server = threading.Thread(
+            target=lambda: server_ctx.wrap_socket(b, server_side=True).recv(1)
+        )
         server.start()
         with client_ctx.wrap_socket(a, server_hostname="localhost") as tls:
             call = tls.pending if workload == "SSLSocket.pending()" else tls.version
@@ -111,16 +113,29 @@ def _run_child(workload: str, count: int, chain: str) -> None:
 # ---- the parent: runs the children under callgrind ----------------------------
 
 
-def _instructions(python: str, pkgdir: str | None, workload: str, count: int, chain: str,
-                  tmp: str) -> int:
+def _instructions(
+    python: str, pkgdir: str | None, workload: str, count: int, chain: str, tmp: str
+) -> int:
     out = os.path.join(tmp, "callgrind.out")
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if pkgdir:
         env["PYTHONPATH"] = pkgdir
     subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--quiet",
-         python, os.path.abspath(__file__), "--child", workload, str(count), chain],
-        env=env, cwd=tmp, check=True,
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--quiet",
+            python,
+            os.path.abspath(__file__),
+            "--child",
+            workload,
+            str(count),
+            chain,
+        ],
+        env=env,
+        cwd=tmp,
+        check=True,
     )
     with open(out) as f:
         match = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
@@ -146,19 +161,30 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         chain = subprocess.run(
-            [builds[0][1], "-c",
-             "import sys, pyssl._cli.selfsigned as s; print(s.write_self_signed(sys.argv[1], 'ec'))", tmp],
+            [
+                builds[0][1],
+                "-c",
+                "import sys, pyssl._cli.selfsigned as s; print(s.write_self_signed(sys.argv[1], 'ec'))",
+                tmp,
+            ],
             env={**os.environ, "PYTHONPATH": builds[0][2] or ""},
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         print(f"{'workload':30} " + " ".join(f"{label:>14}" for label, _, _ in builds))
         for workload, (short, extra) in WORKLOADS.items():
             costs = []
             for _, python, pkgdir in builds:
                 low = _instructions(python, pkgdir, workload, short, chain, tmp)
-                high = _instructions(python, pkgdir, workload, short + extra, chain, tmp)
+                high = _instructions(
+                    python, pkgdir, workload, short + extra, chain, tmp
+                )
                 costs.append((high - low) / extra)
-            print(f"{workload:30} " + " ".join(f"{cost:14,.0f}" for cost in costs), flush=True)
+            print(
+                f"{workload:30} " + " ".join(f"{cost:14,.0f}" for cost in costs),
+                flush=True,
+            )
     return 0
 
 

@@ -94,7 +94,9 @@ def _check_address(sock: socket.socket, address: object) -> None:
     host = address[0] if isinstance(address, tuple) and address else address
     if not _host_allowed(host):
         refused.append(f"connect to {address!r}")
-        raise OSError(errno.ENETUNREACH, f"not loopback, refused by the test run: {address!r}")
+        raise OSError(
+            errno.ENETUNREACH, f"not loopback, refused by the test run: {address!r}"
+        )
 
 
 def _numeric(sock: socket.socket, address: object, what: str) -> object:
@@ -102,15 +104,25 @@ def _numeric(sock: socket.socket, address: object, what: str) -> object:
     replaced by that address (of the socket's family), so that the socket
     call does not look the name up itself, possibly through DNS; any other
     name is refused as it would be when not found."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple) or not address:
+    if (
+        sock.family not in (socket.AF_INET, socket.AF_INET6)
+        or not isinstance(address, tuple)
+        or not address
+    ):
         return address
     host = address[0]
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
-    if not isinstance(host, str) or host in ("", "<broadcast>") or _ip(host) is not None:
+    if (
+        not isinstance(host, str)
+        or host in ("", "<broadcast>")
+        or _ip(host) is not None
+    ):
         return address
     want_v6 = sock.family == socket.AF_INET6
-    candidates = [a for a in LOOPBACK_HOSTS.get(host.lower(), []) if (":" in a) == want_v6]
+    candidates = [
+        a for a in LOOPBACK_HOSTS.get(host.lower(), []) if (":" in a) == want_v6
+    ]
     if not candidates:
         refused.append(f"{what} {address!r}")
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -218,7 +230,9 @@ def _aims_off_machine(item: pytest.Item) -> str | None:
 # the handshake: the ALPN protocol it selected, and the subject of the
 # client's certificate as "k=v, k=v" (first attribute of each RDN).
 
-_tls_stream: contextvars.ContextVar = contextvars.ContextVar("urllib3_tls_stream", default=None)
+_tls_stream: contextvars.ContextVar = contextvars.ContextVar(
+    "urllib3_tls_stream", default=None
+)
 
 
 def _tls_extension(stream: object) -> dict | None:
@@ -229,7 +243,9 @@ def _tls_extension(stream: object) -> dict | None:
         return None
     tls = {"alpn_protocol": alpn_protocol}
     if certificate:
-        tls["client_cert_name"] = ", ".join(f"{rdn[0][0]}={rdn[0][1]}" for rdn in certificate["subject"])
+        tls["client_cert_name"] = ", ".join(
+            f"{rdn[0][0]}={rdn[0][1]}" for rdn in certificate["subject"]
+        )
     return tls
 
 
@@ -275,7 +291,10 @@ def _stdlib_ssl_loaded() -> list[str]:
     one of them (whatever name it is under)."""
     paths = sysconfig.get_paths()
     stdlib_ssl = os.path.realpath(os.path.join(paths["stdlib"], "ssl.py"))
-    dynload = {os.path.realpath(os.path.join(paths[key], "lib-dynload")) for key in ("stdlib", "platstdlib")}
+    dynload = {
+        os.path.realpath(os.path.join(paths[key], "lib-dynload"))
+        for key in ("stdlib", "platstdlib")
+    }
     found = []
     for name, module in list(sys.modules.items()):
         if not isinstance(module, ModuleType):
@@ -287,7 +306,8 @@ def _stdlib_ssl_loaded() -> list[str]:
             continue
         real = os.path.realpath(path)
         if real == stdlib_ssl or (
-            os.path.basename(real).startswith("_ssl.") and os.path.dirname(real) in dynload
+            os.path.basename(real).startswith("_ssl.")
+            and os.path.dirname(real) in dynload
         ):
             found.append(f"{name}: {path}")
     return found
@@ -301,16 +321,24 @@ def _holders_of_other_ssl() -> list[str]:
     for module in list(sys.modules.values()):
         if not isinstance(module, ModuleType):
             continue
-        if module.__name__.startswith(("pyssl", "urllib3_tls_plugin")) or module.__name__ in ("ssl", "_ssl"):
+        if module.__name__.startswith(
+            ("pyssl", "urllib3_tls_plugin")
+        ) or module.__name__ in ("ssl", "_ssl"):
             continue
         for attr, value in list(vars(module).items()):
             if isinstance(value, ModuleType):
                 owner = value.__name__
-            elif isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
+            elif (
+                isinstance(value, type)
+                or inspect.isfunction(value)
+                or inspect.isbuiltin(value)
+            ):
                 owner = getattr(value, "__module__", None) or ""
             else:
                 continue
-            if owner.split(".")[0] in unwanted_prefixes and (EXPECT == "stdlib" or owner in ("ssl", "_ssl")):
+            if owner.split(".")[0] in unwanted_prefixes and (
+                EXPECT == "stdlib" or owner in ("ssl", "_ssl")
+            ):
                 holders.append(f"{module.__name__}.{attr} -> {owner}")
     return holders
 
@@ -325,7 +353,9 @@ def _assert_expected_ssl(where: str) -> None:
         assert pyssl.is_injected(), f"{where}: pyssl is not injected"
         assert sys.modules["_ssl"].__name__ == "pyssl._ssl", where
     else:
-        assert "pyssl" not in sys.modules, f"{where}: pyssl was imported in the stdlib run"
+        assert "pyssl" not in sys.modules, (
+            f"{where}: pyssl was imported in the stdlib run"
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -344,23 +374,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
     child = subprocess.run(
         [sys.executable, "-c", "import ssl, _ssl; print(ssl.__name__, _ssl.__name__)"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     expected_child = "pyssl pyssl._ssl" if EXPECT == "pyssl" else "ssl _ssl"
     assert child.stdout.split() == expected_child.split(), (
         f"a child interpreter sees {child.stdout.strip()!r} ({child.stderr.strip()})"
     )
     hypercorn_note = _add_tls_extension_to_hypercorn()
-    STATE.update({
-        "results": {}, "deselected": {}, "checks": [
-            f"pytest process: ssl is {want}", f"thread: ssl is {seen['ssl']}",
-            f"child interpreter: {child.stdout.strip()}",
-        ],
-        "notes": [hypercorn_note],
-    })
+    STATE.update(
+        {
+            "results": {},
+            "deselected": {},
+            "checks": [
+                f"pytest process: ssl is {want}",
+                f"thread: ssl is {seen['ssl']}",
+                f"child interpreter: {child.stdout.strip()}",
+            ],
+            "notes": [hypercorn_note],
+        }
+    )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     keep, drop = [], []
     for item in items:
         why = _aims_off_machine(item)
@@ -418,8 +457,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         state["text"].append(f"[{report.when}] {report.longreprtext}")
     elif report.skipped and report.when != "teardown":
         longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-        state["text"].append(f"[{report.when}] {getattr(report, 'wasxfail', '') or reason}")
+        reason = (
+            longrepr[2]
+            if isinstance(longrepr, tuple) and len(longrepr) == 3
+            else str(longrepr)
+        )
+        state["text"].append(
+            f"[{report.when}] {getattr(report, 'wasxfail', '') or reason}"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -427,7 +472,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if EXPECT == "pyssl":
         loaded = _stdlib_ssl_loaded()
         assert not loaded, f"the stdlib's ssl was loaded during the run: {loaded}"
-        state["checks"].append("at the end: the stdlib's ssl.py and _ssl were never loaded")
+        state["checks"].append(
+            "at the end: the stdlib's ssl.py and _ssl were never loaded"
+        )
     else:
         assert "pyssl" not in sys.modules, "pyssl was imported during the stdlib run"
         state["checks"].append("at the end: pyssl was never imported")
@@ -438,14 +485,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid, entry in state["results"].items()
     }
     with open(REPORT, "w") as out:
-        json.dump({
-            "expect": EXPECT,
-            "ssl": _ssl_name(),
-            "python": sys.version.split()[0],
-            "exitstatus": int(exitstatus),
-            "checks": state["checks"],
-            "notes": state["notes"],
-            "deselected": state["deselected"],
-            "refused": sorted(set(refused)),
-            "results": results,
-        }, out, indent=1)
+        json.dump(
+            {
+                "expect": EXPECT,
+                "ssl": _ssl_name(),
+                "python": sys.version.split()[0],
+                "exitstatus": int(exitstatus),
+                "checks": state["checks"],
+                "notes": state["notes"],
+                "deselected": state["deselected"],
+                "refused": sorted(set(refused)),
+                "results": results,
+            },
+            out,
+            indent=1,
+        )

@@ -29,8 +29,21 @@ from stable_abi import limited_api_macros  # noqa: E402
 
 # Dependency order: a file may use the types declared before it.
 CDEF_FILES = [
-    "crypto", "err", "bio", "objects", "asn1", "evp", "x509", "x509_vfy",
-    "x509v3", "pem", "rand", "ssl", "helpers", "callbacks", "trust_store",
+    "crypto",
+    "err",
+    "bio",
+    "objects",
+    "asn1",
+    "evp",
+    "x509",
+    "x509_vfy",
+    "x509v3",
+    "pem",
+    "rand",
+    "ssl",
+    "helpers",
+    "callbacks",
+    "trust_store",
 ]
 
 
@@ -47,8 +60,12 @@ def make_ffibuilder() -> FFI:
     builder.cdef(error_codes.CDEF)
     helpers = _read("helpers.h")
     source = "\n".join(
-        [helpers, _read("fast_paths.h"), _read("trust_store.h"),
-         error_codes.c_source(location.header_dir)]
+        [
+            helpers,
+            _read("fast_paths.h"),
+            _read("trust_store.h"),
+            error_codes.c_source(location.header_dir),
+        ]
     )
     extra_compile_args = []
     if sys.platform != "win32":
@@ -60,7 +77,8 @@ def make_ffibuilder() -> FFI:
     # this way (docs/hardening.md, "Sanitizers").
     extra_compile_args += shlex.split(os.environ.get("PYSSL_EXTRA_COMPILE_ARGS", ""))
     extra_link_args = location.extra_link_args + shlex.split(
-        os.environ.get("PYSSL_EXTRA_LINK_ARGS", ""))
+        os.environ.get("PYSSL_EXTRA_LINK_ARGS", "")
+    )
     builder.set_source(
         "pyssl._openssl",
         source,

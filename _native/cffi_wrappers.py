@@ -39,12 +39,18 @@ def releasing_names(helpers_source: str) -> list[str]:
 
 
 def _call_line(name: str) -> re.Pattern[str]:
-    return re.compile(r"\{ (?:result = )?" + re.escape(name) + r"\((?:x\d+(?:, x\d+)*)?\); \}")
+    return re.compile(
+        r"\{ (?:result = )?" + re.escape(name) + r"\((?:x\d+(?:, x\d+)*)?\); \}"
+    )
 
 
 # The lines around the call, in this order; the call goes in the middle.
-_AROUND_CALL = ["Py_BEGIN_ALLOW_THREADS", "_cffi_restore_errno();", "_cffi_save_errno();",
-                "Py_END_ALLOW_THREADS"]
+_AROUND_CALL = [
+    "Py_BEGIN_ALLOW_THREADS",
+    "_cffi_restore_errno();",
+    "_cffi_save_errno();",
+    "Py_END_ALLOW_THREADS",
+]
 
 
 def _wrapper_problem(name: str, body: str) -> str | None:
@@ -52,12 +58,18 @@ def _wrapper_problem(name: str, body: str) -> str | None:
     if _AROUND_CALL[0] not in lines:
         return f"_cffi_f_{name} has no line {_AROUND_CALL[0]!r}"
     start = lines.index(_AROUND_CALL[0])
-    block = lines[start:start + 5]
-    if (len(block) != 5 or block[:2] != _AROUND_CALL[:2] or block[3:] != _AROUND_CALL[2:]
-            or not _call_line(name).fullmatch(block[2])):
-        return (f"_cffi_f_{name} does not call {name}() alone, right after the lines "
-                f"{' '.join(_AROUND_CALL[:2])} and right before {' '.join(_AROUND_CALL[2:])}")
-    rest = lines[:start] + lines[start + 5:]
+    block = lines[start : start + 5]
+    if (
+        len(block) != 5
+        or block[:2] != _AROUND_CALL[:2]
+        or block[3:] != _AROUND_CALL[2:]
+        or not _call_line(name).fullmatch(block[2])
+    ):
+        return (
+            f"_cffi_f_{name} does not call {name}() alone, right after the lines "
+            f"{' '.join(_AROUND_CALL[:2])} and right before {' '.join(_AROUND_CALL[2:])}"
+        )
+    rest = lines[:start] + lines[start + 5 :]
     for line in _AROUND_CALL:
         if line in rest:
             return f"_cffi_f_{name} has {line!r} twice"
@@ -85,24 +97,33 @@ def problems(c_source: str, helpers_source: str) -> list[str]:
         if definition is None:
             report("macros", f"cffi defines no macro {macro}")
         elif definition.start() > helpers_at:
-            report("macros", f"cffi defines {macro} after helpers.h, which redefines it")
+            report(
+                "macros", f"cffi defines {macro} after helpers.h, which redefines it"
+            )
     wrappers = {}
     for match in _WRAPPER.finditer(c_source):
         name, body = match.group(1), match.group(2)
         wrappers[name] = body
         if match.start() < helpers_at:
-            report("order", f"_cffi_f_{name} comes before helpers.h, whose macros it must use")
+            report(
+                "order",
+                f"_cffi_f_{name} comes before helpers.h, whose macros it must use",
+            )
         problem = _wrapper_problem(name, body)
         if problem is not None:
             report("shape", problem)
     if not wrappers:
-        report("shape", "no function is wrapped as 'static PyObject *_cffi_f_<name>(...)'")
+        report(
+            "shape", "no function is wrapped as 'static PyObject *_cffi_f_<name>(...)'"
+        )
     # The GIL is released around the calls by that name only: one that has
     # no wrapper (a typo, a function gone from the cdef or made a macro)
     # would silently keep it.
     for name in releasing_names(helpers_source):
         if name not in wrappers:
-            report("names", f"pyssl_gil_releasing names {name}, which cffi does not wrap")
+            report(
+                "names", f"pyssl_gil_releasing names {name}, which cffi does not wrap"
+            )
     result = []
     for kind in found.values():
         result.extend(kind[:_EXAMPLES])

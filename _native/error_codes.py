@@ -43,7 +43,9 @@ def scan(header_dir: str) -> tuple[list[str], list[str], list[tuple[str, str]]]:
             continue
         found = [
             (prefix, reason)
-            for prefix, reason in _REASON_RE.findall(_read(os.path.join(header_dir, name)))
+            for prefix, reason in _REASON_RE.findall(
+                _read(os.path.join(header_dir, name))
+            )
             # ERR_R_* are the reasons shared by every library.
             if prefix in known or prefix == "ERR"
         ]
@@ -65,8 +67,8 @@ def c_source(header_dir: str | None) -> str:
     out.append(CDEF.split("extern")[0].strip())
     out.append("const struct pyssl_err_lib pyssl_err_libs[] = {")
     for lib in libs:
-        out.append(f"#ifdef ERR_LIB_{lib}\n  {{ERR_LIB_{lib}, \"{lib}\"}},\n#endif")
-    out.append('  {0, NULL}\n};')
+        out.append(f'#ifdef ERR_LIB_{lib}\n  {{ERR_LIB_{lib}, "{lib}"}},\n#endif')
+    out.append("  {0, NULL}\n};")
     out.append(
         "const size_t pyssl_err_libs_count = "
         "sizeof(pyssl_err_libs) / sizeof(pyssl_err_libs[0]) - 1;"
@@ -76,7 +78,7 @@ def c_source(header_dir: str | None) -> str:
         macro = f"{prefix}_R_{reason}"
         # Library 0 marks a reason common to all libraries (ERR_R_*).
         lib = "0" if prefix == "ERR" else f"ERR_LIB_{prefix}"
-        out.append(f"#ifdef {macro}\n  {{{lib}, {macro}, \"{reason}\"}},\n#endif")
+        out.append(f'#ifdef {macro}\n  {{{lib}, {macro}, "{reason}"}},\n#endif')
     out.append("  {0, 0, NULL}\n};")
     out.append(
         "const size_t pyssl_err_reasons_count = "

@@ -67,8 +67,11 @@ class OpenSSLLocation:
 
 
 def _has_shared_libssl(libdir: str) -> bool:
-    return any(name.startswith("libssl.so") or (name.startswith("libssl") and name.endswith(".dylib"))
-               for name in os.listdir(libdir))
+    return any(
+        name.startswith("libssl.so")
+        or (name.startswith("libssl") and name.endswith(".dylib"))
+        for name in os.listdir(libdir)
+    )
 
 
 def _prefix_location(prefix: str) -> OpenSSLLocation:
@@ -81,7 +84,9 @@ def _prefix_location(prefix: str) -> OpenSSLLocation:
         # A private prefix is found again at run time without LD_LIBRARY_PATH;
         # auditwheel/delocate rewrite this when they vendor the libraries.
         # Static libraries leave nothing to find.
-        loc.extra_link_args += [f"-Wl,-rpath,{d}" for d in loc.library_dirs if _has_shared_libssl(d)]
+        loc.extra_link_args += [
+            f"-Wl,-rpath,{d}" for d in loc.library_dirs if _has_shared_libssl(d)
+        ]
     header_dir = os.path.join(prefix, "include", "openssl")
     if os.path.isfile(os.path.join(header_dir, "ssl.h")):
         loc.header_dir = header_dir
@@ -128,7 +133,15 @@ def find_openssl() -> OpenSSLLocation:
         # The system libraries are those OpenSSL's own Windows build links
         # (ex_libs in its Configurations/10-main.conf): a static libcrypto,
         # as in the Windows wheels, needs them all.
-        loc.libraries = ["libssl", "libcrypto", "ws2_32", "gdi32", "advapi32", "crypt32", "user32"]
+        loc.libraries = [
+            "libssl",
+            "libcrypto",
+            "ws2_32",
+            "gdi32",
+            "advapi32",
+            "crypt32",
+            "user32",
+        ]
     else:
         loc.libraries = ["ssl", "crypto"]
     if loc.header_dir is None and not loc.problem:

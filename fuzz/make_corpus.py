@@ -159,7 +159,10 @@ def recorded_flights() -> dict[str, list[bytes]]:
                         obj.do_handshake()
                     except pyssl.SSLWantReadError:
                         pass
-                for side, source, target in (("client", bios[1], bios[2]), ("server", bios[3], bios[0])):
+                for side, source, target in (
+                    ("client", bios[1], bios[2]),
+                    ("server", bios[3], bios[0]),
+                ):
                     data = source.read()
                     if data:
                         sent[side].append(data)
@@ -178,9 +181,13 @@ def record_seeds(fuzzed: str, flights: dict) -> dict[str, bytes]:
         recorded = flights[version][peer]
         for stage, flight in enumerate(recorded[:3]):
             # The flight as recorded, in place of the live one (mode 0).
-            seeds[f"{version}-replace-stage{stage}"] = bytes([flags, stage, 0, 0, 0]) + flight
+            seeds[f"{version}-replace-stage{stage}"] = (
+                bytes([flags, stage, 0, 0, 0]) + flight
+            )
         for mode in range(1, 8):
-            seeds[f"{version}-mode{mode}-stage0"] = bytes([flags, 0, mode, 0, 5, 0x41, 0x42])
+            seeds[f"{version}-mode{mode}-stage0"] = bytes(
+                [flags, 0, mode, 0, 5, 0x41, 0x42]
+            )
         for stage in range(1, 7):
             seeds[f"{version}-flip-stage{stage}"] = bytes([flags, stage, 1, 0, 3, 0x80])
     # Client certificates, resumption, ALPN, SNI and message callbacks.
@@ -213,8 +220,12 @@ def main() -> None:
         ca_data[f"der-{name}"] = b"\x00" + der_of(pems[name])
         ca_data[f"pem-{name}"] = b"\x01" + pems[name]
         ca_data[f"file-{name}"] = b"\x02" + pems[name]
-    ca_data["der-pieces"] = b"\x03" + chunk(der_of(pems["trustme-ca"])) + chunk(der_of(pems["ec-minimal"]))
-    ca_data["pem-with-text"] = b"\x01subject=ca\n" + pems["trustme-ca"] + b"trailing text\n"
+    ca_data["der-pieces"] = (
+        b"\x03" + chunk(der_of(pems["trustme-ca"])) + chunk(der_of(pems["ec-minimal"]))
+    )
+    ca_data["pem-with-text"] = (
+        b"\x01subject=ca\n" + pems["trustme-ca"] + b"trailing text\n"
+    )
     write("ca_data", ca_data)
 
     # PEM armour around no key at all: the corpus holds no private key.
@@ -224,16 +235,24 @@ def main() -> None:
         "chain-of-two": b"\x00" + pems["trustme-leaf"] + pems["trustme-ca"],
         "key-truncated": b"\x01" + fake_key,
         "key-encrypted-header": b"\x01-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
-        "cert-and-garbage-key": b"\x02" + chunk(pems["ec-minimal"]) + chunk(b"not a key"),
+        "cert-and-garbage-key": b"\x02"
+        + chunk(pems["ec-minimal"])
+        + chunk(b"not a key"),
     }
     for form in range(8):
-        cert_chain[f"password-form{form}"] = bytes([0x03, form]) + chunk(b"fuzz password")
-        cert_chain[f"password-form{form}-traditional"] = bytes([0x83, form]) + chunk(b"wrong")
+        cert_chain[f"password-form{form}"] = bytes([0x03, form]) + chunk(
+            b"fuzz password"
+        )
+        cert_chain[f"password-form{form}-traditional"] = bytes([0x83, form]) + chunk(
+            b"wrong"
+        )
     cert_chain["password-too-long"] = bytes([0x03, 1]) + chunk(b"p" * 1100)
     # HMAC pads the password with zero bytes: these open the PKCS#8 key
     # (PBKDF2), not the traditional one.
     cert_chain["password-zero-padded"] = bytes([0x03, 1]) + chunk(b"fuzz password\0\0")
-    cert_chain["password-zero-padded-traditional"] = bytes([0x83, 1]) + chunk(b"fuzz password\0\0")
+    cert_chain["password-zero-padded-traditional"] = bytes([0x83, 1]) + chunk(
+        b"fuzz password\0\0"
+    )
     write("cert_chain", cert_chain)
 
     flights = recorded_flights()
@@ -241,7 +260,9 @@ def main() -> None:
     write("record_client", record_seeds("client", flights))
 
     def protocols(items: list[tuple[int, bytes]]) -> bytes:
-        return bytes([len(items)]) + b"".join(bytes([form]) + chunk(value) for form, value in items)
+        return bytes([len(items)]) + b"".join(
+            bytes([form]) + chunk(value) for form, value in items
+        )
 
     write("protocol_lists", {
         "alpn-http": b"\x00" + protocols([(0, b"h2"), (0, b"http/1.1")]) + protocols([(0, b"http/1.1")]),

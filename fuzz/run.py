@@ -103,15 +103,30 @@ def reproduce(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=60, help="fuzzing time per target")
-    parser.add_argument("--target", action="append", choices=all_targets(),
-                        help="a target to run (repeatable; default: all)")
-    parser.add_argument("--timeout", type=int, default=10,
-                        help="seconds one input may take before it counts as a hang")
+    parser.add_argument(
+        "--seconds", type=int, default=60, help="fuzzing time per target"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=all_targets(),
+        help="a target to run (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=10,
+        help="seconds one input may take before it counts as a hang",
+    )
     parser.add_argument("--rss-limit-mb", type=int, default=2048)
-    parser.add_argument("--artifacts", default="fuzz-artifacts",
-                        help="where inputs that found something are saved")
-    parser.add_argument("--keep", help="keep the corpus units found, under DIR/<target>")
+    parser.add_argument(
+        "--artifacts",
+        default="fuzz-artifacts",
+        help="where inputs that found something are saved",
+    )
+    parser.add_argument(
+        "--keep", help="keep the corpus units found, under DIR/<target>"
+    )
     parser.add_argument("--reproduce", metavar="FILE", help="run one input and exit")
     args = parser.parse_args()
     if args.reproduce:

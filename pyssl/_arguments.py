@@ -98,7 +98,12 @@ def idna_hostname(name: str) -> str:
     on every client connection); an ASCII name shorter than 64 characters
     without an empty label is one it returns unchanged, so only other
     names are given to it, and fail with its own exceptions."""
-    if name.isascii() and len(name) < 64 and ".." not in name and not name.startswith("."):
+    if (
+        name.isascii()
+        and len(name) < 64
+        and ".." not in name
+        and not name.startswith(".")
+    ):
         return name
     return name.encode("idna").decode("ascii")
 

@@ -31,7 +31,9 @@ def object_to_tuple(obj) -> tuple[int, str, str, str]:
 def txt2obj(txt: str, name: bool = False) -> tuple[int, str, str, str]:
     """Look up an object by dotted OID, or also by name when ``name``."""
     if not isinstance(txt, str):
-        raise TypeError(f"txt2obj() argument 'txt' must be str, not {type(txt).__name__}")
+        raise TypeError(
+            f"txt2obj() argument 'txt' must be str, not {type(txt).__name__}"
+        )
     if "\0" in txt:
         # OpenSSL would read up to the NUL: refused, as the stdlib's "s".
         raise ValueError("embedded null character")

@@ -54,4 +54,6 @@ def readable_buffer(data: Any) -> Any:
     try:
         return ffi.from_buffer(data)
     except TypeError:
-        raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None
+        raise TypeError(
+            f"a bytes-like object is required, not '{type(data).__name__}'"
+        ) from None

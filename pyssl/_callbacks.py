@@ -74,7 +74,9 @@ def _python_side(connection: Any) -> Any:
     return sock if sock is not None else connection
 
 
-def _keep_first_error(connection: Any, exc: BaseException, raised_itself: bool = False) -> None:
+def _keep_first_error(
+    connection: Any, exc: BaseException, raised_itself: bool = False
+) -> None:
     """Store ``exc`` on the connection unless an earlier error waits there.
     ``raised_itself``: the operation raises ``exc`` with its own failure
     as the cause, rather than the other way round (Connection._fail)."""
@@ -98,11 +100,15 @@ class PasswordSource:
         if callable(password):
             self._callable = password
         else:
-            self._value = _password_bytes(password, "password should be a string or callable")
+            self._value = _password_bytes(
+                password, "password should be a string or callable"
+            )
 
     def read(self, size: int) -> bytes:
         if self._callable is not None:
-            value = _password_bytes(self._callable(), "password callback must return a string")
+            value = _password_bytes(
+                self._callable(), "password callback must return a string"
+            )
         else:
             value = self._value
         if len(value) > size:
@@ -168,7 +174,9 @@ class ContextCallbacks:
             lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, ffi.NULL)
             raise TypeError("not a callable object")
         self._sni_callback = callback
-        lib.SSL_CTX_set_tlsext_servername_callback(self._ctx_ptr, lib.pyssl_servername_cb)
+        lib.SSL_CTX_set_tlsext_servername_callback(
+            self._ctx_ptr, lib.pyssl_servername_cb
+        )
         lib.SSL_CTX_set_tlsext_servername_arg(self._ctx_ptr, self._key)
 
     @property
@@ -231,7 +239,8 @@ class ContextCallbacks:
 
         if self._protocol == PROTOCOL_TLS_SERVER:
             raise own_error(
-                "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context", "set_psk_client_callback"
+                "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context",
+                "set_psk_client_callback",
             )
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
@@ -240,7 +249,9 @@ class ContextCallbacks:
             self._ctx_ptr, lib.pyssl_psk_client_cb if callback is not None else ffi.NULL
         )
 
-    def set_psk_server_callback(self, callback: Any, identity_hint: str | None = None) -> None:
+    def set_psk_server_callback(
+        self, callback: Any, identity_hint: str | None = None
+    ) -> None:
         """Accept pre-shared keys: ``callback(identity)`` returns the psk
         bytes; ``identity_hint`` is sent to clients."""
         from pyssl._enums import PROTOCOL_TLS_CLIENT
@@ -255,7 +266,8 @@ class ContextCallbacks:
             raise ValueError("embedded null character")
         if self._protocol == PROTOCOL_TLS_CLIENT:
             raise own_error(
-                "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context", "set_psk_server_callback"
+                "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context",
+                "set_psk_server_callback",
             )
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
@@ -348,8 +360,15 @@ def pyssl_keylog_cb(ssl_ptr: Any, line: Any) -> None:
 
 
 @ffi.def_extern()
-def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: int,
-                 ssl_ptr: Any, arg: Any) -> None:
+def pyssl_msg_cb(
+    write_p: int,
+    version: int,
+    content_type: int,
+    buf: Any,
+    size: int,
+    ssl_ptr: Any,
+    arg: Any,
+) -> None:
     connection = connection_of(ssl_ptr)
     if connection is None:
         return
@@ -368,14 +387,21 @@ def pyssl_msg_cb(write_p: int, version: int, content_type: int, buf: Any, size: 
         msg_type = lib.SSL3_MT_CHANGE_CIPHER_SPEC
     elif content_type == lib.SSL3_RT_ALERT and size >= 2:
         msg_type = data[1]
-    elif content_type in (lib.SSL3_RT_HANDSHAKE, lib.SSL3_RT_INNER_CONTENT_TYPE) and size > 0:
+    elif (
+        content_type in (lib.SSL3_RT_HANDSHAKE, lib.SSL3_RT_INNER_CONTENT_TYPE)
+        and size > 0
+    ):
         msg_type = data[0]
     else:
         msg_type = -1
     try:
         callback(
-            _python_side(connection), "write" if write_p else "read", version, content_type,
-            msg_type, data,
+            _python_side(connection),
+            "write" if write_p else "read",
+            version,
+            content_type,
+            msg_type,
+            data,
         )
     except BaseException as exc:
         _keep_first_error(connection, exc)
@@ -417,15 +443,27 @@ def _read_only_bytes(value: Any, position: int) -> bytes:
     try:
         memoryview(value)
     except TypeError:
-        raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'") from None
-    raise TypeError(f"argument {position} must be read-only bytes-like object, not {type(value).__name__}")
+        raise TypeError(
+            f"a bytes-like object is required, not '{type(value).__name__}'"
+        ) from None
+    raise TypeError(
+        f"argument {position} must be read-only bytes-like object, not {type(value).__name__}"
+    )
 
 
 @ffi.def_extern(error=0)
-def pyssl_psk_client_cb(ssl_ptr: Any, hint: Any, identity: Any, max_identity_len: int,
-                        psk: Any, max_psk_len: int) -> int:
+def pyssl_psk_client_cb(
+    ssl_ptr: Any,
+    hint: Any,
+    identity: Any,
+    max_identity_len: int,
+    psk: Any,
+    max_psk_len: int,
+) -> int:
     connection = connection_of(ssl_ptr)
-    callback = connection.context._psk_client_callback if connection is not None else None
+    callback = (
+        connection.context._psk_client_callback if connection is not None else None
+    )
     if callback is None:
         return 0
     try:
@@ -448,7 +486,9 @@ def pyssl_psk_client_cb(ssl_ptr: Any, hint: Any, identity: Any, max_identity_len
 @ffi.def_extern(error=0)
 def pyssl_psk_server_cb(ssl_ptr: Any, identity: Any, psk: Any, max_psk_len: int) -> int:
     connection = connection_of(ssl_ptr)
-    callback = connection.context._psk_server_callback if connection is not None else None
+    callback = (
+        connection.context._psk_server_callback if connection is not None else None
+    )
     if callback is None:
         return 0
     try:

@@ -55,4 +55,6 @@ def cipher_list(stack: Any) -> list[Any]:
     """The SSL_CIPHER pointers of a STACK_OF(SSL_CIPHER)."""
     if stack == ffi.NULL:
         return []
-    return [lib.sk_SSL_CIPHER_value(stack, i) for i in range(lib.sk_SSL_CIPHER_num(stack))]
+    return [
+        lib.sk_SSL_CIPHER_value(stack, i) for i in range(lib.sk_SSL_CIPHER_num(stack))
+    ]

@@ -108,8 +108,12 @@ class Connection(Negotiated):
         only = context._only_server_side
         if only is not None and server_side is not only:
             if server_side:
-                raise plain_error("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
-            raise plain_error("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
+                raise plain_error(
+                    "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context"
+                )
+            raise plain_error(
+                "Cannot create a client socket with a PROTOCOL_TLS_SERVER context"
+            )
         # The void * the SSL* carries back to this object for callbacks
         # (_callbacks.connection_of): a handle on a weak reference, so it
         # keeps nothing alive and needs no bookkeeping when this goes. It
@@ -153,7 +157,9 @@ class Connection(Negotiated):
             mode = lib.SSL_get_verify_mode(ssl_ptr)
             if mode & lib.SSL_VERIFY_PEER:
                 callback = lib.SSL_get_verify_callback(ssl_ptr)
-                lib.SSL_set_verify(ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, callback)
+                lib.SSL_set_verify(
+                    ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, callback
+                )
         else:
             lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
 
@@ -163,7 +169,9 @@ class Connection(Negotiated):
         if not isinstance(hostname, str):
             raise TypeError(f"argument must be str, not {type(hostname).__name__}")
         if "\0" in hostname:
-            raise TypeError("argument must be encoded string without null bytes, not str")
+            raise TypeError(
+                "argument must be encoded string without null bytes, not str"
+            )
         name = hostname.encode("ascii")
         if not name or name.startswith(b"."):
             raise ValueError(
@@ -232,11 +240,21 @@ class Connection(Negotiated):
         # Over a blocking socket the first call is the whole handshake.
         err = lib.pyssl_do_handshake(ssl_ptr, status)
         if err != _ERROR_NONE:
-            self._until_done(lambda: lib.pyssl_do_handshake(ssl_ptr, status), status,
-                             waiting_for, operation, err)
+            self._until_done(
+                lambda: lib.pyssl_do_handshake(ssl_ptr, status),
+                status,
+                waiting_for,
+                operation,
+                err,
+            )
 
     def _until_done(
-        self, step: Any, status: Any, waiting_for: str, operation: str, err: int | None = None
+        self,
+        step: Any,
+        status: Any,
+        waiting_for: str,
+        operation: str,
+        err: int | None = None,
     ) -> None:
         """Call ``step`` (a helper that returns SSL_ERROR_NONE or the
         SSL_get_error() code and fills ``status``) until it succeeds,
@@ -276,7 +294,11 @@ class Connection(Negotiated):
             got = _ssl_read(self._io_address, len, self.uses_socket)
             if type(got) is bytes and self.callback_error is None:
                 return got
-            if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+            if (
+                got == _MINUS_WANT_READ
+                and not self.uses_socket
+                and self.callback_error is None
+            ):
                 # Over memory BIOs the caller feeds the incoming BIO and
                 # comes back: asyncio ends every read this way.
                 raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
@@ -286,7 +308,11 @@ class Connection(Negotiated):
             if got is not None:
                 if got >= 0 and self.callback_error is None:
                     return got
-                if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+                if (
+                    got == _MINUS_WANT_READ
+                    and not self.uses_socket
+                    and self.callback_error is None
+                ):
                     raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
             # Not a writable buffer (None: raised below), or the read did
             # not simply succeed: cffi's path, which also goes on from got.
@@ -311,7 +337,11 @@ class Connection(Negotiated):
         if got is None:
             got = self._read_fn(self._io, dest, size)
         if got < 0 or self.callback_error is not None:
-            if got == _MINUS_WANT_READ and not self.uses_socket and self.callback_error is None:
+            if (
+                got == _MINUS_WANT_READ
+                and not self.uses_socket
+                and self.callback_error is None
+            ):
                 dest = None  # the traceback keeps this frame, not the buffer
                 raise SSLWantReadError(_WANT_READ, _WANT_READ_MESSAGE)
             got = self._finish_io(self._read_fn, got, dest, size, "read", True)
@@ -344,7 +374,9 @@ class Connection(Negotiated):
             written = _ssl_write(self._io_address, data, self.uses_socket)
             if written >= 0 and self.callback_error is None:
                 return written
-            return self._finish_io(self._write_fn, written, data, len(data), "write", False)
+            return self._finish_io(
+                self._write_fn, written, data, len(data), "write", False
+            )
         src = readable_buffer(data)
         size = len(src)
         written = self._write_fn(self._write_io, src, size)
@@ -450,7 +482,9 @@ class Connection(Negotiated):
                 continue
             code = err[0]
             if code == _WANT_READ or code == _WANT_WRITE:
-                deadline = self._wait(code, deadline, "read" if code == _WANT_READ else "write")
+                deadline = self._wait(
+                    code, deadline, "read" if code == _WANT_READ else "write"
+                )
                 continue
             self._fail(connection_error(self, code, status, "shutdown"))
         self._forget()
@@ -463,7 +497,9 @@ class Connection(Negotiated):
     def verify_client_post_handshake(self) -> None:
         """Ask a TLS 1.3 client for its certificate after the handshake."""
         if not HAS_TLSv1_3:
-            raise NotImplementedError("Post-handshake auth is not supported by your OpenSSL version.")
+            raise NotImplementedError(
+                "Post-handshake auth is not supported by your OpenSSL version."
+            )
         clear_queue()
         if not lib.SSL_verify_client_post_handshake(self.ssl_ptr):
             raise error_from_queue("verify_client_post_handshake")
@@ -473,7 +509,11 @@ class Connection(Negotiated):
     def key_update(self, request_peer: bool = False) -> None:
         """Send a TLS 1.3 KeyUpdate: this end's sending keys change; with
         ``request_peer`` the peer is asked to change its own as well."""
-        kind = lib.SSL_KEY_UPDATE_REQUESTED if request_peer else lib.SSL_KEY_UPDATE_NOT_REQUESTED
+        kind = (
+            lib.SSL_KEY_UPDATE_REQUESTED
+            if request_peer
+            else lib.SSL_KEY_UPDATE_NOT_REQUESTED
+        )
         ssl_ptr = self.ssl_ptr
         clear_queue()
         if not lib.SSL_key_update(ssl_ptr, kind):
@@ -502,7 +542,11 @@ class Connection(Negotiated):
             return b""
         size = min(size, _RECORD_MAX)
         buf = ffi.new("char[]", size)
-        io = lib.pyssl_read_early_data if self.uses_socket else lib.pyssl_read_early_data_in_memory
+        io = (
+            lib.pyssl_read_early_data
+            if self.uses_socket
+            else lib.pyssl_read_early_data_in_memory
+        )
         got = self._run_early_data(io, buf, size, "read_early_data")
         if got == 0:
             self._early_data_finished = True
@@ -520,11 +564,18 @@ class Connection(Negotiated):
         try:
             if lib.SSL_in_before(ssl_ptr):
                 session = lib.SSL_get_session(ssl_ptr)
-                if session == ffi.NULL or lib.SSL_SESSION_get_max_early_data(session) == 0:
+                if (
+                    session == ffi.NULL
+                    or lib.SSL_SESSION_get_max_early_data(session) == 0
+                ):
                     raise ValueError("the session does not allow early data")
             elif lib.SSL_is_init_finished(ssl_ptr):
                 raise ValueError("early data can only be written before the handshake")
-            io = lib.pyssl_write_early_data if self.uses_socket else lib.pyssl_write_early_data_in_memory
+            io = (
+                lib.pyssl_write_early_data
+                if self.uses_socket
+                else lib.pyssl_write_early_data_in_memory
+            )
             return self._run_early_data(io, src, _length(src), "write_early_data")
         finally:
             ffi.release(src)
@@ -536,8 +587,9 @@ class Connection(Negotiated):
         # Its own out-parameters: _io holds what reads and writes report.
         count = ffi.new("size_t *")
         status = ffi.new("int[2]")
-        self._until_done(lambda: io(ssl_ptr, buf, size, count, status), status,
-                         operation, operation)
+        self._until_done(
+            lambda: io(ssl_ptr, buf, size, count, status), status, operation, operation
+        )
         # The handshake went on: what the getters kept may be stale.
         self._forget()
         self._raise_callback_error()
@@ -559,7 +611,9 @@ class Connection(Negotiated):
         lib.SSL_set_SSL_CTX(self.ssl_ptr, context._ctx_ptr)
         # The message callback follows the context (SSL_set_SSL_CTX keeps
         # the old one).
-        msg_callback = lib.pyssl_msg_cb if context._msg_callback is not None else ffi.NULL
+        msg_callback = (
+            lib.pyssl_msg_cb if context._msg_callback is not None else ffi.NULL
+        )
         lib.SSL_set_msg_callback(self.ssl_ptr, msg_callback)
         self._context = context
         # getpeercert() depends on the context's verify mode.

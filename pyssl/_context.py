@@ -48,9 +48,7 @@ from pyssl._socket_connection import SocketConnection
 _UINT32_MAX = 0xFFFFFFFF
 
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
-DEFAULT_CIPHERS = (
-    "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
-)
+DEFAULT_CIPHERS = "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 
 # The option bits that pin protocol versions; setting them is deprecated
 # in favour of minimum_version/maximum_version.
@@ -102,7 +100,9 @@ def _method_for(protocol: int) -> Any:
     if protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
         return lib.TLS_server_method()
     if protocol == _SSLMethod.PROTOCOL_TLS:
-        warnings.warn("ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4)
+        warnings.warn(
+            "ssl.PROTOCOL_TLS is deprecated", DeprecationWarning, stacklevel=4
+        )
         return lib.TLS_method()
     if protocol in _FIXED_VERSION_PROTOCOLS:
         method = lib.pyssl_fixed_version_method(_FIXED_VERSION_PROTOCOLS[protocol])
@@ -158,7 +158,8 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         self._ctx_ptr = ffi.gc(ctx_ptr, lib.SSL_CTX_free)
         self._protocol = _SSLMethod(protocol)
         self._only_server_side = {
-            _SSLMethod.PROTOCOL_TLS_SERVER: True, _SSLMethod.PROTOCOL_TLS_CLIENT: False
+            _SSLMethod.PROTOCOL_TLS_SERVER: True,
+            _SSLMethod.PROTOCOL_TLS_CLIENT: False,
         }.get(self._protocol)
         self._key = register(self)
         self._alpn_protocols = ()
@@ -199,7 +200,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         param = lib.SSL_CTX_get0_param(ctx_ptr)
         # Better chain building with cross-signed intermediates.
         lib.X509_VERIFY_PARAM_set_flags(param, lib.X509_V_FLAG_TRUSTED_FIRST)
-        lib.X509_VERIFY_PARAM_set_hostflags(param, lib.X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+        lib.X509_VERIFY_PARAM_set_hostflags(
+            param, lib.X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
+        )
         # Post-handshake auth is switched on per connection (Connection).
         lib.SSL_CTX_set_post_handshake_auth(ctx_ptr, 0)
 
@@ -250,7 +253,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
             )
         if version in _DEPRECATED_VERSIONS:
             # stacklevel 4: the caller of SSLContext's setter.
-            warnings.warn(_DEPRECATED_VERSIONS[version], DeprecationWarning, stacklevel=4)
+            warnings.warn(
+                _DEPRECATED_VERSIONS[version], DeprecationWarning, stacklevel=4
+            )
         elif version not in (
             PROTO_MINIMUM_SUPPORTED,
             PROTO_MAXIMUM_SUPPORTED,
@@ -264,7 +269,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
     @property
     def minimum_version(self) -> int:
         """The lowest protocol version the context accepts."""
-        return lib.SSL_CTX_get_min_proto_version(self._ctx_ptr) or PROTO_MINIMUM_SUPPORTED
+        return (
+            lib.SSL_CTX_get_min_proto_version(self._ctx_ptr) or PROTO_MINIMUM_SUPPORTED
+        )
 
     @minimum_version.setter
     def minimum_version(self, value: Any) -> None:
@@ -280,7 +287,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
     @property
     def maximum_version(self) -> int:
         """The highest protocol version the context accepts."""
-        return lib.SSL_CTX_get_max_proto_version(self._ctx_ptr) or PROTO_MAXIMUM_SUPPORTED
+        return (
+            lib.SSL_CTX_get_max_proto_version(self._ctx_ptr) or PROTO_MAXIMUM_SUPPORTED
+        )
 
     @maximum_version.setter
     def maximum_version(self, value: Any) -> None:
@@ -303,7 +312,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
     def set_ciphers(self, ciphers: str, /) -> None:
         """Set the TLS 1.2-and-older cipher list (OpenSSL cipher string)."""
         if not isinstance(ciphers, str):
-            raise TypeError(f"set_ciphers() argument must be str, not {type_name(ciphers)}")
+            raise TypeError(
+                f"set_ciphers() argument must be str, not {type_name(ciphers)}"
+            )
         if "\0" in ciphers:
             raise ValueError("embedded null character")
         # UTF-8 as the stdlib's "s" converter encodes it; a name OpenSSL
@@ -327,7 +338,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         if ssl_ptr == ffi.NULL:
             raise error_from_queue("get_ciphers")
         try:
-            return [cipher_to_dict(c) for c in cipher_list(lib.SSL_get_ciphers(ssl_ptr))]
+            return [
+                cipher_to_dict(c) for c in cipher_list(lib.SSL_get_ciphers(ssl_ptr))
+            ]
         finally:
             lib.SSL_free(ssl_ptr)
 
@@ -354,7 +367,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         (the curve names older OpenSSL releases used). Needs OpenSSL 3.5:
         NotImplementedError before."""
         if not lib.PYSSL_HAS_IMPLEMENTED_GROUPS:
-            raise NotImplementedError("Getting implemented groups requires OpenSSL 3.5 or later.")
+            raise NotImplementedError(
+                "Getting implemented groups requires OpenSSL 3.5 or later."
+            )
         clear_queue()
         joined = lib.pyssl_implemented_groups(self._ctx_ptr, bool(include_aliases))
         if joined == ffi.NULL:
@@ -421,7 +436,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         ``protos``, in wire format."""
         data, protocols = self._protocol_list(protos)
         if not lib.pyssl_set_npn_protocols(self._ctx_ptr, protocols):
-            raise NotImplementedError("The NPN extension is not supported by this OpenSSL")
+            raise NotImplementedError(
+                "The NPN extension is not supported by this OpenSSL"
+            )
         self._npn_protocols = (data, protocols)
 
     # ---- statistics and sessions -----------------------------------------
@@ -432,8 +449,17 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         return {
             name: getattr(lib, f"SSL_CTX_sess_{name}")(ctx_ptr)
             for name in (
-                "number", "connect", "connect_good", "connect_renegotiate", "accept",
-                "accept_good", "accept_renegotiate", "hits", "misses", "timeouts", "cache_full",
+                "number",
+                "connect",
+                "connect_good",
+                "connect_renegotiate",
+                "accept",
+                "accept_good",
+                "accept_renegotiate",
+                "hits",
+                "misses",
+                "timeouts",
+                "cache_full",
             )
         }
 
@@ -494,7 +520,9 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
             raise TypeError(
                 f"_wrap_socket() argument 'sock' must be _socket.socket, not {type(sock).__name__}"
             )
-        return SocketConnection(self, bool(server_side), server_hostname, sock, owner, session)
+        return SocketConnection(
+            self, bool(server_side), server_hostname, sock, owner, session
+        )
 
     def _wrap_bio(
         self,
@@ -512,7 +540,8 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
                 raise TypeError(
                     f"_wrap_bio() argument '{name}' must be MemoryBIO, not {type(bio).__name__}"
                 )
-        connection = Connection(self, bool(server_side), server_hostname, owner, session)
+        connection = Connection(
+            self, bool(server_side), server_hostname, owner, session
+        )
         lib.pyssl_use_bios(connection.ssl_ptr, incoming.bio_ptr, outgoing.bio_ptr)
         return connection
-

@@ -119,13 +119,17 @@ class CertificateSettings:
     @property
     def _host_flags(self) -> int:
         """The host name checking flags (HOSTFLAG_* bits)."""
-        return lib.X509_VERIFY_PARAM_get_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr))
+        return lib.X509_VERIFY_PARAM_get_hostflags(
+            lib.SSL_CTX_get0_param(self._ctx_ptr)
+        )
 
     @_host_flags.setter
     def _host_flags(self, value: Any) -> None:
         # An unsigned int taken without a range check, as the stdlib's "I".
         flags = as_unsigned_long_mask(value) & 0xFFFFFFFF
-        lib.X509_VERIFY_PARAM_set_hostflags(lib.SSL_CTX_get0_param(self._ctx_ptr), flags)
+        lib.X509_VERIFY_PARAM_set_hostflags(
+            lib.SSL_CTX_get0_param(self._ctx_ptr), flags
+        )
 
     @property
     def post_handshake_auth(self) -> bool:
@@ -138,12 +142,16 @@ class CertificateSettings:
 
     # ---- certificates and keys -------------------------------------------
 
-    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+    def load_cert_chain(
+        self, certfile: Any, keyfile: Any = None, password: Any = None
+    ) -> None:
         """Load a certificate chain and its private key. ``password`` (str,
         bytes, bytearray or a callable returning one) decrypts the key."""
         load_cert_chain(self._ctx_ptr, certfile, keyfile, password)
 
-    def load_verify_locations(self, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+    def load_verify_locations(
+        self, cafile: Any = None, capath: Any = None, cadata: Any = None
+    ) -> None:
         """Load CA certificates to verify peers with: a PEM file, a
         directory of hashed PEM files, or PEM text / DER bytes."""
         load_verify_locations(self._ctx_ptr, cafile, capath, cadata)
@@ -200,12 +208,18 @@ class CertificateSettings:
             cert = lib.X509_OBJECT_get0_X509(obj)
             if not lib.X509_check_ca(cert):
                 continue
-            certs.append(_x509.certificate_to_der(cert) if binary_form else _x509.decode_certificate(cert))
+            certs.append(
+                _x509.certificate_to_der(cert)
+                if binary_form
+                else _x509.decode_certificate(cert)
+            )
         return certs
 
     # ---- the verify callback -------------------------------------------------
 
-    def set_verify_callback(self, callback: Callable[[Any, int, int, bool], Any] | None) -> None:
+    def set_verify_callback(
+        self, callback: Callable[[Any, int, int, bool], Any] | None
+    ) -> None:
         """Call ``callback(certificate, depth, error_code, preverified)`` for
         each certificate of the peer's chain that OpenSSL verifies: the
         trust anchor first (highest depth), the peer's own certificate
@@ -228,12 +242,17 @@ class CertificateSettings:
         else:
             self._verify_callback = callback
             function = lib.pyssl_verify_cb
-        lib.SSL_CTX_set_verify(self._ctx_ptr, lib.SSL_CTX_get_verify_mode(self._ctx_ptr), function)
+        lib.SSL_CTX_set_verify(
+            self._ctx_ptr, lib.SSL_CTX_get_verify_mode(self._ctx_ptr), function
+        )
 
     # ---- certificates and keys from memory -----------------------------------
 
     def load_cert_chain_from_memory(
-        self, certdata: str | bytes | Any, keydata: str | bytes | Any = None, password: Any = None
+        self,
+        certdata: str | bytes | Any,
+        keydata: str | bytes | Any = None,
+        password: Any = None,
     ) -> None:
         """Load a certificate chain and its private key from memory, as
         ``load_cert_chain()`` loads them from files. ``certdata`` is the
@@ -264,7 +283,9 @@ class CertificateSettings:
         response is sent as given. None stops stapling."""
         _require_ocsp()
         if self._protocol == _SSLMethod.PROTOCOL_TLS_CLIENT:
-            raise ValueError("set_ocsp_response() cannot be used on a TLS_CLIENT context")
+            raise ValueError(
+                "set_ocsp_response() cannot be used on a TLS_CLIENT context"
+            )
         if response is not None and not callable(response):
             response = _cert_callbacks.staple_bytes(response)
         self._ocsp_response = response
@@ -276,14 +297,19 @@ class CertificateSettings:
         to the handshake (read with ``get_ocsp_response()``)."""
         if not HAS_OCSP_STAPLING:
             return False
-        return lib.SSL_CTX_get_tlsext_status_type(self._ctx_ptr) == lib.TLSEXT_STATUSTYPE_ocsp
+        return (
+            lib.SSL_CTX_get_tlsext_status_type(self._ctx_ptr)
+            == lib.TLSEXT_STATUSTYPE_ocsp
+        )
 
     @request_ocsp_response.setter
     def request_ocsp_response(self, value: Any) -> None:
         _require_ocsp()
         request = bool(value)
         if self._protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
-            raise ValueError("request_ocsp_response cannot be set on a TLS_SERVER context")
+            raise ValueError(
+                "request_ocsp_response cannot be set on a TLS_SERVER context"
+            )
         if not request and self._check_ocsp_response:
             raise ValueError(
                 "Cannot disable request_ocsp_response when check_ocsp_response is enabled."
@@ -308,7 +334,9 @@ class CertificateSettings:
         _require_ocsp()
         check = bool(value)
         if self._protocol == _SSLMethod.PROTOCOL_TLS_SERVER:
-            raise ValueError("check_ocsp_response cannot be set on a TLS_SERVER context")
+            raise ValueError(
+                "check_ocsp_response cannot be set on a TLS_SERVER context"
+            )
         if check:
             self.request_ocsp_response = True
         self._check_ocsp_response = check
@@ -362,7 +390,9 @@ def _password_callback(ctx_ptr: Any, password: Any) -> Iterator[PasswordSource |
         lib.SSL_CTX_set_default_passwd_cb_userdata(ctx_ptr, ffi.NULL)
 
 
-def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+def load_cert_chain(
+    ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: Any = None
+) -> None:
     cert_path = filesystem_path(certfile, "certfile should be a valid filesystem path")
     key_path = cert_path
     if keyfile is not None:
@@ -373,7 +403,10 @@ def load_cert_chain(ctx_ptr: Any, certfile: Any, keyfile: Any = None, password: 
         if lib.SSL_CTX_use_certificate_chain_file(ctx_ptr, cert_path) != 1:
             raise _file_failure(source, "load_cert_chain")
         ffi.errno = 0
-        if lib.SSL_CTX_use_PrivateKey_file(ctx_ptr, key_path, lib.SSL_FILETYPE_PEM) != 1:
+        if (
+            lib.SSL_CTX_use_PrivateKey_file(ctx_ptr, key_path, lib.SSL_FILETYPE_PEM)
+            != 1
+        ):
             raise _file_failure(source, "load_cert_chain")
         if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
             raise error_from_queue("load_cert_chain")
@@ -400,7 +433,9 @@ def _pem_or_der(data: Any, name: str) -> tuple[bytes, bool]:
     return raw, raw[:1] == bytes([_DER_SEQUENCE])
 
 
-def _load_from_memory(ctx_ptr: Any, use: Any, data: bytes, der: bool, source: PasswordSource | None) -> None:
+def _load_from_memory(
+    ctx_ptr: Any, use: Any, data: bytes, der: bool, source: PasswordSource | None
+) -> None:
     bio = lib.BIO_new_mem_buf(data, len(data))
     if bio == ffi.NULL:
         raise MemoryError()
@@ -415,12 +450,18 @@ def _load_from_memory(ctx_ptr: Any, use: Any, data: bytes, der: bool, source: Pa
         raise error_from_queue("load_cert_chain_from_memory")
 
 
-def load_cert_chain_from_memory(ctx_ptr: Any, certdata: Any, keydata: Any = None, password: Any = None) -> None:
+def load_cert_chain_from_memory(
+    ctx_ptr: Any, certdata: Any, keydata: Any = None, password: Any = None
+) -> None:
     certs, certs_der = _pem_or_der(certdata, "certdata")
-    key, key_der = (certs, certs_der) if keydata is None else _pem_or_der(keydata, "keydata")
+    key, key_der = (
+        (certs, certs_der) if keydata is None else _pem_or_der(keydata, "keydata")
+    )
     with _password_callback(ctx_ptr, password) as source:
         clear_queue()
-        _load_from_memory(ctx_ptr, lib.pyssl_use_certificate_chain_bio, certs, certs_der, source)
+        _load_from_memory(
+            ctx_ptr, lib.pyssl_use_certificate_chain_bio, certs, certs_der, source
+        )
         _load_from_memory(ctx_ptr, lib.pyssl_use_private_key_bio, key, key_der, source)
         if lib.SSL_CTX_check_private_key(ctx_ptr) != 1:
             raise error_from_queue("load_cert_chain_from_memory")
@@ -498,20 +539,28 @@ def _add_certs_from_bio(ctx_ptr: Any, bio: Any, pem: bool) -> None:
     # only means EOF; DER input ends before any read fails, so any error
     # there is real (trailing garbage, a truncated certificate).
     end_of_pem = (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
-    if last and not (pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem):
+    if last and not (
+        pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == end_of_pem
+    ):
         raise error_from_queue("load_verify_locations")
     clear_queue()
 
 
-def load_verify_locations(ctx_ptr: Any, cafile: Any = None, capath: Any = None, cadata: Any = None) -> None:
+def load_verify_locations(
+    ctx_ptr: Any, cafile: Any = None, capath: Any = None, cadata: Any = None
+) -> None:
     if cafile is None and capath is None and cadata is None:
         raise TypeError("cafile, capath and cadata cannot be all omitted")
     cafile_path = ffi.NULL
     capath_path = ffi.NULL
     if cafile is not None:
-        cafile_path = filesystem_path(cafile, "cafile should be a valid filesystem path")
+        cafile_path = filesystem_path(
+            cafile, "cafile should be a valid filesystem path"
+        )
     if capath is not None:
-        capath_path = filesystem_path(capath, "capath should be a valid filesystem path")
+        capath_path = filesystem_path(
+            capath, "capath should be a valid filesystem path"
+        )
     if cadata is not None:
         add_ca_certs(ctx_ptr, cadata)
     if cafile is not None and _trust_store.load_file(ctx_ptr, cafile_path):

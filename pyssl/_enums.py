@@ -102,7 +102,9 @@ _protocols = types.SimpleNamespace(
     PROTOCOL_TLS_CLIENT=0x10,
     PROTOCOL_TLS_SERVER=0x11,
 )
-IntEnum._convert_("_SSLMethod", __name__, lambda name: name.startswith("PROTOCOL_"), source=_protocols)  # type: ignore[attr-defined]
+IntEnum._convert_(  # type: ignore[attr-defined]
+    "_SSLMethod", __name__, lambda name: name.startswith("PROTOCOL_"), source=_protocols
+)
 _SSLMethod = globals()["_SSLMethod"]
 # An alias kept outside the members, as the stdlib keeps it.
 _SSLMethod.PROTOCOL_SSLv23 = _SSLMethod.PROTOCOL_TLS
@@ -128,14 +130,20 @@ _options = types.SimpleNamespace(
             "IGNORE_UNEXPECTED_EOF",
             # Python 3.12 added these two; before, the stdlib's Options has
             # no such members, and its reprs name no such flags.
-            *(("LEGACY_SERVER_CONNECT", "ENABLE_KTLS") if sys.version_info >= (3, 12) else ()),
+            *(
+                ("LEGACY_SERVER_CONNECT", "ENABLE_KTLS")
+                if sys.version_info >= (3, 12)
+                else ()
+            ),
         )
     },
     # The stdlib keeps the CBC record-splitting countermeasure on: OP_ALL
     # leaves out SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS.
     OP_ALL=lib.SSL_OP_ALL & ~lib.SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS,
 )
-IntFlag._convert_("Options", __name__, lambda name: name.startswith("OP_"), source=_options)  # type: ignore[attr-defined]
+IntFlag._convert_(  # type: ignore[attr-defined]
+    "Options", __name__, lambda name: name.startswith("OP_"), source=_options
+)
 Options = globals()["Options"]
 
 _alert_names = (
@@ -150,24 +158,39 @@ _alert_names = (
     "UNKNOWN_PSK_IDENTITY"
 ).split()
 _alerts = types.SimpleNamespace(
-    **{f"ALERT_DESCRIPTION_{name}": getattr(lib, f"SSL_AD_{name}") for name in _alert_names}
+    **{
+        f"ALERT_DESCRIPTION_{name}": getattr(lib, f"SSL_AD_{name}")
+        for name in _alert_names
+    }
 )
 IntEnum._convert_(  # type: ignore[attr-defined]
-    "AlertDescription", __name__, lambda name: name.startswith("ALERT_DESCRIPTION_"), source=_alerts
+    "AlertDescription",
+    __name__,
+    lambda name: name.startswith("ALERT_DESCRIPTION_"),
+    source=_alerts,
 )
 AlertDescription = globals()["AlertDescription"]
 
 _error_numbers = types.SimpleNamespace(
-    **{name: getattr(_errors, name) for name in dir(_errors) if name.startswith("SSL_ERROR_")}
+    **{
+        name: getattr(_errors, name)
+        for name in dir(_errors)
+        if name.startswith("SSL_ERROR_")
+    }
 )
 IntEnum._convert_(  # type: ignore[attr-defined]
-    "SSLErrorNumber", __name__, lambda name: name.startswith("SSL_ERROR_"), source=_error_numbers
+    "SSLErrorNumber",
+    __name__,
+    lambda name: name.startswith("SSL_ERROR_"),
+    source=_error_numbers,
 )
 SSLErrorNumber = globals()["SSLErrorNumber"]
 
 # CERT_* are the stdlib's numbering; _context.py maps them to SSL_VERIFY_*.
 _verify_modes = types.SimpleNamespace(CERT_NONE=0, CERT_OPTIONAL=1, CERT_REQUIRED=2)
-IntEnum._convert_("VerifyMode", __name__, lambda name: name.startswith("CERT_"), source=_verify_modes)  # type: ignore[attr-defined]
+IntEnum._convert_(  # type: ignore[attr-defined]
+    "VerifyMode", __name__, lambda name: name.startswith("CERT_"), source=_verify_modes
+)
 VerifyMode = globals()["VerifyMode"]
 
 _verify_flags = types.SimpleNamespace(
@@ -179,7 +202,12 @@ _verify_flags = types.SimpleNamespace(
     VERIFY_X509_TRUSTED_FIRST=lib.X509_V_FLAG_TRUSTED_FIRST,
     VERIFY_X509_PARTIAL_CHAIN=lib.X509_V_FLAG_PARTIAL_CHAIN,
 )
-IntFlag._convert_("VerifyFlags", __name__, lambda name: name.startswith("VERIFY_"), source=_verify_flags)  # type: ignore[attr-defined]
+IntFlag._convert_(  # type: ignore[attr-defined]
+    "VerifyFlags",
+    __name__,
+    lambda name: name.startswith("VERIFY_"),
+    source=_verify_flags,
+)
 VerifyFlags = globals()["VerifyFlags"]
 
 # -2 and -1 are the stdlib's markers for "whatever OpenSSL supports".
@@ -231,7 +259,11 @@ _TLSContentType = IntEnum(
 _TLSAlertType = IntEnum(  # type: ignore[misc]
     "_TLSAlertType",
     sorted(
-        [(name, getattr(lib, f"SSL_AD_{name}")) for name in _alert_names if name != "USER_CANCELLED"]
+        [
+            (name, getattr(lib, f"SSL_AD_{name}"))
+            for name in _alert_names
+            if name != "USER_CANCELLED"
+        ]
         + [
             # RFC 8446 spells it "user_canceled".
             ("USER_CANCELED", lib.SSL_AD_USER_CANCELLED),
@@ -283,6 +315,13 @@ HOSTFLAG_NEVER_CHECK_SUBJECT: int = lib.X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
 
 CHANNEL_BINDING_TYPES = ["tls-unique"]
 
-for _enum in (_SSLMethod, Options, AlertDescription, SSLErrorNumber, VerifyMode, VerifyFlags):
+for _enum in (
+    _SSLMethod,
+    Options,
+    AlertDescription,
+    SSLErrorNumber,
+    VerifyMode,
+    VerifyFlags,
+):
     _enum.__module__ = "pyssl"
 del _enum

@@ -117,7 +117,9 @@ def _load_names() -> tuple[dict[int, str], dict[tuple[int, int], str]]:
         for i in range(lib.pyssl_err_reasons_count):
             entry = lib.pyssl_err_reasons[i]
             # The first name wins where OpenSSL gives one number two names.
-            reasons.setdefault((entry.lib, entry.reason), ffi.string(entry.name).decode("ascii"))
+            reasons.setdefault(
+                (entry.lib, entry.reason), ffi.string(entry.name).decode("ascii")
+            )
         _lib_names, _reason_names = libs, reasons
     return _lib_names, _reason_names
 
@@ -221,7 +223,9 @@ def clear_queue() -> None:
 def _verify_details(conn: Any) -> tuple[int, str]:
     code = lib.SSL_get_verify_result(conn.ssl_ptr)
     if code == lib.X509_V_ERR_HOSTNAME_MISMATCH:
-        message = f"Hostname mismatch, certificate is not valid for {conn.server_hostname!r}."
+        message = (
+            f"Hostname mismatch, certificate is not valid for {conn.server_hostname!r}."
+        )
     elif code == lib.X509_V_ERR_IP_ADDRESS_MISMATCH:
         message = f"IP address mismatch, certificate is not valid for {conn.server_hostname!r}."
     else:
@@ -232,8 +236,14 @@ def _verify_details(conn: Any) -> tuple[int, str]:
 _WANT_ERRORS: dict[int, tuple[type[SSLError], str]] = {
     SSL_ERROR_WANT_READ: (SSLWantReadError, "The operation did not complete (read)"),
     SSL_ERROR_WANT_WRITE: (SSLWantWriteError, "The operation did not complete (write)"),
-    SSL_ERROR_ZERO_RETURN: (SSLZeroReturnError, "TLS/SSL connection has been closed (EOF)"),
-    SSL_ERROR_WANT_X509_LOOKUP: (SSLError, "The operation did not complete (X509 lookup)"),
+    SSL_ERROR_ZERO_RETURN: (
+        SSLZeroReturnError,
+        "TLS/SSL connection has been closed (EOF)",
+    ),
+    SSL_ERROR_WANT_X509_LOOKUP: (
+        SSLError,
+        "The operation did not complete (X509 lookup)",
+    ),
     SSL_ERROR_WANT_CONNECT: (SSLError, "The operation did not complete (connect)"),
 }
 
@@ -252,6 +262,8 @@ def want_error(err: int, where: str) -> SSLError:
     except KeyError:
         message = _want_messages[err, where] = f"{text} (pyssl:{where})"
     return cls(err, message)  # library and reason: the class's None
+
+
 _OSERROR_FROM_READ_WRITE = sys.version_info >= (3, 13)
 
 
@@ -297,7 +309,11 @@ def connection_error(conn: Any, err: int, status: Any, where: str) -> OSError:
             # -1, and reported a failed read or write (the _ex calls return
             # 0) as an EOF, so a reset connection read as a ragged EOF;
             # pyssl does what the running Python's stdlib does.
-            if conn.uses_socket and sys_errno and (ret == -1 or _OSERROR_FROM_READ_WRITE):
+            if (
+                conn.uses_socket
+                and sys_errno
+                and (ret == -1 or _OSERROR_FROM_READ_WRITE)
+            ):
                 return OSError(sys_errno, os.strerror(sys_errno))
             if ret not in (0, -1) and conn.uses_socket:
                 cls, text = SSLSyscallError, "Some I/O error occurred"

@@ -38,7 +38,11 @@ def ssl_module() -> Any:
 
 def _use_keylog_file(context: SSLContext) -> None:
     keylog = os.environ.get("SSLKEYLOGFILE")
-    if keylog and not sys.flags.ignore_environment and hasattr(context, "keylog_filename"):
+    if (
+        keylog
+        and not sys.flags.ignore_environment
+        and hasattr(context, "keylog_filename")
+    ):
         context.keylog_filename = keylog
 
 
@@ -215,7 +219,9 @@ def get_sigalgs() -> list[str]:
     set_server_sigalgs() take. Needs OpenSSL 3.4: NotImplementedError
     before."""
     if not lib.PYSSL_HAS_BUILTIN_SIGALGS:
-        raise NotImplementedError("Getting signature algorithms requires OpenSSL 3.4 or later.")
+        raise NotImplementedError(
+            "Getting signature algorithms requires OpenSSL 3.4 or later."
+        )
     joined = lib.pyssl_builtin_sigalgs()
     if joined == ffi.NULL:
         raise MemoryError()
@@ -240,7 +246,9 @@ def get_server_certificate(
     ssl = ssl_module()
     host, _port = addr
     cert_reqs = CERT_REQUIRED if ca_certs is not None else CERT_NONE
-    context = ssl._create_stdlib_context(ssl_version, cert_reqs=cert_reqs, cafile=ca_certs)
+    context = ssl._create_stdlib_context(
+        ssl_version, cert_reqs=cert_reqs, cafile=ca_certs
+    )
     with ssl.create_connection(addr, timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=host) as tls:
             der = tls.getpeercert(True)

@@ -26,11 +26,17 @@ def _dnsname_match(dn: str, hostname: str) -> bool:
         raise CertificateError(f"too many wildcards in certificate DNS name: {dn!r}.")
     leftmost, dot, rest = dn.partition(".")
     if "*" in rest:
-        raise CertificateError(f"wildcard can only be present in the leftmost label: {dn!r}.")
+        raise CertificateError(
+            f"wildcard can only be present in the leftmost label: {dn!r}."
+        )
     if not dot:
-        raise CertificateError(f"sole wildcard without additional labels are not support: {dn!r}.")
+        raise CertificateError(
+            f"sole wildcard without additional labels are not support: {dn!r}."
+        )
     if leftmost != "*":
-        raise CertificateError(f"partial wildcards in leftmost label are not supported: {dn!r}.")
+        raise CertificateError(
+            f"partial wildcards in leftmost label are not supported: {dn!r}."
+        )
     host_leftmost, host_dot, host_rest = hostname.partition(".")
     if not host_leftmost or not host_dot:
         return False
@@ -66,7 +72,9 @@ def match_hostname(cert: Any, hostname: str) -> None:
     """Raise CertificateError unless ``cert`` (a getpeercert() dict) is
     valid for ``hostname``. Deprecated: OpenSSL checks host names during
     the handshake when ``check_hostname`` is set."""
-    warnings.warn("ssl.match_hostname() is deprecated", category=DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "ssl.match_hostname() is deprecated", category=DeprecationWarning, stacklevel=2
+    )
     if not cert:
         raise ValueError(
             "empty or no certificate, match_hostname needs a SSL socket or SSL "
@@ -101,7 +109,9 @@ def match_hostname(cert: Any, hostname: str) -> None:
         )
     if len(names) == 1:
         raise CertificateError(f"hostname {hostname!r} doesn't match {names[0]!r}")
-    raise CertificateError("no appropriate commonName or subjectAltName fields were found")
+    raise CertificateError(
+        "no appropriate commonName or subjectAltName fields were found"
+    )
 
 
 def wrap_socket(
@@ -144,5 +154,7 @@ def wrap_socket(
 
 def RAND_pseudo_bytes(n: int) -> tuple[bytes, bool]:  # noqa: N802 - the stdlib's name
     """Deprecated: (``n`` random bytes, True)."""
-    warnings.warn("ssl.RAND_pseudo_bytes() is deprecated", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "ssl.RAND_pseudo_bytes() is deprecated", DeprecationWarning, stacklevel=2
+    )
     return RAND_bytes(n), True

@@ -23,7 +23,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on how pyssl wa
 __all__ = ["fast_paths", "ffi", "lib"]
 
 OPENSSL_VERSION_NUMBER: int = lib.OpenSSL_version_num()
-OPENSSL_VERSION: str = ffi.string(lib.OpenSSL_version(lib.OPENSSL_VERSION)).decode("ascii")
+OPENSSL_VERSION: str = ffi.string(lib.OpenSSL_version(lib.OPENSSL_VERSION)).decode(
+    "ascii"
+)
 
 
 def _version_info(number: int) -> tuple[int, int, int, int, int]:

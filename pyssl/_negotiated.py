@@ -59,8 +59,14 @@ class Negotiated:
     the last handshake settled."""
 
     __slots__ = (
-        "_version", "_cipher", "_alpn", "_peer_der", "_peer_dict",
-        "_group", "_client_sigalg", "_server_sigalg",
+        "_version",
+        "_cipher",
+        "_alpn",
+        "_peer_der",
+        "_peer_dict",
+        "_group",
+        "_client_sigalg",
+        "_server_sigalg",
     )
 
     ssl_ptr: Any
@@ -183,7 +189,9 @@ class Negotiated:
             if data[0] == ffi.NULL:
                 protocol = None
             else:
-                protocol = ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode("utf-8")
+                protocol = ffi.unpack(ffi.cast("char *", data[0]), size[0]).decode(
+                    "utf-8"
+                )
             if lib.SSL_is_init_finished(ssl_ptr):
                 self._alpn = protocol
         return protocol
@@ -222,7 +230,10 @@ class Negotiated:
         cert = ffi.gc(cert, lib.X509_free)
         if binary_form:
             return _x509.certificate_to_der(cert)
-        if not lib.SSL_CTX_get_verify_mode(lib.SSL_get_SSL_CTX(ssl_ptr)) & lib.SSL_VERIFY_PEER:
+        if (
+            not lib.SSL_CTX_get_verify_mode(lib.SSL_get_SSL_CTX(ssl_ptr))
+            & lib.SSL_VERIFY_PEER
+        ):
             return {}
         return _x509.decode_certificate(cert)
 
@@ -256,7 +267,9 @@ class Negotiated:
         "tls-exporter" (TLS 1.3 only); None before the handshake."""
         if not isinstance(cb_type, str):
             got = "None" if cb_type is None else type(cb_type).__name__
-            raise TypeError(f"get_channel_binding() argument 'cb_type' must be str, not {got}")
+            raise TypeError(
+                f"get_channel_binding() argument 'cb_type' must be str, not {got}"
+            )
         if cb_type == "tls-exporter":
             return self._tls_exporter()
         if cb_type != "tls-unique":
@@ -280,12 +293,23 @@ class Negotiated:
         if not lib.SSL_is_init_finished(ssl_ptr):
             return None
         if lib.SSL_version(ssl_ptr) != lib.TLS1_3_VERSION:
-            raise ValueError("'tls-exporter' channel binding is only defined for TLS 1.3")
+            raise ValueError(
+                "'tls-exporter' channel binding is only defined for TLS 1.3"
+            )
         out = ffi.new("unsigned char[]", _TLS_EXPORTER_SIZE)
-        if lib.SSL_export_keying_material(
-            ssl_ptr, out, _TLS_EXPORTER_SIZE, _TLS_EXPORTER_LABEL, len(_TLS_EXPORTER_LABEL),
-            ffi.NULL, 0, 0,
-        ) != 1:
+        if (
+            lib.SSL_export_keying_material(
+                ssl_ptr,
+                out,
+                _TLS_EXPORTER_SIZE,
+                _TLS_EXPORTER_LABEL,
+                len(_TLS_EXPORTER_LABEL),
+                ffi.NULL,
+                0,
+                0,
+            )
+            != 1
+        ):
             raise error_from_queue("get_channel_binding")
         return ffi.buffer(out, _TLS_EXPORTER_SIZE)[:]
 
@@ -311,14 +335,18 @@ class Negotiated:
         RFC 8446 7.5), the same on both ends of the connection. A
         ``context`` of None means no context value, which in TLS 1.2
         differs from an empty one; in TLS 1.3 they are the same."""
-        label_bytes = _bytes_argument(label, "export_keying_material", "label", text=True)
+        label_bytes = _bytes_argument(
+            label, "export_keying_material", "label", text=True
+        )
         size = index(length)
         if size <= 0:
             raise ValueError("length must be a positive number of bytes")
         if context is None:
             context_bytes, use_context = b"", 0
         else:
-            context_bytes = _bytes_argument(context, "export_keying_material", "context")
+            context_bytes = _bytes_argument(
+                context, "export_keying_material", "context"
+            )
             use_context = 1
         ssl_ptr = self.ssl_ptr
         if not lib.SSL_is_init_finished(ssl_ptr):
@@ -328,8 +356,13 @@ class Negotiated:
             # Finished message is one hash long (RFC 8446 4.4.4).
             limit = 255 * lib.SSL_get_finished(ssl_ptr, ffi.NULL, 0)
             if size > limit:
-                raise ValueError(f"TLS 1.3 exports at most {limit} bytes with this cipher suite")
-        elif len(label_bytes) + use_context * (2 + len(context_bytes)) > _TLS12_LABEL_AND_CONTEXT_MAX:
+                raise ValueError(
+                    f"TLS 1.3 exports at most {limit} bytes with this cipher suite"
+                )
+        elif (
+            len(label_bytes) + use_context * (2 + len(context_bytes))
+            > _TLS12_LABEL_AND_CONTEXT_MAX
+        ):
             raise ValueError(
                 "label and context too long for TLS 1.2: at most "
                 f"{_TLS12_LABEL_AND_CONTEXT_MAX} bytes together, 2 of them for a context's length"
@@ -337,8 +370,14 @@ class Negotiated:
         out = ffi.new("unsigned char[]", size)
         clear_queue()
         ok = lib.SSL_export_keying_material(
-            ssl_ptr, out, size, label_bytes, len(label_bytes),
-            ffi.from_buffer("unsigned char[]", context_bytes), len(context_bytes), use_context,
+            ssl_ptr,
+            out,
+            size,
+            label_bytes,
+            len(label_bytes),
+            ffi.from_buffer("unsigned char[]", context_bytes),
+            len(context_bytes),
+            use_context,
         )
         if ok != 1:
             raise error_from_queue("export_keying_material")
@@ -394,8 +433,9 @@ class Negotiated:
         session = lib.SSL_SESSION_dup(current)
         if session == ffi.NULL:
             raise error_from_queue("session")
-        return SSLSession._wrap(ffi.gc(session, lib.SSL_SESSION_free), self._context,
-                                self._verified_name())
+        return SSLSession._wrap(
+            ffi.gc(session, lib.SSL_SESSION_free), self._context, self._verified_name()
+        )
 
     @session.setter
     def session(self, session: Any) -> None:
@@ -409,7 +449,10 @@ class Negotiated:
             raise ValueError("Cannot set session after handshake.")
         if lib.SSL_get_verify_mode(self.ssl_ptr) & lib.SSL_VERIFY_PEER and (
             session._verified_for is None
-            or (self._checked_name is not None and session._verified_for != self._checked_name)
+            or (
+                self._checked_name is not None
+                and session._verified_for != self._checked_name
+            )
         ):
             # Made without the verification this connection requires:
             # resuming it would skip that. Not offered; a full handshake.

@@ -30,7 +30,9 @@ class SSLSession:
         raise TypeError("type 'pyssl.SSLSession' is not an acceptable base type")
 
     @classmethod
-    def _wrap(cls, session_ptr: Any, context: _SSLContext, verified_for: str | None = None) -> SSLSession:
+    def _wrap(
+        cls, session_ptr: Any, context: _SSLContext, verified_for: str | None = None
+    ) -> SSLSession:
         self = object.__new__(cls)
         self._session_ptr = session_ptr
         self._context = context

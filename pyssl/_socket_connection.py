@@ -60,7 +60,12 @@ class SocketConnection(Connection):
         # wants SSLWantReadError to wait in its event loop.
         self._socket = weakref.ref(sock)
         super().__init__(
-            context, server_side, server_hostname, owner, session, _socket.socket.fileno(sock)
+            context,
+            server_side,
+            server_hostname,
+            owner,
+            session,
+            _socket.socket.fileno(sock),
         )
 
     @property
@@ -144,7 +149,10 @@ _GiveupOnSSLSendfile.__module__ = "pyssl"
 
 
 def sendfile_zerocopy(
-    sock: Any, send: Callable[[int, int, int], int], file: Any, offset: int,
+    sock: Any,
+    send: Callable[[int, int, int], int],
+    file: Any,
+    offset: int,
     count: int | None,
 ) -> int:
     """Send ``file`` with ``send(fileno, offset, size)`` (the connection's
@@ -170,7 +178,9 @@ def sendfile_zerocopy(
     if timeout == 0:
         raise ValueError("non-blocking sockets are not supported")
     selector: selectors.BaseSelector = (
-        selectors.PollSelector() if hasattr(selectors, "PollSelector") else selectors.SelectSelector()
+        selectors.PollSelector()
+        if hasattr(selectors, "PollSelector")
+        else selectors.SelectSelector()
     )
     total_sent = 0
     try:

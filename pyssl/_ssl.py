@@ -48,8 +48,17 @@ def _export_constants() -> list[str]:
     for source in (_lib, _enums):
         for name in dir(source):
             if name.startswith(
-                ("HAS_", "OP_", "CERT_", "PROTOCOL_", "ALERT_DESCRIPTION_", "SSL_ERROR_",
-                 "VERIFY_", "PROTO_", "HOSTFLAG_")
+                (
+                    "HAS_",
+                    "OP_",
+                    "CERT_",
+                    "PROTOCOL_",
+                    "ALERT_DESCRIPTION_",
+                    "SSL_ERROR_",
+                    "VERIFY_",
+                    "PROTO_",
+                    "HOSTFLAG_",
+                )
             ):
                 # The stdlib's _ssl holds plain ints; its ssl module makes
                 # the enums.

@@ -44,8 +44,12 @@ class SSLObject:
     ) -> SSLObject:
         self = cls.__new__(cls)
         connection = context._wrap_bio(
-            incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
-            owner=self, session=session,
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            owner=self,
+            session=session,
         )
         if not server_side and context.check_hostname and not server_hostname:
             # As wrap_socket() refuses it (after the arguments' types, here);
@@ -118,7 +122,9 @@ class SSLObject:
 
     def selected_npn_protocol(self) -> str | None:
         """The protocol NPN selected, or None. NPN is deprecated."""
-        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2
+        )
         return self._sslobj.selected_npn_protocol()
 
     def selected_alpn_protocol(self) -> str | None:
@@ -182,6 +188,7 @@ class SSLObject:
         """The DER OCSP response the server stapled to the handshake, or
         None (see SSLContext.request_ocsp_response)."""
         return self._sslobj.get_ocsp_response()
+
     def export_keying_material(
         self, label: str | bytes, length: int, context: bytes | None = None
     ) -> bytes:

@@ -44,7 +44,10 @@ def _unshared_counts() -> tuple[int, int]:
     can tell that nothing else uses a connection: without sys.getrefcount,
     and without a GIL, where another thread can take a reference between
     the count and the free."""
-    if not hasattr(sys, "getrefcount") or not getattr(sys, "_is_gil_enabled", lambda: True)():
+    if (
+        not hasattr(sys, "getrefcount")
+        or not getattr(sys, "_is_gil_enabled", lambda: True)()
+    ):
         return -1, -1
     sslobj = _Unshared()
     sslobj.ssl_ptr = object()
@@ -76,7 +79,9 @@ class SSLSocket(_socket_module.socket):
             self, file: Any, offset: int = 0, count: int | None = None
         ) -> int: ...
 
-        def _check_sendfile_params(self, file: Any, offset: int, count: int | None) -> None: ...
+        def _check_sendfile_params(
+            self, file: Any, offset: int, count: int | None
+        ) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -95,7 +100,10 @@ class SSLSocket(_socket_module.socket):
         context: Any = None,
         session: Any = None,
     ) -> SSLSocket:
-        if sock.getsockopt(_socket_module.SOL_SOCKET, _socket_module.SO_TYPE) != _socket_module.SOCK_STREAM:
+        if (
+            sock.getsockopt(_socket_module.SOL_SOCKET, _socket_module.SO_TYPE)
+            != _socket_module.SOCK_STREAM
+        ):
             raise NotImplementedError("only stream sockets are supported")
         if server_side:
             if server_hostname:
@@ -106,7 +114,9 @@ class SSLSocket(_socket_module.socket):
             raise ValueError("check_hostname requires server_hostname")
 
         timeout = sock.gettimeout()
-        kwargs = dict(family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno())
+        kwargs = dict(
+            family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno()
+        )
         self = cls.__new__(cls, **kwargs)
         super(SSLSocket, self).__init__(**kwargs)
         # The descriptor now belongs to this SSLSocket.
@@ -154,7 +164,12 @@ class SSLSocket(_socket_module.socket):
         try:
             early = self.recv(1)
         except OSError as recv_error:
-            if recv_error.errno not in (_errno.ENOTCONN, _errno.EINVAL, _errno.EAGAIN, _errno.EWOULDBLOCK):
+            if recv_error.errno not in (
+                _errno.ENOTCONN,
+                _errno.EINVAL,
+                _errno.EAGAIN,
+                _errno.EWOULDBLOCK,
+            ):
                 raise
             early = b""
         finally:
@@ -166,7 +181,11 @@ class SSLSocket(_socket_module.socket):
 
     def _new_connection(self) -> Any:
         return self._context._wrap_socket(
-            self, self.server_side, self.server_hostname, owner=self, session=self._session
+            self,
+            self.server_side,
+            self.server_hostname,
+            owner=self,
+            session=self._session,
         )
 
     # ---- attributes --------------------------------------------------------
@@ -251,7 +270,9 @@ class SSLSocket(_socket_module.socket):
         if sslobj is None:
             return super().send(data, flags)
         if flags != 0:
-            raise ValueError(f"non-zero flags not allowed in calls to send() on {self.__class__}")
+            raise ValueError(
+                f"non-zero flags not allowed in calls to send() on {self.__class__}"
+            )
         return sslobj.write(data)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
@@ -260,7 +281,9 @@ class SSLSocket(_socket_module.socket):
         if sslobj is None:
             return super().sendall(data, flags)
         if flags != 0:
-            raise ValueError(f"non-zero flags not allowed in calls to sendall() on {self.__class__}")
+            raise ValueError(
+                f"non-zero flags not allowed in calls to sendall() on {self.__class__}"
+            )
         sent = 0
         if type(data) is bytes and data:
             # A blocking SSL_write writes all or fails: one call, and no
@@ -285,7 +308,9 @@ class SSLSocket(_socket_module.socket):
 
     def sendmsg(self, *args: Any, **kwargs: Any) -> int:
         # Refused even unwrapped, so that nothing goes out in clear text.
-        raise NotImplementedError(f"sendmsg not allowed on instances of {self.__class__}")
+        raise NotImplementedError(
+            f"sendmsg not allowed on instances of {self.__class__}"
+        )
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file, returning the number of bytes sent: with
@@ -299,7 +324,9 @@ class SSLSocket(_socket_module.socket):
         except _GiveupOnSSLSendfile:
             return self._sendfile_use_send(file, offset, count)
 
-    def _sendfile_use_ssl_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+    def _sendfile_use_ssl_sendfile(
+        self, file: Any, offset: int = 0, count: int | None = None
+    ) -> int:
         sslobj = self._sslobj
         if not sslobj.uses_ktls_for_send():
             raise _GiveupOnSSLSendfile("Kernel TLS is not enabled for the socket")
@@ -314,7 +341,9 @@ class SSLSocket(_socket_module.socket):
         if sslobj is None:
             return super().recv(buflen, flags)
         if flags != 0:
-            raise ValueError(f"non-zero flags not allowed in calls to recv() on {self.__class__}")
+            raise ValueError(
+                f"non-zero flags not allowed in calls to recv() on {self.__class__}"
+            )
         try:
             return sslobj.read(buflen)
         except SSLError as exc:
@@ -344,7 +373,9 @@ class SSLSocket(_socket_module.socket):
         if self._sslobj is None:
             return super().recv_into(buffer, nbytes, flags)
         if flags != 0:
-            raise ValueError(f"non-zero flags not allowed in calls to recv_into() on {self.__class__}")
+            raise ValueError(
+                f"non-zero flags not allowed in calls to recv_into() on {self.__class__}"
+            )
         return self.read(nbytes, buffer)
 
     def recvfrom(self, buflen: int = 1024, flags: int = 0) -> Any:
@@ -353,17 +384,25 @@ class SSLSocket(_socket_module.socket):
             raise ValueError(f"recvfrom not allowed on instances of {self.__class__}")
         return super().recvfrom(buflen, flags)
 
-    def recvfrom_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> Any:
+    def recvfrom_into(
+        self, buffer: Any, nbytes: int | None = None, flags: int = 0
+    ) -> Any:
         self._checkClosed()
         if self._sslobj is not None:
-            raise ValueError(f"recvfrom_into not allowed on instances of {self.__class__}")
+            raise ValueError(
+                f"recvfrom_into not allowed on instances of {self.__class__}"
+            )
         return super().recvfrom_into(buffer, nbytes or 0, flags)
 
     def recvmsg(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"recvmsg not allowed on instances of {self.__class__}")
+        raise NotImplementedError(
+            f"recvmsg not allowed on instances of {self.__class__}"
+        )
 
     def recvmsg_into(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"recvmsg_into not allowed on instances of {self.__class__}")
+        raise NotImplementedError(
+            f"recvmsg_into not allowed on instances of {self.__class__}"
+        )
 
     def pending(self) -> int:
         """The number of decrypted bytes ready to be read without I/O."""
@@ -498,7 +537,9 @@ class SSLSocket(_socket_module.socket):
         self._checkClosed()
         import warnings
 
-        warnings.warn("ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "ssl NPN is deprecated, use ALPN instead", DeprecationWarning, stacklevel=2
+        )
         if self._sslobj is None:
             return None
         return self._sslobj.selected_npn_protocol()
@@ -571,6 +612,7 @@ class SSLSocket(_socket_module.socket):
         if self._sslobj is not None:
             return self._sslobj.get_ocsp_response()
         return None
+
     def _require_tls(self) -> Any:
         sslobj = self._sslobj
         if sslobj is None:

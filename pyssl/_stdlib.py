@@ -36,7 +36,11 @@ def _belongs_to_stdlib_ssl(value: Any) -> bool:
     merely re-exports, like ``socket.socket`` or ``os``."""
     if _is_module(value):
         return _namespace_of(value).get("__name__") in ("ssl", "_ssl")
-    owner = getattr(value, "__module__", None) if isinstance(value, type) or callable(value) else None
+    owner = (
+        getattr(value, "__module__", None)
+        if isinstance(value, type) or callable(value)
+        else None
+    )
     if owner is None:
         owner = type(value).__module__
     # Python 3.10's enum names no module for an enum it cannot pickle,
@@ -47,7 +51,9 @@ def _belongs_to_stdlib_ssl(value: Any) -> bool:
 # A module's own namespace, read without running any code of the module's
 # type: vars() and isinstance() look attributes up, which loads a module
 # that importlib.util.LazyLoader made, and may run any __getattr__.
-_namespace_of: Callable[[ModuleType], dict[str, Any]] = vars(ModuleType)["__dict__"].__get__
+_namespace_of: Callable[[ModuleType], dict[str, Any]] = vars(ModuleType)[
+    "__dict__"
+].__get__
 # The type of a module LazyLoader made and nothing has used yet (it becomes
 # a plain module when first used).
 _LazyModule: type | None = getattr(importlib.util, "_LazyModule", None)
@@ -64,7 +70,9 @@ def _not_loaded(module: ModuleType) -> bool:
     return _LazyModule is not None and issubclass(type(module), _LazyModule)
 
 
-def _replacement_table(pairs: list[tuple[ModuleType, ModuleType]]) -> dict[int, tuple[Any, Any]]:
+def _replacement_table(
+    pairs: list[tuple[ModuleType, ModuleType]],
+) -> dict[int, tuple[Any, Any]]:
     """id(stdlib object) -> (stdlib object, pyssl object) for the stdlib
     ssl's own objects that pyssl offers under the same name."""
     table: dict[int, tuple[Any, Any]] = {}
@@ -88,11 +96,15 @@ def _swap(value: Any, table: dict[int, tuple[Any, Any]]) -> Any:
     if type(value) is tuple and any(id(item) in table for item in value):
         # Exception tuples such as asyncio's SSLAgainErrors or ftplib's
         # all_errors; what is not the stdlib ssl's stays as it is.
-        return tuple(item if (new := _swap(item, table)) is _MISSING else new for item in value)
+        return tuple(
+            item if (new := _swap(item, table)) is _MISSING else new for item in value
+        )
     return _MISSING
 
 
-def _rebind_modules(table: dict[int, tuple[Any, Any]], done: list[tuple[dict[str, Any], str, Any, Any]]) -> None:
+def _rebind_modules(
+    table: dict[int, tuple[Any, Any]], done: list[tuple[dict[str, Any], str, Any, Any]]
+) -> None:
     """Rebind the globals that hold the stdlib ssl's objects, appending
     (namespace, name, old value, new value) to ``done`` as it goes."""
     for module in list(sys.modules.values()):
@@ -100,7 +112,9 @@ def _rebind_modules(table: dict[int, tuple[Any, Any]], done: list[tuple[dict[str
             continue
         namespace = _namespace_of(module)
         name_of_module = namespace.get("__name__", "")
-        if (isinstance(name_of_module, str) and name_of_module.startswith("pyssl")) or id(module) in table:
+        if (
+            isinstance(name_of_module, str) and name_of_module.startswith("pyssl")
+        ) or id(module) in table:
             # pyssl itself, and the stdlib modules being replaced: their
             # own objects (a context made before the switch) keep working.
             continue

@@ -122,7 +122,9 @@ def _data_source(data: bytes, pem: bool) -> Any:
     # input: no error, or, for PEM, only the missing next start line.
     last = lib.ERR_peek_last_error()
     ended = not last or (
-        pem and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last)) == (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
+        pem
+        and (lib.ERR_GET_LIB(last), lib.ERR_GET_REASON(last))
+        == (lib.ERR_LIB_PEM, lib.PEM_R_NO_START_LINE)
     )
     clear_queue()
     if source == ffi.NULL or not ended:

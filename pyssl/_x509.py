@@ -407,7 +407,9 @@ def load_der_certificates(data) -> list:
         # DER ends where the memory BIO runs out: no error code says so
         # (OpenSSL 3.5.7 queues NOT_ENOUGH_DATA even at a clean end, and
         # HEADER_TOO_LONG also means a header cut short).
-        lambda bio: lib.d2i_X509_bio(bio, ffi.NULL) if lib.BIO_ctrl_pending(bio) else ffi.NULL,
+        lambda bio: (
+            lib.d2i_X509_bio(bio, ffi.NULL) if lib.BIO_ctrl_pending(bio) else ffi.NULL
+        ),
         None,
     )
 
@@ -553,7 +555,10 @@ def certificate_from_ptr(x509, up_ref: bool = True) -> Certificate:
 def certificates_from_stack(stack) -> list[Certificate]:
     """The certificates of a ``STACK_OF(X509)``, each holding its own
     reference."""
-    return [certificate_from_ptr(lib.sk_X509_value(stack, i)) for i in range(lib.sk_X509_num(stack))]
+    return [
+        certificate_from_ptr(lib.sk_X509_value(stack, i))
+        for i in range(lib.sk_X509_num(stack))
+    ]
 
 
 class ChainedCertificate(bytes):

@@ -34,7 +34,9 @@ def make_files(directory: str) -> Files:
 
     ca = trustme.CA()
     leaf = ca.issue_cert("localhost", "127.0.0.1", "other.example")
-    other = ca.issue_cert("localhost", "127.0.0.1", "other.example", common_name="other")
+    other = ca.issue_cert(
+        "localhost", "127.0.0.1", "other.example", common_name="other"
+    )
     key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
     encrypted = key.private_bytes(
         serialization.Encoding.PEM,
@@ -84,8 +86,13 @@ def dev_mode(argv: list[str]) -> None:
     if os.environ.get("PYSSL_SOAK_CHILD"):
         return
     env = dict(os.environ, PYSSL_SOAK_CHILD="1")
-    status = subprocess.call([sys.executable, "-X", "dev", "-X", "faulthandler", *argv], env=env)
+    status = subprocess.call(
+        [sys.executable, "-X", "dev", "-X", "faulthandler", *argv], env=env
+    )
     if status < 0:
-        print(f"CRASH: the soak died of signal {signal.Signals(-status).name}", file=sys.stderr)
+        print(
+            f"CRASH: the soak died of signal {signal.Signals(-status).name}",
+            file=sys.stderr,
+        )
         sys.exit(1)
     sys.exit(status)

@@ -140,8 +140,12 @@ def callbacks_phase(ssl: Any, files: Any) -> tuple[Any, Any]:
     return server_context, client_ctx
 
 
-def run_phase(name: str, ssl: Any, files: Any, count: int, strict: bool) -> dict[str, Any]:
-    make_server_context, client_ctx = (plain_phase if name == "plain" else callbacks_phase)(ssl, files)
+def run_phase(
+    name: str, ssl: Any, files: Any, count: int, strict: bool
+) -> dict[str, Any]:
+    make_server_context, client_ctx = (
+        plain_phase if name == "plain" else callbacks_phase
+    )(ssl, files)
     server = Server()
     outcomes: dict[str, int] = {}
     # The reports are counted by type: keeping them would keep what their
@@ -161,12 +165,19 @@ def run_phase(name: str, ssl: Any, files: Any, count: int, strict: bool) -> dict
             server.contexts.put(make_server_context(i))
             try:
                 with socket.create_connection(server.address, timeout=TIMEOUT) as raw:
-                    with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    with client_ctx.wrap_socket(
+                        raw, server_hostname="localhost"
+                    ) as tls:
                         tls.sendall(b"?")
                         if tls.recv(1) != b"?":
                             raise AssertionError("the echo differs")
-                        if name == "callbacks" and tls.selected_alpn_protocol() != "http/1.1":
-                            raise AssertionError(f"ALPN {tls.selected_alpn_protocol()!r}")
+                        if (
+                            name == "callbacks"
+                            and tls.selected_alpn_protocol() != "http/1.1"
+                        ):
+                            raise AssertionError(
+                                f"ALPN {tls.selected_alpn_protocol()!r}"
+                            )
                 outcome = "ok"
             except ssl.SSLError as exc:
                 outcome = f"SSLError {exc.reason}"
@@ -194,7 +205,9 @@ def run_phase(name: str, ssl: Any, files: Any, count: int, strict: bool) -> dict
     if server_ends.get("ok", 0) != count - refused:
         problems.append(f"server ends {server_ends}")
     if dict(unraisable) != ({"SNIRefused": refused} if refused else {}):
-        problems.append(f"unraisable reports {dict(unraisable)}, expected {refused} SNIRefused")
+        problems.append(
+            f"unraisable reports {dict(unraisable)}, expected {refused} SNIRefused"
+        )
     growth = {}
     for index, label in enumerate(("RSS", "traced", "fds")):
         base, last = samples["warm-up"][index], samples["last"][index]
@@ -224,20 +237,26 @@ def report(result: dict[str, Any]) -> None:
     print(f"\n== {result['name']}: {result['count']:,} handshakes in {result['seconds']:.0f} s "
           f"({result['count'] / result['seconds']:,.0f}/s)")  # fmt: skip
     print(f"  {'':>10} {'first':>10} {'warm-up':>10} {'last':>10} {'growth':>8}")
-    for index, (label, unit) in enumerate((("RSS", "KiB"), ("traced", "KiB"), ("fds", ""))):
+    for index, (label, unit) in enumerate(
+        (("RSS", "KiB"), ("traced", "KiB"), ("fds", ""))
+    ):
         print(f"  {label + (' ' + unit if unit else ''):>10} {s['first'][index]:>10,} "
               f"{s['warm-up'][index]:>10,} {s['last'][index]:>10,} {g[label]:>7.1f}%")  # fmt: skip
     print("  trace (connections: RSS KiB / traced KiB / fds): " + ", ".join(
         f"{n:,}: {rss:,}/{traced:,}/{fds}" for n, (rss, traced, fds) in result["trace"]))  # fmt: skip
     print(f"  client outcomes: {result['outcomes']}")
-    print(f"  server ends: {result['server ends']}; unraisable reports: {result['unraisable']}")
+    print(
+        f"  server ends: {result['server ends']}; unraisable reports: {result['unraisable']}"
+    )
     for problem in result["problems"]:
         print(f"  PROBLEM: {problem}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 handshakes per phase (CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 handshakes per phase (CI)"
+    )
     parser.add_argument("--count", type=int, help="handshakes per phase")
     parser.add_argument("--module", choices=["pyssl", "stdlib"], default="pyssl")
     args = parser.parse_args()
@@ -247,7 +266,9 @@ def main() -> int:
         import pyssl as ssl
     count = args.count or (2000 if args.quick else 20000)
     strict = not args.quick
-    print(f"{ssl.__name__} from {ssl.__file__}, {ssl.OPENSSL_VERSION}, python {sys.version.split()[0]}")
+    print(
+        f"{ssl.__name__} from {ssl.__file__}, {ssl.OPENSSL_VERSION}, python {sys.version.split()[0]}"
+    )
     print(f"{count:,} handshakes per phase; growth limit {LIMIT_PERCENT}% after warm-up "
           f"({'checked' if strict else 'not checked in a quick run'})")  # fmt: skip
     tracemalloc.start()

@@ -108,7 +108,9 @@ class EchoServer:
         try:
             # b"" only for the client's close_notify, which is answered; a
             # client that just closes gives SSLEOFError.
-            with self.context.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False) as tls:
+            with self.context.wrap_socket(
+                raw, server_side=True, suppress_ragged_eofs=False
+            ) as tls:
                 while data := tls.recv(65536):
                     tls.sendall(data)
                 tls.unwrap()
@@ -132,7 +134,9 @@ class EchoServer:
                 finding("a server thread did not end")
 
 
-def shared_context(ssl: Any, files: Any, threads: int, per_thread: int) -> dict[str, Any]:
+def shared_context(
+    ssl: Any, files: Any, threads: int, per_thread: int
+) -> dict[str, Any]:
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(files.chain)
     server_ctx.set_alpn_protocols(["h2", "http/1.1"])
@@ -159,14 +163,20 @@ def shared_context(ssl: Any, files: Any, threads: int, per_thread: int) -> dict[
             host = "other.example" if j % 3 == 0 else "localhost"
             reuse = session if j % 4 == 1 and host == "localhost" else None
             try:
-                raw = socket.create_connection(server.address, timeout=TIMEOUT if j % 2 else None)
-                with client_ctx.wrap_socket(raw, server_hostname=host, session=reuse) as tls:
+                raw = socket.create_connection(
+                    server.address, timeout=TIMEOUT if j % 2 else None
+                )
+                with client_ctx.wrap_socket(
+                    raw, server_hostname=host, session=reuse
+                ) as tls:
                     payload = rng.randbytes(rng.randint(1, 65536))
                     tls.sendall(payload)
                     if recv_exactly(tls, len(payload)) != payload:
                         finding(f"client {number}: the echo differs")
                     if tls.selected_alpn_protocol() != "h2":
-                        finding(f"client {number}: ALPN {tls.selected_alpn_protocol()!r}")
+                        finding(
+                            f"client {number}: ALPN {tls.selected_alpn_protocol()!r}"
+                        )
                     subject = dict(x[0] for x in tls.getpeercert()["subject"])
                     expected = "other" if host == "other.example" else None
                     if subject.get("commonName") != expected:
@@ -206,8 +216,13 @@ def shared_context(ssl: Any, files: Any, threads: int, per_thread: int) -> dict[
 # ---- close while reading ------------------------------------------------------------
 
 
-def connected_pair(ssl: Any, server_ctx: Any, client_ctx: Any, listener: socket.socket,
-                   handshake: bool = True) -> tuple[Any, Any]:
+def connected_pair(
+    ssl: Any,
+    server_ctx: Any,
+    client_ctx: Any,
+    listener: socket.socket,
+    handshake: bool = True,
+) -> tuple[Any, Any]:
     """(client, server) SSLSockets of one connection; the handshake is done
     unless ``handshake`` is false."""
     raw = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
@@ -223,8 +238,9 @@ def connected_pair(ssl: Any, server_ctx: Any, client_ctx: Any, listener: socket.
 
     thread = threading.Thread(target=serve)
     thread.start()
-    client = client_ctx.wrap_socket(raw, server_hostname="localhost",
-                                    do_handshake_on_connect=handshake)
+    client = client_ctx.wrap_socket(
+        raw, server_hostname="localhost", do_handshake_on_connect=handshake
+    )
     if not handshake:
         return client, (thread, result, server_raw)
     thread.join(TIMEOUT)
@@ -233,8 +249,13 @@ def connected_pair(ssl: Any, server_ctx: Any, client_ctx: Any, listener: socket.
     return client, result[0]
 
 
-def blocked_read(client: Any, handshake: bool, name: str, entered: threading.Event,
-                 outcome: list[str]) -> None:
+def blocked_read(
+    client: Any,
+    handshake: bool,
+    name: str,
+    entered: threading.Event,
+    outcome: list[str],
+) -> None:
     """The thread whose socket is closed under it: the handshake if not
     done, then a read; what it got goes into ``outcome``."""
     entered.set()
@@ -265,14 +286,18 @@ def close_while_reading(ssl: Any, files: Any, rounds: int) -> dict[str, Any]:
         ("shutdown+close, timeout", "shutdown", 0.5, True),
         ("close during handshake", "close", None, False),
     ]
-    table: dict[str, collections.Counter[str]] = {name: collections.Counter() for name, *_ in variants}
+    table: dict[str, collections.Counter[str]] = {
+        name: collections.Counter() for name, *_ in variants
+    }
     rng = random.Random(7)
     stolen = 0
     started = time.monotonic()
     for i in range(rounds):
         name, how, timeout, handshake = variants[i % len(variants)]
         try:
-            client, server = connected_pair(ssl, server_ctx, client_ctx, listener, handshake)
+            client, server = connected_pair(
+                ssl, server_ctx, client_ctx, listener, handshake
+            )
         except OSError as exc:
             # A thread left reading an earlier socket's descriptor number
             # can take this connection's bytes.
@@ -281,8 +306,11 @@ def close_while_reading(ssl: Any, files: Any, rounds: int) -> dict[str, Any]:
         client.settimeout(timeout)
         outcome: list[str] = []
         entered = threading.Event()
-        reader = threading.Thread(target=blocked_read, daemon=True,
-                                  args=(client, handshake, name, entered, outcome))
+        reader = threading.Thread(
+            target=blocked_read,
+            daemon=True,
+            args=(client, handshake, name, entered, outcome),
+        )
         reader.start()
         entered.wait(TIMEOUT)
         # Sometimes before the call blocks, mostly while it does.
@@ -354,7 +382,11 @@ def context_freed(ssl: Any, files: Any, rounds: int) -> dict[str, Any]:
             client_ctx.load_verify_locations(files.ca)
             client, server = connected_pair(ssl, server_ctx, client_ctx, listener)
             server.context = third
-            return client, server, [weakref.ref(c) for c in (server_ctx, third, client_ctx)]
+            return (
+                client,
+                server,
+                [weakref.ref(c) for c in (server_ctx, third, client_ctx)],
+            )
 
         client, server, refs = make()
         gc.collect()
@@ -380,8 +412,12 @@ def context_freed(ssl: Any, files: Any, rounds: int) -> dict[str, Any]:
     listener.close()
     if kept:
         finding(f"{kept} rounds kept a context after its sockets were closed")
-    return {"rounds": rounds, "seconds": round(time.monotonic() - started, 1),
-            "contexts freed after close": freed, "contexts kept": kept}
+    return {
+        "rounds": rounds,
+        "seconds": round(time.monotonic() - started, 1),
+        "contexts freed after close": freed,
+        "contexts kept": kept,
+    }
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -396,16 +432,23 @@ def main() -> int:
         import ssl
     else:
         import pyssl as ssl
-    per_thread, close_rounds, freed_rounds = (20, 50, 20) if args.quick else (500, 1000, 300)
+    per_thread, close_rounds, freed_rounds = (
+        (20, 50, 20) if args.quick else (500, 1000, 300)
+    )
     print(f"{ssl.__name__} from {ssl.__file__}, {ssl.OPENSSL_VERSION}")
-    print(f"python {sys.version.split()[0]}, dev mode {sys.flags.dev_mode}, "
-          f"faulthandler {'on' if __import__('faulthandler').is_enabled() else 'off'}")
+    print(
+        f"python {sys.version.split()[0]}, dev mode {sys.flags.dev_mode}, "
+        f"faulthandler {'on' if __import__('faulthandler').is_enabled() else 'off'}"
+    )
     with scratch_directory() as tmp:
         files = make_files(tmp)
         fds, rss = open_fds(), rss_kib()
         for name, run in [
             ("shared context", lambda: shared_context(ssl, files, 16, per_thread)),
-            ("close while reading", lambda: close_while_reading(ssl, files, close_rounds)),
+            (
+                "close while reading",
+                lambda: close_while_reading(ssl, files, close_rounds),
+            ),
             ("context freed", lambda: context_freed(ssl, files, freed_rounds)),
         ]:
             print(f"\n== {name}", flush=True)

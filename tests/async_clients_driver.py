@@ -20,8 +20,17 @@ from injected_driver import TIMEOUT, asyncio_run, payload, tls_failure  # noqa: 
 
 SCENARIOS, scenario = registry()
 PRELOAD = [
-    "asyncio", "asyncio.sslproto", "httpx", "httpcore", "anyio", "h2.connection",
-    "hypercorn.asyncio", "hypercorn.config", "aiohttp", "aiohttp.web", "websockets.asyncio.client",
+    "asyncio",
+    "asyncio.sslproto",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "h2.connection",
+    "hypercorn.asyncio",
+    "hypercorn.config",
+    "aiohttp",
+    "aiohttp.web",
+    "websockets.asyncio.client",
     "websockets.asyncio.server",
 ]
 CHUNK = 16 << 10
@@ -46,12 +55,24 @@ def _asgi_app(size):
             await send({"type": f"lifespan.{phase}.complete"})
             if phase == "shutdown":
                 return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"x-seen-http-version", scope["http_version"].encode()),
-                                (b"x-seen-path", scope["path"].encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"x-seen-http-version", scope["http_version"].encode()),
+                    (b"x-seen-path", scope["path"].encode()),
+                ],
+            }
+        )
         for start in range(0, size, CHUNK):
-            await send({"type": "http.response.body", "body": data[start:start + CHUNK],
-                        "more_body": start + CHUNK < size})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": data[start : start + CHUNK],
+                    "more_body": start + CHUNK < size,
+                }
+            )
 
     return app
 
@@ -80,7 +101,9 @@ def _httpx_sync_get(url, context, http2):
 
     with httpx.Client(verify=context, http2=http2, timeout=TIMEOUT) as client:
         with client.stream("GET", url) as response:
-            facts = tls_of(response.extensions["network_stream"].get_extra_info("socket"))
+            facts = tls_of(
+                response.extensions["network_stream"].get_extra_info("socket")
+            )
             body = response.read()
     return response, body, facts
 
@@ -88,9 +111,13 @@ def _httpx_sync_get(url, context, http2):
 async def _httpx_async_get(url, context, http2):
     import httpx
 
-    async with httpx.AsyncClient(verify=context, http2=http2, timeout=TIMEOUT) as client:
+    async with httpx.AsyncClient(
+        verify=context, http2=http2, timeout=TIMEOUT
+    ) as client:
         async with client.stream("GET", url) as response:
-            facts = tls_of(response.extensions["network_stream"].get_extra_info("ssl_object"))
+            facts = tls_of(
+                response.extensions["network_stream"].get_extra_info("ssl_object")
+            )
             body = await response.aread()
     return response, body, facts
 
@@ -113,14 +140,17 @@ def httpx_get(client, http2, ca, server_chain, size):
         # closes it when it stops.
         config.bind = [f"fd://{listener.detach()}"]
         stop = asyncio.Event()
-        serving = asyncio.ensure_future(serve(_asgi_app(size), config, shutdown_trigger=stop.wait))
+        serving = asyncio.ensure_future(
+            serve(_asgi_app(size), config, shutdown_trigger=stop.wait)
+        )
         url = f"https://localhost:{port}/get"
         try:
             while not made:  # hypercorn makes its context before it listens
                 await asyncio.sleep(0.01)
             if client == "httpx.Client":
                 get = asyncio.get_running_loop().run_in_executor(
-                    None, _httpx_sync_get, url, client_ctx, http2)
+                    None, _httpx_sync_get, url, client_ctx, http2
+                )
             else:
                 get = _httpx_async_get(url, client_ctx, http2)
             try:
@@ -133,8 +163,10 @@ def httpx_get(client, http2, ca, server_chain, size):
         return {
             "status": response.status_code,
             "http_version": response.http_version,
-            "server saw": {"http_version": response.headers["x-seen-http-version"],
-                           "path": response.headers["x-seen-path"]},
+            "server saw": {
+                "http_version": response.headers["x-seen-http-version"],
+                "path": response.headers["x-seen-path"],
+            },
             "body": _digest(body),
             "client": facts,
             "server contexts": [kind(context) for context in made],
@@ -158,14 +190,20 @@ def aiohttp_get(ca, server_chain, size):
     data = payload(size)
 
     async def facts(request):
-        return web.json_response({"path": request.path_qs,
-                                  **tls_of(request.transport.get_extra_info("ssl_object"))})
+        return web.json_response(
+            {
+                "path": request.path_qs,
+                **tls_of(request.transport.get_extra_info("ssl_object")),
+            }
+        )
 
     async def stream(request):
-        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/octet-stream"}
+        )
         await response.prepare(request)
         for start in range(0, size, CHUNK):
-            await response.write(data[start:start + CHUNK])
+            await response.write(data[start : start + CHUNK])
         await response.write_eof()
         return response
 
@@ -182,24 +220,33 @@ def aiohttp_get(ca, server_chain, size):
         try:
             async with aiohttp.ClientSession() as session:
                 try:
-                    async with session.get(f"https://localhost:{port}/facts?q=1", ssl=client_ctx) as response:
+                    async with session.get(
+                        f"https://localhost:{port}/facts?q=1", ssl=client_ctx
+                    ) as response:
                         server = await response.json()
                 except aiohttp.ClientConnectorCertificateError as exc:
                     # Its classes derive from the ssl module's that aiohttp
                     # imported; the error OpenSSL's verification raised is
                     # the one it carries.
                     return {**tls_failure(exc.certificate_error), "raised": kind(exc)}
-                async with session.get(f"https://localhost:{port}/stream", ssl=client_ctx) as response:
+                async with session.get(
+                    f"https://localhost:{port}/stream", ssl=client_ctx
+                ) as response:
                     # The connection is the response's until its body is
                     # read (the first answer was read whole on arrival).
-                    client = tls_of(response.connection.transport.get_extra_info("ssl_object"))
+                    client = tls_of(
+                        response.connection.transport.get_extra_info("ssl_object")
+                    )
                     parts, received = 0, bytearray()
                     async for part in response.content.iter_any():
                         parts += 1
                         received += part
-                    streamed = {"status": response.status,
-                                "transfer-encoding": response.headers.get("Transfer-Encoding"),
-                                "body": _digest(bytes(received)), "parts": parts}
+                    streamed = {
+                        "status": response.status,
+                        "transfer-encoding": response.headers.get("Transfer-Encoding"),
+                        "body": _digest(bytes(received)),
+                        "parts": parts,
+                    }
         finally:
             await runner.cleanup()
         return {"client": client, "server": server, "stream": streamed}
@@ -211,8 +258,13 @@ def aiohttp_get(ca, server_chain, size):
 
 
 def _describe(message):
-    return [type(message).__name__, len(message), hashlib.sha256(
-        message.encode() if isinstance(message, str) else message).hexdigest()]
+    return [
+        type(message).__name__,
+        len(message),
+        hashlib.sha256(
+            message.encode() if isinstance(message, str) else message
+        ).hexdigest(),
+    ]
 
 
 @scenario
@@ -230,15 +282,21 @@ def websockets_echo(ca, server_chain, messages):
 
         async def echo(connection):
             transports.append(connection.transport)
-            served.append({"path": connection.request.path,
-                           **tls_of(connection.transport.get_extra_info("ssl_object"))})
+            served.append(
+                {
+                    "path": connection.request.path,
+                    **tls_of(connection.transport.get_extra_info("ssl_object")),
+                }
+            )
             async for message in connection:
                 await connection.send(message)
 
         async with serve(echo, "127.0.0.1", 0, ssl=server_ctx) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             try:
-                async with connect(f"wss://localhost:{port}/echo", ssl=client_ctx) as websocket:
+                async with connect(
+                    f"wss://localhost:{port}/echo", ssl=client_ctx
+                ) as websocket:
                     transports.append(websocket.transport)
                     client = tls_of(websocket.transport.get_extra_info("ssl_object"))
                     echoed = []
@@ -252,11 +310,17 @@ def websockets_echo(ca, server_chain, messages):
         # (a ResourceWarning) until close() is called, whatever the ssl.
         for transport in transports:
             transport.close()
-        return {"sent": [_describe(m) for m in outgoing], "echoed": [_describe(m) for m in echoed],
-                "client": client, "server": served}
+        return {
+            "sent": [_describe(m) for m in outgoing],
+            "echoed": [_describe(m) for m in echoed],
+            "client": client,
+            "server": served,
+        }
 
     return asyncio_run(ca, server_chain, main)
 
 
 if __name__ == "__main__":
-    injected_driver.main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD)
+    injected_driver.main(
+        sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD
+    )

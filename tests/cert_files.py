@@ -25,7 +25,9 @@ PASSWORD = "correct horse"
 
 def der_certificate(pem_text: str) -> bytes:
     """The DER bytes of the first PEM certificate in ``pem_text``."""
-    body = pem_text.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+    body = pem_text.split("-----BEGIN CERTIFICATE-----")[1].split(
+        "-----END CERTIFICATE-----"
+    )[0]
     return base64.b64decode(body)
 
 
@@ -68,12 +70,16 @@ class CertFiles:
     tmpdir: Path
 
 
-def issue_cert_files(base: Path, key_type: trustme.KeyType = trustme.KeyType.ECDSA) -> CertFiles:
+def issue_cert_files(
+    base: Path, key_type: trustme.KeyType = trustme.KeyType.ECDSA
+) -> CertFiles:
     """Issue the test run's certificates and write them to ``base``; every
     key is of ``key_type`` (P-256 or RSA-2048)."""
     ca = trustme.CA(key_type=key_type)
     server = ca.issue_cert("localhost", "127.0.0.1", "::1", key_type=key_type)
-    client = ca.issue_cert("client@example.org", common_name="pyssl test client", key_type=key_type)
+    client = ca.issue_cert(
+        "client@example.org", common_name="pyssl test client", key_type=key_type
+    )
     other_ca = trustme.CA(key_type=key_type)
     other = other_ca.issue_cert("elsewhere.example", key_type=key_type)
 
@@ -142,8 +148,18 @@ def issue_chain_files(base: Path) -> ChainFiles:
     root = trustme.CA()
     intermediate = root.create_child_ca()
     leaf = intermediate.issue_cert("localhost")
-    files = ChainFiles(*(str(base / name) for name in (
-        "root.pem", "chain.pem", "leaf.pem", "intermediate.pem", "key.pem")))
+    files = ChainFiles(
+        *(
+            str(base / name)
+            for name in (
+                "root.pem",
+                "chain.pem",
+                "leaf.pem",
+                "intermediate.pem",
+                "key.pem",
+            )
+        )
+    )
     root.cert_pem.write_to_path(files.root)
     leaf.private_key_and_cert_chain_pem.write_to_path(files.chain)
     leaf.cert_chain_pems[0].write_to_path(files.leaf)

@@ -37,7 +37,10 @@ def main() -> None:
         ctx.load_verify_locations(capath=capath)
         return ctx
 
-    current = {"capath": capath_context(), "cafile": pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)}
+    current = {
+        "capath": capath_context(),
+        "cafile": pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT),
+    }
     counts = {"handshakes": 0, "loads": 0, "reads": 0, "stores": 0}
     errors: list[BaseException] = []
     deadline = time.monotonic() + float(seconds)
@@ -65,8 +68,10 @@ def main() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=guarded, args=args)
-               for args in ((handshakes, 0), (handshakes, 1), (loads,))]
+    threads = [
+        threading.Thread(target=guarded, args=args)
+        for args in ((handshakes, 0), (handshakes, 1), (loads,))
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -78,7 +83,9 @@ def main() -> None:
                 counts["reads"] += 1
                 # Only CAs are loaded: every certificate counts as one, and
                 # get_ca_certs() (read after) finds at least as many.
-                assert stats["crl"] == 0 and stats["x509"] == stats["x509_ca"] <= total, stats
+                assert (
+                    stats["crl"] == 0 and stats["x509"] == stats["x509_ca"] <= total
+                ), stats
                 assert stats["x509"] <= len(cas) <= total, (stats, len(cas))
                 assert all(der[:1] == b"\x30" for der in cas)
                 if name == "capath" and len(cas) == total:

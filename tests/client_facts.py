@@ -30,7 +30,7 @@ def _remember_pyssl_classes():
 
 
 def kind(obj):
-    """"pyssl.SSLContext", "pyssl._ssl._SSLSocket"... for pyssl's own
+    """ "pyssl.SSLContext", "pyssl._ssl._SSLSocket"... for pyssl's own
     classes; otherwise where the class is defined ("ssl.SSLContext",
     "_ssl._SSLSocket" for the stdlib's, "gevent.ssl.SSLContext"...)."""
     cls = type(obj)
@@ -50,8 +50,12 @@ def ssl_base(obj):
 def tls_of(obj):
     """Whose TLS the connection of an SSLSocket or SSLObject is, and what
     it negotiated (to be taken while it is open)."""
-    return {"socket": kind(obj), "context": kind(obj.context), "version": obj.version(),
-            "alpn": obj.selected_alpn_protocol()}
+    return {
+        "socket": kind(obj),
+        "context": kind(obj.context),
+        "version": obj.version(),
+        "alpn": obj.selected_alpn_protocol(),
+    }
 
 
 def layers_of(sock):
@@ -59,8 +63,12 @@ def layers_of(sock):
     its socket and context derive from and the class the connection object
     its context's ``_wrap_socket`` made (``_sslobj``) is an instance of
     ("_ssl._SSLSocket" in the stdlib)."""
-    return {**tls_of(sock), "socket base": ssl_base(sock), "context base": ssl_base(sock.context),
-            "connection": ssl_base(sock._sslobj)}
+    return {
+        **tls_of(sock),
+        "socket base": ssl_base(sock),
+        "context base": ssl_base(sock.context),
+        "connection": ssl_base(sock._sslobj),
+    }
 
 
 def registry():
@@ -82,7 +90,9 @@ def registry():
                     # "unclosed <ssl.SSLSocket fd=5, ...>", "unclosed
                     # transport <...>": the class, as descriptors, ports
                     # and addresses differ from run to run.
-                    described = re.match(r"unclosed (?:transport )?<([\w.]+)", str(message))
+                    described = re.match(
+                        r"unclosed (?:transport )?<([\w.]+)", str(message)
+                    )
                     unclosed.append(described[1] if described else str(message))
                 else:
                     show(message, category, *rest, **kwargs)

@@ -13,7 +13,11 @@ from injected_driver import BLOCKED_IMPORT
 # The set-ups, by name: the SETUP words of each. Besides the two of
 # test_real_clients.py, the stdlib's ssl alone, without pyssl: a library
 # that fails there fails for a reason of its own, not pyssl's.
-SETUPS = {"stdlib-alone": "none", "stdlib-present": "preload+inject", "_ssl-blocked": "block+inject"}
+SETUPS = {
+    "stdlib-alone": "none",
+    "stdlib-present": "preload+inject",
+    "_ssl-blocked": "block+inject",
+}
 
 
 def ssl_module(setup: str) -> str:
@@ -31,8 +35,12 @@ def connection(setup: str, socket: str = "SSLObject", alpn: str | None = None) -
     module's own classes: ``socket`` ("SSLSocket" or "SSLObject"), its
     context, TLS 1.3 and the ALPN protocol."""
     module = ssl_module(setup)
-    return {"socket": f"{module}.{socket}", "context": f"{module}.SSLContext", "version": "TLSv1.3",
-            "alpn": alpn}
+    return {
+        "socket": f"{module}.{socket}",
+        "context": f"{module}.SSLContext",
+        "version": "TLSv1.3",
+        "alpn": alpn,
+    }
 
 
 def verify_failure(setup: str, raised: str | None = None) -> dict:
@@ -41,8 +49,12 @@ def verify_failure(setup: str, raised: str | None = None) -> dict:
     raised (by default the ssl module's error itself) and the error at its
     root."""
     error = f"{ssl_module(setup)}.SSLCertVerificationError"
-    return {"raised": raised or error, "error": error, "verify_code": 20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-            "verify_message": "unable to get local issuer certificate"}
+    return {
+        "raised": raised or error,
+        "error": error,
+        "verify_code": 20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        "verify_message": "unable to get local issuer certificate",
+    }
 
 
 def checked(result: dict, setup: str, unclosed: list[str] | None = None) -> dict:

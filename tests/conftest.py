@@ -86,7 +86,9 @@ def certificate_key():
 def make_certificate(tmp_path_factory, certificate_key):
     """Build a self-issued certificate with ``cryptography`` and return the
     path of its PEM file (``cert_files.certificate_maker``)."""
-    return certificate_maker(tmp_path_factory.mktemp("made-certificates"), certificate_key)
+    return certificate_maker(
+        tmp_path_factory.mktemp("made-certificates"), certificate_key
+    )
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +137,10 @@ def stdlib_on_the_same_openssl(stdlib: Any) -> Any:
     """The stdlib ssl module, for comparing what OpenSSL itself produces;
     the test is skipped where the stdlib links another OpenSSL release."""
     if not same_openssl(stdlib):
-        pytest.skip(f"the stdlib ssl links {stdlib.OPENSSL_VERSION}, pyssl {pyssl.OPENSSL_VERSION}: "
-                    "what OpenSSL produces differs between releases")
+        pytest.skip(
+            f"the stdlib ssl links {stdlib.OPENSSL_VERSION}, pyssl {pyssl.OPENSSL_VERSION}: "
+            "what OpenSSL produces differs between releases"
+        )
     return stdlib
 
 
@@ -148,8 +152,11 @@ def serve() -> Any:
     """serve(handler, connections=1) starts a ThreadedServer."""
     servers: list[ThreadedServer] = []
 
-    def start(handler: Callable[[socket.socket], Any], connections: int = 1,
-              family: int = socket.AF_INET) -> ThreadedServer:
+    def start(
+        handler: Callable[[socket.socket], Any],
+        connections: int = 1,
+        family: int = socket.AF_INET,
+    ) -> ThreadedServer:
         server = ThreadedServer(handler, connections, family)
         servers.append(server)
         return server
@@ -167,7 +174,9 @@ def serve_tls(serve: Any, certs: CertFiles) -> Any:
     done; ``settings`` are set on the context) and hands the SSLSocket to
     ``handler``."""
 
-    def start(module: Any, handler: Callable[[Any], Any], **settings: Any) -> ThreadedServer:
+    def start(
+        module: Any, handler: Callable[[Any], Any], **settings: Any
+    ) -> ThreadedServer:
         context = server_context(module, certs, **settings)
 
         def run(conn: socket.socket) -> Any:
@@ -208,7 +217,9 @@ def verify_with(handshake: Any, certs: CertFiles) -> Any:
     certificate; returns the client's outcome (the version or the exception)."""
 
     def run(ctx: Any, server_hostname: str = "localhost") -> Any:
-        client, _server = handshake(server_context(pyssl, certs), ctx, server_hostname=server_hostname)
+        client, _server = handshake(
+            server_context(pyssl, certs), ctx, server_hostname=server_hostname
+        )
         return client
 
     return run

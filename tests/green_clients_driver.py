@@ -65,7 +65,9 @@ def _serve_one(listener, context):
     with conn:
         # The handshake is not wrap_socket()'s: eventlet's socket would stay
         # open when the handshake it does in its constructor fails.
-        with context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+        with context.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
             try:
                 tls.do_handshake()
             except ssl.SSLError as exc:
@@ -75,8 +77,10 @@ def _serve_one(listener, context):
                 request += data
             seen = {"request": request.split(b"\r\n", 1)[0].decode(), **layers_of(tls)}
             body = json.dumps(seen).encode()
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            tls.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
             while tls.recv(4096):  # the client keeps the connection until it is done
                 pass
             return seen
@@ -89,7 +93,9 @@ def _http_client(url, ca):
 
     parts = urllib.parse.urlsplit(url)
     context = ssl.create_default_context(cafile=ca)
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=TIMEOUT)
+    conn = http.client.HTTPSConnection(
+        parts.hostname, parts.port, context=context, timeout=TIMEOUT
+    )
     try:
         conn.request("GET", parts.path)
         facts = layers_of(conn.sock)
@@ -131,9 +137,15 @@ def green_https(library, client, ca, server_chain):
             status, body, facts = CLIENTS[client](url, ca)
         except Exception as exc:
             return {**tls_failure(exc), "server": green.finish(server)}
-        return {"status": status, "body": json.loads(body), "client": facts,
-                "server": green.finish(server)}
+        return {
+            "status": status,
+            "body": json.loads(body),
+            "client": facts,
+            "server": green.finish(server),
+        }
 
 
 if __name__ == "__main__":
-    injected_driver.main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD)
+    injected_driver.main(
+        sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD
+    )

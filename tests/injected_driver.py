@@ -35,8 +35,17 @@ import types  # noqa: E402
 TIMEOUT = 15.0  # one network operation
 RUN_TIMEOUT = 60.0  # the whole interpreter
 PRELOAD = [
-    "http.client", "urllib.request", "asyncio", "asyncio.sslproto", "smtplib", "imaplib",
-    "poplib", "ftplib", "xmlrpc.client", "urllib3", "requests",
+    "http.client",
+    "urllib.request",
+    "asyncio",
+    "asyncio.sslproto",
+    "smtplib",
+    "imaplib",
+    "poplib",
+    "ftplib",
+    "xmlrpc.client",
+    "urllib3",
+    "requests",
 ]
 
 
@@ -56,18 +65,33 @@ def run(setup, scenario, *, python=None, env=None, driver=None, **args):
     one with the pyssl this process imported) and return its result.
     ``driver`` is the script that defines the scenario: by default this
     one; other families of clients have theirs beside it."""
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("PYSSL_", "SSL_CERT_", "PYTHONPATH"))}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYSSL_", "SSL_CERT_", "PYTHONPATH"))
+    }
     if python is None:
         python = sys.executable
-        pyssl_dir = os.path.dirname(os.path.dirname(importlib.util.find_spec("pyssl").origin))
+        pyssl_dir = os.path.dirname(
+            os.path.dirname(importlib.util.find_spec("pyssl").origin)
+        )
         if pyssl_dir not in site.getsitepackages():  # a source tree
             environment["PYTHONPATH"] = pyssl_dir
     environment.update(env or {})
-    command = [python, os.path.abspath(driver or __file__), setup, scenario, json.dumps(args)]
-    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    command = [
+        python,
+        os.path.abspath(driver or __file__),
+        setup,
+        scenario,
+        json.dumps(args),
+    ]
+    done = subprocess.run(
+        command, env=environment, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
     if done.returncode != 0 or not done.stdout.strip():
-        raise AssertionError(f"{scenario} ({setup}) exited with {done.returncode}:\n{done.stderr}")
+        raise AssertionError(
+            f"{scenario} ({setup}) exited with {done.returncode}:\n{done.stderr}"
+        )
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -80,7 +104,7 @@ def scenario(function):
 
 
 def kind(obj):
-    """"pyssl.SSLSocket" when ``obj`` is an instance of the class pyssl
+    """ "pyssl.SSLSocket" when ``obj`` is an instance of the class pyssl
     offers under that name; otherwise the class's module and name (the
     stdlib's are "ssl.SSLSocket" and so on)."""
     cls = type(obj)
@@ -103,7 +127,12 @@ def tls_failure(exc):
         seen.add(id(error))
         if isinstance(error, ssl.SSLError):
             root = error
-        links = [getattr(error, "reason", None), error.__cause__, error.__context__, *error.args]
+        links = [
+            getattr(error, "reason", None),
+            error.__cause__,
+            error.__context__,
+            *error.args,
+        ]
         queue += [link for link in links if isinstance(link, BaseException)]
     if root is None:
         raise exc
@@ -118,7 +147,11 @@ def tls_failure(exc):
 def tls_facts(sock):
     """Whose TLS the connection of an SSLSocket or SSLObject is (to be
     taken while it is open)."""
-    return {"socket": kind(sock), "context": kind(sock.context), "version": sock.version()}
+    return {
+        "socket": kind(sock),
+        "context": kind(sock.context),
+        "version": sock.version(),
+    }
 
 
 def san(cert):
@@ -158,7 +191,11 @@ def handshake(ca, server_chain, inject_between=False):
         with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(b"hello")
             reply = tls.recv(5)
-            client = {"socket": kind(tls), "version": tls.version(), "san": san(tls.getpeercert())}
+            client = {
+                "socket": kind(tls),
+                "version": tls.version(),
+                "san": san(tls.getpeercert()),
+            }
     thread.join(TIMEOUT)
     listener.close()
     return {
@@ -243,10 +280,18 @@ def asyncio_start_tls(ca, server_chain):
             try:
                 starttls = await proto.take(8)
                 proto.transport.write(b"GO")
-                proto.transport = await loop.start_tls(proto.transport, proto, server_ctx, server_side=True)
+                proto.transport = await loop.start_tls(
+                    proto.transport, proto, server_ctx, server_side=True
+                )
                 hello = await proto.take(5)
                 proto.transport.write(hello.upper())
-                served.set_result((starttls, hello, tls_facts(proto.transport.get_extra_info("ssl_object"))))
+                served.set_result(
+                    (
+                        starttls,
+                        hello,
+                        tls_facts(proto.transport.get_extra_info("ssl_object")),
+                    )
+                )
             except BaseException as exc:
                 served.set_exception(exc)
 
@@ -260,7 +305,9 @@ def asyncio_start_tls(ca, server_chain):
         transport, proto = await loop.create_connection(Buffering, "127.0.0.1", port)
         transport.write(b"STARTTLS")
         go = await proto.take(2)
-        proto.transport = await loop.start_tls(transport, proto, client_ctx, server_hostname="localhost")
+        proto.transport = await loop.start_tls(
+            transport, proto, client_ctx, server_hostname="localhost"
+        )
         proto.transport.write(b"hello")
         reply = await proto.take(5)
         client = tls_facts(proto.transport.get_extra_info("ssl_object"))
@@ -306,16 +353,20 @@ def asyncio_echo(ca, server_chain, size):
 
         async def handle(reader, writer):
             received = await digest_of(reader, size, echo=writer)
-            served.set_result((received, tls_facts(writer.get_extra_info("ssl_object"))))
+            served.set_result(
+                (received, tls_facts(writer.get_extra_info("ssl_object")))
+            )
             writer.close()
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("localhost", port, ssl=client_ctx)
+        reader, writer = await asyncio.open_connection(
+            "localhost", port, ssl=client_ctx
+        )
 
         async def send():
             for start in range(0, size, chunk):
-                writer.write(data[start:start + chunk])
+                writer.write(data[start : start + chunk])
                 await writer.drain()
 
         sending = asyncio.ensure_future(send())
@@ -371,10 +422,13 @@ def _stdlib_ssl_objects(stdlib):
     for name, module in stdlib.items():
         for attr, value in vars(module).items():
             counterpart = getattr(ours[name], attr, _MISSING)
-            if (counterpart is not _MISSING and counterpart is not value
-                    and type(value) not in _PLAIN_DATA
-                    and not isinstance(value, types.ModuleType)
-                    and not attr.startswith("__")):
+            if (
+                counterpart is not _MISSING
+                and counterpart is not value
+                and type(value) not in _PLAIN_DATA
+                and not isinstance(value, types.ModuleType)
+                and not attr.startswith("__")
+            ):
                 owned.add(id(value))
     return owned
 
@@ -388,13 +442,21 @@ def _is_counterpart(old, new, stdlib):
 
     ours = {"ssl": pyssl, "_ssl": pyssl._ssl}
     if type(old) is tuple:
-        return type(new) is tuple and len(old) == len(new) and all(
-            a is b or _is_counterpart(a, b, stdlib) for a, b in zip(old, new, strict=True))
+        return (
+            type(new) is tuple
+            and len(old) == len(new)
+            and all(
+                a is b or _is_counterpart(a, b, stdlib)
+                for a, b in zip(old, new, strict=True)
+            )
+        )
     for name, module in stdlib.items():
         if old is module:
             return new is ours[name]
-        if any(value is old and getattr(ours[name], attr, None) is new
-               for attr, value in vars(module).items()):
+        if any(
+            value is old and getattr(ours[name], attr, None) is new
+            for attr, value in vars(module).items()
+        ):
             return True
     return False
 
@@ -414,7 +476,9 @@ def star_import_then_inject():
     owned = _stdlib_ssl_objects(stdlib)
     pyssl.inject_into_stdlib()
     return {
-        "still_stdlib": sorted(name for name, value in vars(module).items() if id(value) in owned),
+        "still_stdlib": sorted(
+            name for name, value in vars(module).items() if id(value) in owned
+        ),
         "Purpose is pyssl's": module.Purpose is pyssl.Purpose,
     }
 
@@ -440,35 +504,58 @@ def inject_extract(steps):
     import pyssl
     import pyssl._ssl
 
-    stdlib = {n: m for n in ("ssl", "_ssl") if isinstance(m := sys.modules.get(n), types.ModuleType)}
+    stdlib = {
+        n: m
+        for n in ("ssl", "_ssl")
+        if isinstance(m := sys.modules.get(n), types.ModuleType)
+    }
     owned = _stdlib_ssl_objects(stdlib)
     modules_before = dict(sys.modules)
     initial = [(module, dict(vars(module))) for module in _modules()]
     report = []
     for step in steps:
-        {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[step]()
+        {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[
+            step
+        ]()
         changed = {}
         for module, old in initial:
             new = vars(module)
             for name in old.keys() | new.keys():
                 if old.get(name, _MISSING) is not new.get(name, _MISSING):
-                    changed[f"{module.__name__}.{name}"] = (old.get(name), new.get(name))
+                    changed[f"{module.__name__}.{name}"] = (
+                        old.get(name),
+                        new.get(name),
+                    )
         holders = [
-            f"{module.__name__}.{name}" for module in _modules() if module not in stdlib.values()
+            f"{module.__name__}.{name}"
+            for module in _modules()
+            if module not in stdlib.values()
             for name, value in vars(module).items()
-            if any(id(item) in owned for item in (value if type(value) is tuple else (value,)))
+            if any(
+                id(item) in owned
+                for item in (value if type(value) is tuple else (value,))
+            )
         ]
-        report.append({
-            "step": step,
-            "sys.modules": sorted(k for k in modules_before.keys() | sys.modules.keys()
-                                  if modules_before.get(k, _MISSING) is not sys.modules.get(k, _MISSING)),
-            "globals": sorted(changed),
-            "not_pyssl_counterpart": sorted(
-                label for label, (old, new) in changed.items() if not _is_counterpart(old, new, stdlib)),
-            "still_stdlib": sorted(holders) if pyssl.is_injected() else [],
-            "import ssl": _import_ssl(),
-            "injected": pyssl.is_injected(),
-        })
+        report.append(
+            {
+                "step": step,
+                "sys.modules": sorted(
+                    k
+                    for k in modules_before.keys() | sys.modules.keys()
+                    if modules_before.get(k, _MISSING)
+                    is not sys.modules.get(k, _MISSING)
+                ),
+                "globals": sorted(changed),
+                "not_pyssl_counterpart": sorted(
+                    label
+                    for label, (old, new) in changed.items()
+                    if not _is_counterpart(old, new, stdlib)
+                ),
+                "still_stdlib": sorted(holders) if pyssl.is_injected() else [],
+                "import ssl": _import_ssl(),
+                "injected": pyssl.is_injected(),
+            }
+        )
     return {"steps": report}
 
 
@@ -498,8 +585,11 @@ def _ssl_state():
     and http.client's ssl."""
     import pyssl
 
-    return {"import ssl": _import_ssl(), "injected": pyssl.is_injected(),
-            "http.client.ssl": sys.modules["http.client"].ssl.__name__}
+    return {
+        "import ssl": _import_ssl(),
+        "injected": pyssl.is_injected(),
+        "http.client.ssl": sys.modules["http.client"].ssl.__name__,
+    }
 
 
 @scenario
@@ -522,9 +612,13 @@ def inject_with_lazy_modules(directory, lazy):
     except Exception as exc:
         raised = f"{type(exc).__name__}: {exc}"
     lazy_type = importlib.util._LazyModule
-    report = {"inject raised": raised,
-              "loaded by inject": sorted(n for n, m in modules.items() if type(m) is not lazy_type),
-              **_ssl_state()}
+    report = {
+        "inject raised": raised,
+        "loaded by inject": sorted(
+            n for n, m in modules.items() if type(m) is not lazy_type
+        ),
+        **_ssl_state(),
+    }
     used = {}
     for name, module in modules.items():
         try:
@@ -554,11 +648,16 @@ def interrupted(operation):
 
     def state():
         changed = sorted(
-            f"{module.__name__}.{name}" for module, old in initial
+            f"{module.__name__}.{name}"
+            for module, old in initial
             for name in old.keys() | vars(module).keys()
-            if old.get(name, _MISSING) is not vars(module).get(name, _MISSING))
-        entries = sorted(k for k in modules_before.keys() | sys.modules.keys()
-                         if modules_before.get(k, _MISSING) is not sys.modules.get(k, _MISSING))
+            if old.get(name, _MISSING) is not vars(module).get(name, _MISSING)
+        )
+        entries = sorted(
+            k
+            for k in modules_before.keys() | sys.modules.keys()
+            if modules_before.get(k, _MISSING) is not sys.modules.get(k, _MISSING)
+        )
         return {"sys.modules": entries, "globals": changed, **_ssl_state()}
 
     class Interrupted(Exception):
@@ -584,17 +683,20 @@ def interrupted(operation):
 
     setattr(switch, name, replacement)
     try:
-        {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[operation]()
+        {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[
+            operation
+        ]()
         raised = None
     except Interrupted:
         raised = "Interrupted"
     finally:
         setattr(switch, name, original)
     report = {"raised": raised, "after": state()}
-    {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[operation]()
+    {"inject": pyssl.inject_into_stdlib, "extract": pyssl.extract_from_stdlib}[
+        operation
+    ]()
     report["again"] = state()
     return report
-
 
 
 # ---- client libraries against the test process's servers -----------------------
@@ -609,9 +711,13 @@ def _http_client(url, ca, cert):
     ctx = ssl.create_default_context(cafile=ca)
     if cert:
         ctx.load_cert_chain(cert)
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=TIMEOUT)
+    conn = http.client.HTTPSConnection(
+        parts.hostname, parts.port, context=ctx, timeout=TIMEOUT
+    )
     try:
-        conn.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path)
+        conn.request(
+            "GET", f"{parts.path}?{parts.query}" if parts.query else parts.path
+        )
         response = conn.getresponse()
         return response.status, response.read(), tls_facts(conn.sock)
     finally:
@@ -637,7 +743,9 @@ def _urlopen(url, ca, cert):
 def _urllib3(url, ca, cert):
     import urllib3
 
-    with urllib3.PoolManager(ca_certs=ca, cert_file=cert, retries=False, timeout=TIMEOUT) as pool:
+    with urllib3.PoolManager(
+        ca_certs=ca, cert_file=cert, retries=False, timeout=TIMEOUT
+    ) as pool:
         response = pool.request("GET", url, preload_content=False)
         facts = tls_facts(response.connection.sock)
         body = response.read()
@@ -654,8 +762,12 @@ def _requests(url, ca, cert):
         return response.status_code, response.content, facts
 
 
-HTTP_CLIENTS = {"http.client": _http_client, "urlopen": _urlopen, "urllib3": _urllib3,
-                "requests": _requests}
+HTTP_CLIENTS = {
+    "http.client": _http_client,
+    "urlopen": _urlopen,
+    "urllib3": _urllib3,
+    "requests": _requests,
+}
 
 
 @scenario
@@ -678,8 +790,13 @@ def https_via_proxy(client, url, proxy, ca):
     if client == "urllib3":
         import urllib3
 
-        manager = urllib3.ProxyManager(proxy, ca_certs=ca, retries=False, timeout=TIMEOUT,
-                                       proxy_ssl_context=ssl.create_default_context(cafile=ca))
+        manager = urllib3.ProxyManager(
+            proxy,
+            ca_certs=ca,
+            retries=False,
+            timeout=TIMEOUT,
+            proxy_ssl_context=ssl.create_default_context(cafile=ca),
+        )
         with manager:
             response = manager.request("GET", url, preload_content=False)
             transport = response.connection.sock
@@ -689,11 +806,18 @@ def https_via_proxy(client, url, proxy, ca):
         import requests
 
         with requests.Session() as session:
-            response = session.get(url, proxies={"https": proxy}, verify=ca, stream=True, timeout=TIMEOUT)
+            response = session.get(
+                url, proxies={"https": proxy}, verify=ca, stream=True, timeout=TIMEOUT
+            )
             transport = response.raw.connection.sock
             status, body = response.status_code, response.content
-    return {"status": status, "body": json.loads(body), "transport": kind(transport),
-            "tunnel": tls_facts(transport.socket), "inner": tls_facts(transport.sslobj)}
+    return {
+        "status": status,
+        "body": json.loads(body),
+        "transport": kind(transport),
+        "tunnel": tls_facts(transport.socket),
+        "inner": tls_facts(transport.sslobj),
+    }
 
 
 def _smtp(port, ctx):
@@ -701,7 +825,9 @@ def _smtp(port, ctx):
 
     with smtplib.SMTP("localhost", port, timeout=TIMEOUT) as smtp:
         smtp.starttls(context=ctx)
-        refused = smtp.sendmail("from@example.org", ["to@example.org"], "Subject: hi\r\n\r\nover TLS\r\n")
+        refused = smtp.sendmail(
+            "from@example.org", ["to@example.org"], "Subject: hi\r\n\r\nover TLS\r\n"
+        )
         return {"refused": refused, **tls_facts(smtp.sock)}
 
 
@@ -709,7 +835,11 @@ def _imap(port, ctx):
     import imaplib
 
     imap = imaplib.IMAP4_SSL("localhost", port, ssl_context=ctx, timeout=TIMEOUT)
-    result = {"noop": imap.noop()[0], "capabilities": list(imap.capabilities), **tls_facts(imap.sock)}
+    result = {
+        "noop": imap.noop()[0],
+        "capabilities": list(imap.capabilities),
+        **tls_facts(imap.sock),
+    }
     imap.logout()
     return result
 
@@ -718,7 +848,11 @@ def _pop3(port, ctx):
     import poplib
 
     pop = poplib.POP3_SSL("localhost", port, context=ctx, timeout=TIMEOUT)
-    result = {"welcome": pop.welcome.decode(), "stat": list(pop.stat()), **tls_facts(pop.sock)}
+    result = {
+        "welcome": pop.welcome.decode(),
+        "stat": list(pop.stat()),
+        **tls_facts(pop.sock),
+    }
     pop.quit()
     return result
 
@@ -741,11 +875,19 @@ def _xmlrpc(port, ctx):
     with xmlrpc.client.ServerProxy(f"https://localhost:{port}/", context=ctx) as proxy:
         reversed_text = proxy.reverse("pyssl")
         # The keep-alive connection the call went over.
-        return {"reverse": reversed_text, **tls_facts(proxy("transport")._connection[1].sock)}
+        return {
+            "reverse": reversed_text,
+            **tls_facts(proxy("transport")._connection[1].sock),
+        }
 
 
-PROTOCOL_CLIENTS = {"smtplib": _smtp, "imaplib": _imap, "poplib": _pop3, "ftplib": _ftp,
-                    "xmlrpc.client": _xmlrpc}
+PROTOCOL_CLIENTS = {
+    "smtplib": _smtp,
+    "imaplib": _imap,
+    "poplib": _pop3,
+    "ftplib": _ftp,
+    "xmlrpc.client": _xmlrpc,
+}
 
 
 @scenario

@@ -69,8 +69,12 @@ class LineChannel:
             self.sock.close()
 
 
-def _transcript(channel: LineChannel, greeting: str, reply: Callable[[str, str], bool],
-                word: int = 0) -> list[str]:
+def _transcript(
+    channel: LineChannel,
+    greeting: str,
+    reply: Callable[[str, str], bool],
+    word: int = 0,
+) -> list[str]:
     """Send ``greeting``, then call ``reply(verb, line)`` for each line
     until it returns False or the client hangs up; the verb is the line's
     ``word``-th word. Returns the verbs seen, each followed by the TLS
@@ -98,7 +102,9 @@ def smtp_responder(context: Any) -> Handler:
         def reply(verb: str, line: str) -> bool:
             tls = channel.sock is not conn
             if verb == "EHLO":
-                channel.send("250-localhost", "250 SIZE 100000" if tls else "250 STARTTLS")
+                channel.send(
+                    "250-localhost", "250 SIZE 100000" if tls else "250 STARTTLS"
+                )
             elif verb == "STARTTLS" and not tls:
                 channel.send("220 Ready to start TLS")
                 channel.starttls(context)
@@ -220,9 +226,13 @@ def connect_proxy(context: Any) -> Handler:
             request = channel.readline() or ""
             while channel.readline():  # the headers, up to the empty line
                 pass
-            assert channel.buffer == b"", channel.buffer  # the client waits for our answer
+            assert channel.buffer == b"", (
+                channel.buffer
+            )  # the client waits for our answer
             port = int(request.split()[1].rsplit(":", 1)[1])
-            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as upstream:
+            with socket.create_connection(
+                ("127.0.0.1", port), timeout=TIMEOUT
+            ) as upstream:
                 channel.send("HTTP/1.1 200 Connection established", "")
                 _relay(tls, upstream)
             return request
@@ -275,7 +285,9 @@ class _KeepAliveXMLRPCHandler(xmlrpc.server.SimpleXMLRPCRequestHandler):
     timeout = TIMEOUT
 
 
-class _ThreadingXMLRPCServer(socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer):
+class _ThreadingXMLRPCServer(
+    socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer
+):
     daemon_threads = True
 
 
@@ -293,7 +305,9 @@ class HTTPSServer:
     loopback whose listening socket is wrapped by ``context``, served by a
     thread until ``close()``."""
 
-    def __init__(self, context: Any, server: socketserver.TCPServer | None = None) -> None:
+    def __init__(
+        self, context: Any, server: socketserver.TCPServer | None = None
+    ) -> None:
         if server is None:
             server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ReportingHandler)
         self.seen: list[dict[str, Any]] = []

@@ -23,7 +23,9 @@ needs_openssl = pytest.mark.skipif(OPENSSL is None, reason=NO_OPENSSL)
 
 def openssl_version() -> str:
     """What ``openssl version`` prints."""
-    return subprocess.run([OPENSSL or "openssl", "version"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [OPENSSL or "openssl", "version"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 class OpenSSLProcess:
@@ -58,9 +60,13 @@ class OpenSSLProcess:
             except queue.Empty:
                 line = None
             if line is None or remaining <= 0:
-                raise TimeoutError(f"no {text!r} from openssl {self.args}: {b''.join(self.transcript)!r}")
+                raise TimeoutError(
+                    f"no {text!r} from openssl {self.args}: {b''.join(self.transcript)!r}"
+                )
             if line == b"":
-                raise EOFError(f"openssl {self.args} ended without {text!r}: {b''.join(self.transcript)!r}")
+                raise EOFError(
+                    f"openssl {self.args} ended without {text!r}: {b''.join(self.transcript)!r}"
+                )
             self.transcript.append(line)
             if text in line:
                 return line
@@ -99,8 +105,16 @@ class OpenSSLPeers:
         """``openssl s_server`` on a free loopback port with the server
         certificate, accepting one connection: (process, port)."""
         proc = self._start(
-            "s_server", "-accept", "127.0.0.1:0", "-cert", self.certs.server_cert,
-            "-key", self.certs.server_key, "-naccept", "1", *args,
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            self.certs.server_cert,
+            "-key",
+            self.certs.server_key,
+            "-naccept",
+            "1",
+            *args,
         )
         line = proc.wait_for(b"ACCEPT")
         return proc, int(line.rsplit(b":", 1)[1])
@@ -108,8 +122,14 @@ class OpenSSLPeers:
     def s_client(self, port: int, *args: str) -> OpenSSLProcess:
         """``openssl s_client`` against a loopback port, trusting the test CA."""
         return self._start(
-            "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", self.certs.ca,
-            "-servername", "localhost", *args,
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-CAfile",
+            self.certs.ca,
+            "-servername",
+            "localhost",
+            *args,
         )
 
     def stop(self) -> None:

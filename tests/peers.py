@@ -43,8 +43,12 @@ class ThreadedServer:
     plain socket to ``handler`` in a server thread. ``join()`` returns the
     handlers' results and re-raises the first exception one raised."""
 
-    def __init__(self, handler: Callable[[socket.socket], Any], connections: int = 1,
-                 family: int = socket.AF_INET) -> None:
+    def __init__(
+        self,
+        handler: Callable[[socket.socket], Any],
+        connections: int = 1,
+        family: int = socket.AF_INET,
+    ) -> None:
         host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
         self.listener = socket.create_server((host, 0), family=family)
         self.listener.settimeout(TIMEOUT)
@@ -87,14 +91,20 @@ class ThreadedServer:
 # ---- TLS connections for the socket tests -----------------------------------
 
 
-def connect_tls(module: Any, certs: CertFiles, server: ThreadedServer,
-                timeout: float | None = TIMEOUT, **wrap_settings: Any) -> Any:
+def connect_tls(
+    module: Any,
+    certs: CertFiles,
+    server: ThreadedServer,
+    timeout: float | None = TIMEOUT,
+    **wrap_settings: Any,
+) -> Any:
     """A ``module`` client SSLSocket connected to ``server``, trusting the
     test CA; ``wrap_settings`` go to wrap_socket()."""
     raw = server.connect(timeout=timeout)
     try:
         return client_context(module, certs).wrap_socket(
-            raw, server_hostname="localhost", **wrap_settings)
+            raw, server_hostname="localhost", **wrap_settings
+        )
     except BaseException:
         raw.close()
         raise
@@ -114,9 +124,14 @@ def recv_exactly(sock: Any, size: int) -> bytes:
 # ---- one complete conversation, inspected from both ends -------------------
 
 
-def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any], Any],
-             server_hostname: str | None = "localhost", probe_before_handshake: bool = False,
-             ) -> tuple[Any, Any]:
+def converse(
+    serve: Any,
+    server_ctx: Any,
+    client_ctx: Any,
+    probe: Callable[[Any], Any],
+    server_hostname: str | None = "localhost",
+    probe_before_handshake: bool = False,
+) -> tuple[Any, Any]:
     """Connect a client wrapped by ``client_ctx`` to a server thread wrapped by
     ``server_ctx``, exchange one byte each way (so that both ends have
     finished the handshake, and neither leaves unread data behind), and
@@ -144,13 +159,18 @@ def converse(serve: Any, server_ctx: Any, client_ctx: Any, probe: Callable[[Any]
     on_connect = not probe_before_handshake
 
     def handler(conn: socket.socket) -> Any:
-        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=on_connect) as tls:
+        with server_ctx.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=on_connect
+        ) as tls:
             return run(tls, asks=False)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname=server_hostname, do_handshake_on_connect=on_connect
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw, server_hostname=server_hostname, do_handshake_on_connect=on_connect
+        ) as tls,
+    ):
         client_value = run(tls, asks=True)
     [server_value] = server.join()
     return server_value, client_value
@@ -160,9 +180,14 @@ def _negotiated_version(tls: Any) -> Any:
     return tls.version()
 
 
-def handshake_outcomes(serve: Any, server_ctx: Any, client_ctx: Any, server_hostname: Any = "localhost",
-                       on_server: Callable[[Any], Any] = _negotiated_version,
-                       on_client: Callable[[Any], Any] = _negotiated_version) -> tuple[Any, Any]:
+def handshake_outcomes(
+    serve: Any,
+    server_ctx: Any,
+    client_ctx: Any,
+    server_hostname: Any = "localhost",
+    on_server: Callable[[Any], Any] = _negotiated_version,
+    on_client: Callable[[Any], Any] = _negotiated_version,
+) -> tuple[Any, Any]:
     """Connect a client to a server on loopback and return (client,
     server): what on_client(tls) and on_server(tls) returned (the
     negotiated version unless given), or the exception the handshake
@@ -203,20 +228,28 @@ class BioPair:
     """A client and a server SSLObject (``wrap_bio``) whose MemoryBIOs are
     joined in memory; ``handshake()`` and ``send()`` move the bytes."""
 
-    def __init__(self, client_ctx: Any, server_ctx: Any, server_hostname: Any = "localhost",
-                 session: Any = None) -> None:
+    def __init__(
+        self,
+        client_ctx: Any,
+        server_ctx: Any,
+        server_hostname: Any = "localhost",
+        session: Any = None,
+    ) -> None:
         client_module, server_module = module_of(client_ctx), module_of(server_ctx)
         self._client_bios = (client_module.MemoryBIO(), client_module.MemoryBIO())
         self._server_bios = (server_module.MemoryBIO(), server_module.MemoryBIO())
-        self.client = client_ctx.wrap_bio(*self._client_bios, server_hostname=server_hostname,
-                                          session=session)
+        self.client = client_ctx.wrap_bio(
+            *self._client_bios, server_hostname=server_hostname, session=session
+        )
         self.server = server_ctx.wrap_bio(*self._server_bios, server_side=True)
 
     def _move(self) -> bool:
         """Deliver what each side wrote to the other; whether anything moved."""
         moved = False
-        for (_, outgoing), (incoming, _) in ((self._client_bios, self._server_bios),
-                                             (self._server_bios, self._client_bios)):
+        for (_, outgoing), (incoming, _) in (
+            (self._client_bios, self._server_bios),
+            (self._server_bios, self._client_bios),
+        ):
             data = outgoing.read()
             if data:
                 incoming.write(data)
@@ -241,12 +274,19 @@ class BioPair:
         return results
 
     def handshake(self) -> BioPair:
-        self._run({self.client: self.client.do_handshake, self.server: self.server.do_handshake})
+        self._run(
+            {
+                self.client: self.client.do_handshake,
+                self.server: self.server.do_handshake,
+            }
+        )
         return self
 
     def send(self, data: bytes, to_server: bool = True) -> bytes:
         """Write ``data`` on one side and return what the other reads."""
-        writer, reader = (self.client, self.server) if to_server else (self.server, self.client)
+        writer, reader = (
+            (self.client, self.server) if to_server else (self.server, self.client)
+        )
         writer.write(data)
         self._move()
         return self._run({reader: lambda: reader.read(len(data))})[reader]

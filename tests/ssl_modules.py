@@ -18,7 +18,9 @@ try:
     import ssl as STDLIB_SSL
 except ImportError:  # an interpreter built without ssl, or _ssl blocked
     STDLIB_SSL = None  # type: ignore[assignment]
-if STDLIB_SSL is pyssl:  # injected at start-up (PYSSL_INJECT=1): no stdlib to compare with
+if (
+    STDLIB_SSL is pyssl
+):  # injected at start-up (PYSSL_INJECT=1): no stdlib to compare with
     STDLIB_SSL = None  # type: ignore[assignment]
 NO_STDLIB_SSL = "no stdlib ssl in this interpreter (built without it, or pyssl injected in its place)"
 needs_stdlib_ssl = pytest.mark.skipif(STDLIB_SSL is None, reason=NO_STDLIB_SSL)
@@ -71,7 +73,11 @@ def reason_since(module: Any, reason: str, *version: int) -> str | None:
     it (``_OPENSSL_API_VERSION``), else None. The stdlib built against
     older headers can run on a newer libssl: the one a pyssl built against
     it loaded into the process first, or one from LD_LIBRARY_PATH."""
-    return reason if tuple(module._OPENSSL_API_VERSION[: len(version)]) >= version else None
+    return (
+        reason
+        if tuple(module._OPENSSL_API_VERSION[: len(version)]) >= version
+        else None
+    )
 
 
 def same_openssl(module: Any) -> bool:
@@ -114,7 +120,12 @@ def outcome(action: Callable[[Any], Any], module: Any) -> tuple[Any, ...]:
         try:
             result: tuple[Any, ...] = ("returned", repr(action(module)))
         except Exception as exc:
-            args = tuple(_ERROR_LOCATION.sub("", a) if isinstance(a, str) else a for a in exc.args)
+            args = tuple(
+                _ERROR_LOCATION.sub("", a) if isinstance(a, str) else a
+                for a in exc.args
+            )
             result = ("raised", type(exc).__name__, args)
-    given = [(w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught]
+    given = [
+        (w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught
+    ]
     return (*result, given)

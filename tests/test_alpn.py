@@ -63,7 +63,9 @@ def test_pyssl_server_with_client(serve, certs, peer, case):
 def test_none_before_the_handshake(serve, certs, either):
     server_ctx = alpn_context(server_context, either, certs, ["h2"])
     client_ctx = alpn_context(client_context, either, certs, ["h2"])
-    ends = converse(serve, server_ctx, client_ctx, selected, probe_before_handshake=True)
+    ends = converse(
+        serve, server_ctx, client_ctx, selected, probe_before_handshake=True
+    )
     assert ends == ((None, "h2"), (None, "h2"))
 
 
@@ -86,7 +88,9 @@ def test_none_on_an_unconnected_socket(certs, either):
     ],
     ids=["server preference", "server without ALPN", "client without ALPN"],
 )
-def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, client_protocols, expected):
+def test_pyssl_client_with_openssl_s_server(
+    openssl_server, certs, server_args, client_protocols, expected
+):
     proc, port = openssl_server(*server_args)
     ctx = alpn_context(client_context, pyssl, certs, client_protocols)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
@@ -95,7 +99,10 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, 
             tls.sendall(b"done\n")
             proc.wait_for(b"done")
     if expected is not None:
-        assert any(line.strip() == f"ALPN protocols selected: {expected}".encode() for line in proc.transcript)
+        assert any(
+            line.strip() == f"ALPN protocols selected: {expected}".encode()
+            for line in proc.transcript
+        )
 
 
 @needs_openssl
@@ -123,9 +130,16 @@ def test_s_server_refusing_every_proposal_fails_the_handshake(openssl_server, ce
         (["h2", "http/1.1"], [], None),  # s_client without -alpn sends no extension
         (None, ["-alpn", "h2"], None),
     ],
-    ids=["server preference", "no overlap", "client without ALPN", "server without ALPN"],
+    ids=[
+        "server preference",
+        "no overlap",
+        "client without ALPN",
+        "server without ALPN",
+    ],
 )
-def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, server_protocols, client_args, expected):
+def test_pyssl_server_with_openssl_s_client(
+    serve, certs, openssl_client, server_protocols, client_args, expected
+):
     ctx = alpn_context(server_context, pyssl, certs, server_protocols)
 
     def handler(conn):
@@ -147,7 +161,11 @@ def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, server
 # ---- set_alpn_protocols() argument checks ------------------------------------
 
 
-@pytest.mark.parametrize("protocols", [[""], ["h2", ""], ["x" * 256]], ids=["empty", "empty second", "256 bytes"])
+@pytest.mark.parametrize(
+    "protocols",
+    [[""], ["h2", ""], ["x" * 256]],
+    ids=["empty", "empty second", "256 bytes"],
+)
 def test_name_length_outside_1_to_255_is_an_sslerror(either, protocols):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with pytest.raises(either.SSLError) as info:
@@ -245,7 +263,9 @@ def test_a_replaced_list_lives_as_long_as_the_context(certs, setter):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # NPN
         getattr(ctx, setter)(["proto-a"])
-        attribute = "_alpn_protocols" if setter == "set_alpn_protocols" else "_npn_protocols"
+        attribute = (
+            "_alpn_protocols" if setter == "set_alpn_protocols" else "_npn_protocols"
+        )
         first = [weakref.ref(part) for part in getattr(ctx, attribute)]
         getattr(ctx, setter)(["proto-b"])
         getattr(ctx, setter)(["proto-a"])  # the same list again: no new copy

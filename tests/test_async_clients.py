@@ -15,7 +15,9 @@ import pytest
 from client_setups import checked, connection, require, ssl_module, verify_failure
 from injected_driver import payload, run
 
-DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "async_clients_driver.py")
+DRIVER = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "async_clients_driver.py"
+)
 
 
 def digest(size):
@@ -41,8 +43,16 @@ BODY = 300_000
 def test_httpx_against_hypercorn(client_setup, certs, client, http):
     require("httpx", "h2", "hypercorn")
     alpn, http_version, seen = HTTP_VERSIONS[http]
-    result = run(client_setup, "httpx_get", driver=DRIVER, client=client, http2=http == "HTTP/2",
-                 ca=certs.ca, server_chain=certs.server_chain, size=BODY)
+    result = run(
+        client_setup,
+        "httpx_get",
+        driver=DRIVER,
+        client=client,
+        http2=http == "HTTP/2",
+        ca=certs.ca,
+        server_chain=certs.server_chain,
+        size=BODY,
+    )
     assert checked(result, client_setup) == {
         "status": 200,
         "http_version": http_version,
@@ -57,9 +67,19 @@ def test_httpx_against_hypercorn(client_setup, certs, client, http):
 @pytest.mark.parametrize("client", list(HTTPX_CLIENTS))
 def test_httpx_refuses_a_server_from_another_ca(client_setup, certs, client):
     require("httpx", "h2", "hypercorn")
-    result = run(client_setup, "httpx_get", driver=DRIVER, client=client, http2=True, ca=certs.other_ca,
-                 server_chain=certs.server_chain, size=BODY)
-    assert checked(result, client_setup) == verify_failure(client_setup, "httpx.ConnectError")
+    result = run(
+        client_setup,
+        "httpx_get",
+        driver=DRIVER,
+        client=client,
+        http2=True,
+        ca=certs.other_ca,
+        server_chain=certs.server_chain,
+        size=BODY,
+    )
+    assert checked(result, client_setup) == verify_failure(
+        client_setup, "httpx.ConnectError"
+    )
 
 
 # ---- aiohttp --------------------------------------------------------------------------
@@ -69,24 +89,44 @@ STREAMED = 1 << 20
 
 def test_aiohttp_client_and_server(client_setup, certs):
     require("aiohttp")
-    result = checked(run(client_setup, "aiohttp_get", driver=DRIVER, ca=certs.ca,
-                         server_chain=certs.server_chain, size=STREAMED), client_setup)
+    result = checked(
+        run(
+            client_setup,
+            "aiohttp_get",
+            driver=DRIVER,
+            ca=certs.ca,
+            server_chain=certs.server_chain,
+            size=STREAMED,
+        ),
+        client_setup,
+    )
     # The body came in parts as the server wrote them: aiohttp's reader
     # holds no more than about 128 KiB before it stops reading.
     assert result["stream"].pop("parts") > 1
     assert result == {
         "client": connection(client_setup),
         "server": {"path": "/facts?q=1", **connection(client_setup)},
-        "stream": {"status": 200, "transfer-encoding": "chunked", "body": digest(STREAMED)},
+        "stream": {
+            "status": 200,
+            "transfer-encoding": "chunked",
+            "body": digest(STREAMED),
+        },
     }
 
 
 def test_aiohttp_refuses_a_server_from_another_ca(client_setup, certs):
     require("aiohttp")
-    result = run(client_setup, "aiohttp_get", driver=DRIVER, ca=certs.other_ca,
-                 server_chain=certs.server_chain, size=STREAMED)
+    result = run(
+        client_setup,
+        "aiohttp_get",
+        driver=DRIVER,
+        ca=certs.other_ca,
+        server_chain=certs.server_chain,
+        size=STREAMED,
+    )
     assert checked(result, client_setup) == verify_failure(
-        client_setup, "aiohttp.client_exceptions.ClientConnectorCertificateError")
+        client_setup, "aiohttp.client_exceptions.ClientConnectorCertificateError"
+    )
 
 
 # ---- websockets -----------------------------------------------------------------------
@@ -104,8 +144,14 @@ def described(message):
 
 def test_websockets_echo_over_wss(client_setup, certs):
     require("websockets")
-    result = run(client_setup, "websockets_echo", driver=DRIVER, ca=certs.ca,
-                 server_chain=certs.server_chain, messages=MESSAGES)
+    result = run(
+        client_setup,
+        "websockets_echo",
+        driver=DRIVER,
+        ca=certs.ca,
+        server_chain=certs.server_chain,
+        messages=MESSAGES,
+    )
     expected = [described(message) for message in MESSAGES]
     assert checked(result, client_setup) == {
         "sent": expected,
@@ -117,6 +163,12 @@ def test_websockets_echo_over_wss(client_setup, certs):
 
 def test_websockets_refuses_a_server_from_another_ca(client_setup, certs):
     require("websockets")
-    result = run(client_setup, "websockets_echo", driver=DRIVER, ca=certs.other_ca,
-                 server_chain=certs.server_chain, messages=MESSAGES)
+    result = run(
+        client_setup,
+        "websockets_echo",
+        driver=DRIVER,
+        ca=certs.other_ca,
+        server_chain=certs.server_chain,
+        messages=MESSAGES,
+    )
     assert checked(result, client_setup) == verify_failure(client_setup)

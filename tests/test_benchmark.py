@@ -26,7 +26,11 @@ def run_python(args, cwd, env=None, timeout=300):
     # From a directory of its own: a checkout on the path would shadow the
     # installed package.
     return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -34,7 +38,9 @@ def run_python(args, cwd, env=None, timeout=300):
 @pytest.fixture(scope="module")
 def chains(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("bench-certs"))
-    return selfsigned.write_self_signed(base, "ec"), selfsigned.write_self_signed(base, "rsa")
+    return selfsigned.write_self_signed(base, "ec"), selfsigned.write_self_signed(
+        base, "rsa"
+    )
 
 
 @pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
@@ -42,7 +48,8 @@ def test_each_workload_measures_something_with_pyssl(workload, chains, tmp_path)
     if not available(workload):
         pytest.skip(f"{workload.needs} is not installed")
     result = run_python(
-        ["-m", "pyssl._cli.bench.child", "pyssl", workload.name, "0.05", *chains], cwd=tmp_path
+        ["-m", "pyssl._cli.bench.child", "pyssl", workload.name, "0.05", *chains],
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     value = json.loads(result.stdout)["value"]
@@ -69,16 +76,31 @@ PYSSL_COMMAND = os.path.join(os.path.dirname(sys.executable), "pyssl")
 
 
 @needs_stdlib_ssl
-@pytest.mark.skipif(not os.path.exists(PYSSL_COMMAND), reason="the pyssl command is not installed")
+@pytest.mark.skipif(
+    not os.path.exists(PYSSL_COMMAND), reason="the pyssl command is not installed"
+)
 def test_bench_compares_with_the_stdlib(tmp_path):
     # As the README runs it: the pyssl command, from the checkout, whose
     # uncompiled source must not shadow the installed package in the
     # processes the benchmark starts.
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [PYSSL_COMMAND, "bench", "--runs", "2", "--seconds", "0.05", "--only", "pending",
-         "--json", str(out)],
-        cwd=CHECKOUT, capture_output=True, text=True, timeout=300,
+        [
+            PYSSL_COMMAND,
+            "bench",
+            "--runs",
+            "2",
+            "--seconds",
+            "0.05",
+            "--only",
+            "pending",
+            "--json",
+            str(out),
+        ],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "alternating stdlib and pyssl" in result.stdout
@@ -113,9 +135,21 @@ def test_bench_measures_pyssl_alone_without_a_stdlib_ssl(tmp_path, pyssl_inject)
         env["PYSSL_INJECT"] = pyssl_inject
     out = tmp_path / "bench.json"
     result = run_python(
-        ["-m", "pyssl", "bench", "--runs", "2", "--seconds", "0.05", "--only", "pending",
-         "--json", str(out)],
-        cwd=tmp_path, env=env,
+        [
+            "-m",
+            "pyssl",
+            "bench",
+            "--runs",
+            "2",
+            "--seconds",
+            "0.05",
+            "--only",
+            "pending",
+            "--json",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert "no stdlib ssl module: measuring pyssl alone" in result.stdout
@@ -131,8 +165,22 @@ def test_bench_says_which_workloads_need_a_missing_program(tmp_path):
     # A PATH without the openssl program: its workload is listed as skipped.
     env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
     result = run_python(
-        ["-m", "pyssl", "bench", "--runs", "1", "--seconds", "0.05", "--only", "version"],
-        cwd=tmp_path, env=env,
+        [
+            "-m",
+            "pyssl",
+            "bench",
+            "--runs",
+            "1",
+            "--seconds",
+            "0.05",
+            "--only",
+            "version",
+        ],
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
-    assert "skipped (needs a program that is not installed): 64-byte round trips" in result.stdout
+    assert (
+        "skipped (needs a program that is not installed): 64-byte round trips"
+        in result.stdout
+    )

@@ -24,12 +24,28 @@ def pip_install_source(tmp_path: Path, **env: str) -> subprocess.CompletedProces
         SOURCE,
         tree,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.pyd"
+            ".git",
+            ".venv*",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "*.so",
+            "*.pyd",
         ),
     )
     return subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps",
-         "--target", str(tmp_path / "target"), str(tree)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--no-deps",
+            "--target",
+            str(tmp_path / "target"),
+            str(tree),
+        ],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -55,7 +71,9 @@ def test_missing_openssl_headers_stop_the_install_with_what_to_install(tmp_path)
     assert "Traceback" not in output
 
 
-def test_openssl_dir_without_openssl_stops_the_install_instead_of_using_the_system_one(tmp_path):
+def test_openssl_dir_without_openssl_stops_the_install_instead_of_using_the_system_one(
+    tmp_path,
+):
     # The system's headers are there (the other tests build with them), but
     # the variable asked for another OpenSSL: the build must not fall back.
     missing = tmp_path / "no-openssl-here"
@@ -63,7 +81,10 @@ def test_openssl_dir_without_openssl_stops_the_install_instead_of_using_the_syst
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "pyssl needs the OpenSSL 3.0 (or newer) development headers" in output
-    assert f"PYSSL_OPENSSL_DIR is {str(missing)!r}, which holds no include/openssl/ssl.h" in output
+    assert (
+        f"PYSSL_OPENSSL_DIR is {str(missing)!r}, which holds no include/openssl/ssl.h"
+        in output
+    )
     assert "Traceback" not in output
 
 
@@ -75,7 +96,9 @@ def test_openssl_dir_variable_is_where_the_headers_come_from(tmp_path):
     include.mkdir(parents=True)
     (include / "opensslv.h").write_text("#define OPENSSL_VERSION_NUMBER 0x1010117fL\n")
     (include / "ssl.h").write_text("/* not a real OpenSSL */\n")
-    result = pip_install_source(tmp_path, PYSSL_OPENSSL_DIR=str(tmp_path / "old-openssl"))
+    result = pip_install_source(
+        tmp_path, PYSSL_OPENSSL_DIR=str(tmp_path / "old-openssl")
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "pyssl needs OpenSSL 3.0 or newer" in output

@@ -45,8 +45,13 @@ def test_rand_add_feeds_more_than_an_int_counts_in_pieces(monkeypatch):
     """RAND_add() takes an int count: a longer buffer goes in pieces that
     cover it exactly, in order, as the stdlib feeds it."""
     calls = []
-    monkeypatch.setattr(functions, "_RAND_add", lambda data, size, entropy: calls.append(
-        (int(ffi.cast("uintptr_t", data)), size, entropy)))
+    monkeypatch.setattr(
+        functions,
+        "_RAND_add",
+        lambda data, size, entropy: calls.append(
+            (int(ffi.cast("uintptr_t", data)), size, entropy)
+        ),
+    )
     with untouched_mapping(2**31 + 1) as big:
         pyssl.RAND_add(big, 2)
         with ffi.from_buffer(big) as data:
@@ -65,9 +70,13 @@ def test_slow_rand_add_of_more_than_an_int_counts():
         assert pyssl.RAND_add(big, 0.0) is None
 
 
-@pytest.mark.parametrize("entropy, error", [
-    ("1.5", "must be real number, not str"), (None, "must be real number, not NoneType"),
-])
+@pytest.mark.parametrize(
+    "entropy, error",
+    [
+        ("1.5", "must be real number, not str"),
+        (None, "must be real number, not NoneType"),
+    ],
+)
 def test_rand_add_entropy_is_a_number(either, entropy, error):
     with pytest.raises(TypeError) as info:
         either.RAND_add(b"seed", entropy)

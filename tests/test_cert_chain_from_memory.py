@@ -27,8 +27,9 @@ import pyssl
 
 
 def openssl_output(*args: str, data: bytes) -> bytes:
-    return subprocess.run([OPENSSL or "openssl", *args], input=data, capture_output=True,
-                          check=True).stdout
+    return subprocess.run(
+        [OPENSSL or "openssl", *args], input=data, capture_output=True, check=True
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +45,21 @@ def blobs(chain_certs, certs):
         "key pem": key_pem,
         "key and chain pem": read(chain_certs.chain),
         "key der": openssl_output("pkey", "-outform", "DER", data=key_pem),
-        "key pkcs8 der": openssl_output("pkcs8", "-topk8", "-nocrypt", "-outform", "DER",
-                                        data=key_pem),
+        "key pkcs8 der": openssl_output(
+            "pkcs8", "-topk8", "-nocrypt", "-outform", "DER", data=key_pem
+        ),
         "key pkcs8 pem": openssl_output("pkcs8", "-topk8", "-nocrypt", data=key_pem),
         "key encrypted pem": openssl_output("pkey", "-aes256", *password, data=key_pem),
-        "key encrypted der": openssl_output("pkcs8", "-topk8", "-v2", "aes-256-cbc",
-                                            "-outform", "DER", *password, data=key_pem),
+        "key encrypted der": openssl_output(
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-outform",
+            "DER",
+            *password,
+            data=key_pem,
+        ),
         "server cert": read(certs.server_cert),
         "other key": read(certs.other_key),
         "encrypted server key": read(certs.server_key_encrypted),
@@ -85,8 +95,12 @@ FORMS = {
 def test_loaded_chain_serves_a_handshake(handshake, chain_certs, blobs, peer, form):
     certdata, keydata, password = FORMS[form]
     ctx = server_ctx()
-    assert ctx.load_cert_chain_from_memory(
-        blobs[certdata], None if keydata is None else blobs[keydata], password) is None
+    assert (
+        ctx.load_cert_chain_from_memory(
+            blobs[certdata], None if keydata is None else blobs[keydata], password
+        )
+        is None
+    )
     # The client trusts the root only: the handshake needs the intermediate.
     client_ctx = peer.SSLContext(peer.PROTOCOL_TLS_CLIENT)
     client_ctx.load_verify_locations(chain_certs.root)
@@ -100,8 +114,9 @@ def test_data_may_be_text_or_any_bytes_like_object(handshake, chain_certs, blobs
         return data.decode("ascii") if kind is str else kind(data)
 
     ctx = server_ctx()
-    ctx.load_cert_chain_from_memory(certdata=convert(blobs["chain pem"]),
-                                    keydata=convert(blobs["key pem"]))
+    ctx.load_cert_chain_from_memory(
+        certdata=convert(blobs["chain pem"]), keydata=convert(blobs["key pem"])
+    )
     client_ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
     client_ctx.load_verify_locations(chain_certs.root)
     assert handshake(ctx, client_ctx) == ("TLSv1.3", "TLSv1.3")
@@ -110,18 +125,25 @@ def test_data_may_be_text_or_any_bytes_like_object(handshake, chain_certs, blobs
 @pytest.mark.parametrize("key", ["key encrypted pem", "key encrypted der"])
 @pytest.mark.parametrize("form", PASSWORD_FORMS)
 def test_password_forms_decrypt_the_key(blobs, key, form):
-    assert server_ctx().load_cert_chain_from_memory(
-        blobs["chain pem"], blobs[key], PASSWORD_FORMS[form]) is None
+    assert (
+        server_ctx().load_cert_chain_from_memory(
+            blobs["chain pem"], blobs[key], PASSWORD_FORMS[form]
+        )
+        is None
+    )
 
 
 def test_password_callback_is_not_called_for_a_plain_key(blobs):
     calls = []
-    server_ctx().load_cert_chain_from_memory(blobs["chain pem"], blobs["key pem"],
-                                             lambda: calls.append(1) or PASSWORD)
+    server_ctx().load_cert_chain_from_memory(
+        blobs["chain pem"], blobs["key pem"], lambda: calls.append(1) or PASSWORD
+    )
     assert calls == []
 
 
-def test_client_presents_a_certificate_loaded_from_memory(handshake, certs, blobs, peer):
+def test_client_presents_a_certificate_loaded_from_memory(
+    handshake, certs, blobs, peer
+):
     server = peer.SSLContext(peer.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(certs.server_chain)
     server.verify_mode = peer.CERT_REQUIRED
@@ -135,16 +157,28 @@ def test_client_presents_a_certificate_loaded_from_memory(handshake, certs, blob
 @needs_openssl
 def test_openssl_s_client_verifies_the_chain(serve, chain_certs, blobs):
     ctx = server_ctx()
-    ctx.load_cert_chain_from_memory(blobs["chain der"], blobs["key encrypted der"], PASSWORD)
+    ctx.load_cert_chain_from_memory(
+        blobs["chain der"], blobs["key encrypted der"], PASSWORD
+    )
 
     def handler(conn):
         with ctx.wrap_socket(conn, server_side=True) as tls:
             tls.sendall(b"chain loaded\n")
 
     server = serve(handler)
-    client = OpenSSLProcess(["s_client", "-connect", f"127.0.0.1:{server.port}", "-CAfile",
-                             chain_certs.root, "-servername", "localhost", "-showcerts",
-                             "-verify_return_error"])
+    client = OpenSSLProcess(
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{server.port}",
+            "-CAfile",
+            chain_certs.root,
+            "-servername",
+            "localhost",
+            "-showcerts",
+            "-verify_return_error",
+        ]
+    )
     try:
         client.wait_for(b"chain loaded")
     finally:
@@ -219,12 +253,19 @@ def test_bad_data_raises_ssl_error_with_the_reason(blobs, case):
     assert (info.value.library, info.value.reason) == EXPECTED[case]
 
 
-@pytest.mark.parametrize("data, which", [
-    (b"\x30\x82\x01\x00garbage", "certdata"),
-    (b"\x30\x03\x02\x01\x00", "keydata"),
-])
+@pytest.mark.parametrize(
+    "data, which",
+    [
+        (b"\x30\x82\x01\x00garbage", "certdata"),
+        (b"\x30\x03\x02\x01\x00", "keydata"),
+    ],
+)
 def test_bad_der_raises_ssl_error(blobs, data, which):
-    arguments = {"certdata": blobs["chain der"], "keydata": blobs["key der"], which: data}
+    arguments = {
+        "certdata": blobs["chain der"],
+        "keydata": blobs["key der"],
+        which: data,
+    }
     with pytest.raises(pyssl.SSLError) as info:
         server_ctx().load_cert_chain_from_memory(**arguments)
     assert type(info.value) is pyssl.SSLError
@@ -233,8 +274,9 @@ def test_bad_der_raises_ssl_error(blobs, data, which):
 
 def test_wrong_password_for_a_der_key_raises_ssl_error(blobs):
     with pytest.raises(pyssl.SSLError) as info:
-        server_ctx().load_cert_chain_from_memory(blobs["chain der"], blobs["key encrypted der"],
-                                                 "wrong")
+        server_ctx().load_cert_chain_from_memory(
+            blobs["chain der"], blobs["key encrypted der"], "wrong"
+        )
     assert (info.value.library, info.value.reason) == ("SSL", "ASN1_LIB")
 
 
@@ -250,28 +292,37 @@ def test_exception_in_the_password_callback_propagates(blobs, key):
         raise exception
 
     with pytest.raises(Refused) as info:
-        server_ctx().load_cert_chain_from_memory(blobs["chain pem"], blobs[key], password)
+        server_ctx().load_cert_chain_from_memory(
+            blobs["chain pem"], blobs[key], password
+        )
     assert info.value is exception
 
 
-@pytest.mark.parametrize("password, error", [
-    (3, "password should be a string or callable"),
-    (returning(3), "password callback must return a string"),
-])
+@pytest.mark.parametrize(
+    "password, error",
+    [
+        (3, "password should be a string or callable"),
+        (returning(3), "password callback must return a string"),
+    ],
+)
 def test_password_of_a_wrong_type_raises_type_error(blobs, password, error):
     with pytest.raises(TypeError) as info:
-        server_ctx().load_cert_chain_from_memory(blobs["chain pem"], blobs["key encrypted pem"],
-                                                 password)
+        server_ctx().load_cert_chain_from_memory(
+            blobs["chain pem"], blobs["key encrypted pem"], password
+        )
     assert info.value.args == (error,)
 
 
-@pytest.mark.parametrize("certdata, keydata, error", [
-    (3, None, "certdata should be an ASCII string or a bytes-like object"),
-    (None, None, "certdata should be an ASCII string or a bytes-like object"),
-    ("pythön", None, "certdata should be an ASCII string or a bytes-like object"),
-    ("", ["key"], "keydata should be an ASCII string or a bytes-like object"),
-    ("", "schlüssel", "keydata should be an ASCII string or a bytes-like object"),
-])
+@pytest.mark.parametrize(
+    "certdata, keydata, error",
+    [
+        (3, None, "certdata should be an ASCII string or a bytes-like object"),
+        (None, None, "certdata should be an ASCII string or a bytes-like object"),
+        ("pythön", None, "certdata should be an ASCII string or a bytes-like object"),
+        ("", ["key"], "keydata should be an ASCII string or a bytes-like object"),
+        ("", "schlüssel", "keydata should be an ASCII string or a bytes-like object"),
+    ],
+)
 def test_data_of_a_wrong_type_raises_type_error(certdata, keydata, error):
     with pytest.raises(TypeError) as info:
         server_ctx().load_cert_chain_from_memory(certdata, keydata)
@@ -294,13 +345,20 @@ def test_nothing_is_opened_or_written(tmp_path, monkeypatch, blobs):
     watching = [True]
 
     def hook(event, args):
-        if watching[0] and event in ("open", "tempfile.mkstemp", "tempfile.mkdtemp", "os.mkdir"):
+        if watching[0] and event in (
+            "open",
+            "tempfile.mkstemp",
+            "tempfile.mkdtemp",
+            "os.mkdir",
+        ):
             events.append((event, args))
 
     sys.addaudithook(hook)
     try:
         ctx = server_ctx()
-        ctx.load_cert_chain_from_memory(blobs["chain der"], blobs["key encrypted pem"], PASSWORD)
+        ctx.load_cert_chain_from_memory(
+            blobs["chain der"], blobs["key encrypted pem"], PASSWORD
+        )
         ctx.load_cert_chain_from_memory(blobs["key and chain pem"])
     finally:
         watching[0] = False
@@ -319,8 +377,10 @@ STRACED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(sys.platform != "linux" or shutil.which("strace") is None,
-                    reason="needs Linux and strace to watch system calls")
+@pytest.mark.skipif(
+    sys.platform != "linux" or shutil.which("strace") is None,
+    reason="needs Linux and strace to watch system calls",
+)
 def test_no_file_is_opened_by_openssl(tmp_path, blobs):
     """Between two markers, the process makes no system call that opens,
     creates or removes a file (strace), OpenSSL's own calls included."""
@@ -333,8 +393,21 @@ def test_no_file_is_opened_by_openssl(tmp_path, blobs):
     script = STRACED.format(password=PASSWORD)
     root = os.path.dirname(os.path.dirname(pyssl.__file__))
     result = subprocess.run(
-        ["strace", "-f", "-o", str(log), "-e", "trace=%file", sys.executable, "-c", script, *paths],
-        capture_output=True, cwd=root, timeout=60,
+        [
+            "strace",
+            "-f",
+            "-o",
+            str(log),
+            "-e",
+            "trace=%file",
+            sys.executable,
+            "-c",
+            script,
+            *paths,
+        ],
+        capture_output=True,
+        cwd=root,
+        timeout=60,
     )
     if result.returncode != 0 and b"ptrace" in result.stderr:
         pytest.skip("ptrace is not permitted here")
@@ -342,7 +415,7 @@ def test_no_file_is_opened_by_openssl(tmp_path, blobs):
     calls = log.read_text().splitlines()
     begin = next(i for i, line in enumerate(calls) if "/pyssl-load-begins" in line)
     end = next(i for i, line in enumerate(calls) if "/pyssl-load-ends" in line)
-    assert calls[begin + 1:end] == []
+    assert calls[begin + 1 : end] == []
 
 
 def test_load_cert_chain_from_files_is_unchanged(handshake, certs, peer):

@@ -23,8 +23,12 @@ import pyssl
 
 
 def chain_module(name):
-    return module_offering(name, "SSLSocket", "get_verified_chain",
-                           "public get_verified_chain() (new in 3.13)")
+    return module_offering(
+        name,
+        "SSLSocket",
+        "get_verified_chain",
+        "public get_verified_chain() (new in 3.13)",
+    )
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])
@@ -35,7 +39,11 @@ def either(request):
 
 def low_level(module):
     """The module's ``_ssl`` (ENCODING_DER, Certificate)."""
-    return importlib.import_module(f"{module.__name__}._ssl") if module.__name__ == "pyssl" else module._ssl
+    return (
+        importlib.import_module(f"{module.__name__}._ssl")
+        if module.__name__ == "pyssl"
+        else module._ssl
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,15 @@ def pki(tmp_path_factory):
     def der(blob):
         return der_certificate(blob.bytes().decode())
 
-    return Pki(paths["root"], paths["server"], paths["client"], der(root.cert_pem),
-               der(intermediate.cert_pem), der(server.cert_chain_pems[0]), der(client.cert_chain_pems[0]))
+    return Pki(
+        paths["root"],
+        paths["server"],
+        paths["client"],
+        der(root.cert_pem),
+        der(intermediate.cert_pem),
+        der(server.cert_chain_pems[0]),
+        der(client.cert_chain_pems[0]),
+    )
 
 
 def chains(tls):
@@ -91,8 +106,9 @@ def pki_contexts(module, pki, client_certificate=False):
 
 
 def test_a_chain_without_intermediates(serve, certs, either):
-    _server, (verified, unverified) = converse(serve, server_context(either, certs),
-                                               client_context(either, certs), chains)
+    _server, (verified, unverified) = converse(
+        serve, server_context(either, certs), client_context(either, certs), chains
+    )
     leaf, ca = der_of(certs.server_cert), der_of(certs.ca)
     assert verified == [leaf, ca]
     assert unverified == [leaf]
@@ -102,7 +118,9 @@ def test_a_chain_without_intermediates(serve, certs, either):
 
 
 def test_a_chain_with_an_intermediate(serve, either, pki):
-    _server, (verified, unverified) = converse(serve, *pki_contexts(either, pki), chains)
+    _server, (verified, unverified) = converse(
+        serve, *pki_contexts(either, pki), chains
+    )
     assert verified == [pki.server, pki.intermediate, pki.root]
     assert unverified == [pki.server, pki.intermediate]  # what the server sent
 
@@ -134,8 +152,9 @@ def test_without_verification_both_are_what_the_server_sent(serve, either, pki):
 
 
 def test_the_clients_chain_on_the_server(serve, either, pki):
-    (verified, unverified), _client = converse(serve, *pki_contexts(either, pki, client_certificate=True),
-                                               chains)
+    (verified, unverified), _client = converse(
+        serve, *pki_contexts(either, pki, client_certificate=True), chains
+    )
     assert verified == [pki.client, pki.intermediate, pki.root]
     # OpenSSL leaves the client's own certificate out of what it keeps of
     # the chain; it is put back in front.
@@ -145,22 +164,31 @@ def test_the_clients_chain_on_the_server(serve, either, pki):
 @pytest.mark.parametrize("mode", ["CERT_NONE", "CERT_OPTIONAL"])
 def test_no_client_certificate(serve, either, pki, mode):
     if mode == "CERT_OPTIONAL" and either.__name__ != "pyssl":
-        pytest.skip("the stdlib's get_unverified_chain() raises AttributeError here: "
-                    "its chain holds None for the certificate the client did not send")
+        pytest.skip(
+            "the stdlib's get_unverified_chain() raises AttributeError here: "
+            "its chain holds None for the certificate the client did not send"
+        )
     server_ctx, client_ctx = pki_contexts(either, pki)
     server_ctx.verify_mode = getattr(either, mode)
     server_ctx.load_verify_locations(pki.root_file)
     ends = converse(serve, server_ctx, client_ctx, chains)
     assert ends[0] == ([], [])
-    assert ends[1] == ([pki.server, pki.intermediate, pki.root], [pki.server, pki.intermediate])
+    assert ends[1] == (
+        [pki.server, pki.intermediate, pki.root],
+        [pki.server, pki.intermediate],
+    )
 
 
 # ---- before the handshake, and SSLObject ---------------------------------------------------------
 
 
 def test_empty_before_the_handshake(serve, either, pki):
-    ends = converse(serve, *pki_contexts(either, pki, client_certificate=True), chains,
-                    probe_before_handshake=True)
+    ends = converse(
+        serve,
+        *pki_contexts(either, pki, client_certificate=True),
+        chains,
+        probe_before_handshake=True,
+    )
     (server_before, server_after), (client_before, client_after) = ends
     assert server_before == client_before == ([], [])
     assert server_after[0][0] == pki.client
@@ -171,8 +199,14 @@ def test_sslobject_chains(either, pki):
     pair = BioPair(*reversed(pki_contexts(either, pki, client_certificate=True)))
     assert chains(pair.client) == chains(pair.server) == ([], [])
     pair.handshake()
-    assert chains(pair.client) == ([pki.server, pki.intermediate, pki.root], [pki.server, pki.intermediate])
-    assert chains(pair.server) == ([pki.client, pki.intermediate, pki.root], [pki.client, pki.intermediate])
+    assert chains(pair.client) == (
+        [pki.server, pki.intermediate, pki.root],
+        [pki.server, pki.intermediate],
+    )
+    assert chains(pair.server) == (
+        [pki.client, pki.intermediate, pki.root],
+        [pki.client, pki.intermediate],
+    )
 
 
 def test_an_unconnected_socket_has_no_connection_to_ask(either, pki):
@@ -199,13 +233,26 @@ def certificate_objects(tls):
 
 
 def test_the_connection_gives_certificate_objects(serve, any_module, pki):
-    server_ends, client_ends = converse(serve, *pki_contexts(any_module, pki, client_certificate=True),
-                                        certificate_objects)
+    server_ends, client_ends = converse(
+        serve,
+        *pki_contexts(any_module, pki, client_certificate=True),
+        certificate_objects,
+    )
     low = low_level(any_module)
-    for (verified, unverified), expected in ((client_ends, pki.server), (server_ends, pki.client)):
+    for (verified, unverified), expected in (
+        (client_ends, pki.server),
+        (server_ends, pki.client),
+    ):
         assert all(type(cert) is low.Certificate for cert in verified + unverified)
-        assert [cert.public_bytes(low.ENCODING_DER) for cert in verified] == [expected, pki.intermediate, pki.root]
-        assert [cert.public_bytes(low.ENCODING_DER) for cert in unverified] == [expected, pki.intermediate]
+        assert [cert.public_bytes(low.ENCODING_DER) for cert in verified] == [
+            expected,
+            pki.intermediate,
+            pki.root,
+        ]
+        assert [cert.public_bytes(low.ENCODING_DER) for cert in unverified] == [
+            expected,
+            pki.intermediate,
+        ]
         # Equal certificates from the two chains, though not the same objects.
         assert verified[:2] == unverified
         assert hash(verified[0]) == hash(unverified[0])
@@ -216,7 +263,9 @@ def test_the_connection_gives_certificate_objects(serve, any_module, pki):
 
 
 def test_the_connection_gives_none_without_certificates(serve, any_module, pki):
-    server_ends, _client = converse(serve, *pki_contexts(any_module, pki), certificate_objects)
+    server_ends, _client = converse(
+        serve, *pki_contexts(any_module, pki), certificate_objects
+    )
     assert server_ends == (None, None)
 
 
@@ -230,5 +279,10 @@ def test_the_connection_gives_none_when_an_optional_certificate_is_missing(serve
 
 
 def test_the_connection_gives_none_before_the_handshake(serve, any_module, pki):
-    ends = converse(serve, *pki_contexts(any_module, pki), certificate_objects, probe_before_handshake=True)
+    ends = converse(
+        serve,
+        *pki_contexts(any_module, pki),
+        certificate_objects,
+        probe_before_handshake=True,
+    )
     assert ends[1][0] == (None, None)

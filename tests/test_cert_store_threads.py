@@ -38,10 +38,14 @@ def capath_files(tmp_path_factory):
             ca.cert_pem.write_to_path(str(capath / f"ca{i}.pem"))
             bundle.write(ca.cert_pem.bytes())
             chain = base / f"server{i}.pem"
-            ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(chain))
+            ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(
+                str(chain)
+            )
             chains.append(str(chain))
     if OPENSSL is not None:
-        subprocess.run([OPENSSL, "rehash", str(capath)], check=True, capture_output=True)
+        subprocess.run(
+            [OPENSSL, "rehash", str(capath)], check=True, capture_output=True
+        )
     return str(capath), str(base / "cas.pem"), chains
 
 
@@ -49,15 +53,28 @@ def capath_files(tmp_path_factory):
 def test_store_read_while_handshakes_and_loads_fill_it(capath_files):
     capath, cafile, chains = capath_files
     done = subprocess.run(
-        [sys.executable, "-X", "faulthandler", str(HERE / "cert_store_driver.py"),
-         capath, cafile, str(STRESS_SECONDS), *chains],
-        cwd=HERE, capture_output=True, text=True, timeout=STRESS_SECONDS + 120,
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            str(HERE / "cert_store_driver.py"),
+            capath,
+            cafile,
+            str(STRESS_SECONDS),
+            *chains,
+        ],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=STRESS_SECONDS + 120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     words = done.stdout.split()
     assert words[0] == "ok", done.stdout
     counts = dict(word.split("=") for word in words[1:])
-    assert all(int(count) > 0 for name, count in counts.items() if name != "stores"), counts
+    assert all(int(count) > 0 for name, count in counts.items() if name != "stores"), (
+        counts
+    )
 
 
 @pytest.mark.parametrize("read", ["cert_store_stats", "get_ca_certs"])
@@ -86,5 +103,6 @@ def test_the_store_is_read_under_its_lock(capath_files, read):
         assert result == {"x509": CA_COUNT, "crl": 0, "x509_ca": CA_COUNT}
     else:
         assert len(result) == CA_COUNT
-        assert {cert["issuer"] for cert in result} == {cert["subject"] for cert in result}
-
+        assert {cert["issuer"] for cert in result} == {
+            cert["subject"] for cert in result
+        }

@@ -29,7 +29,8 @@ UNTOUCHED = errno.EDOM
 # No Python thread can run while another holds the GIL: only the stall
 # below tells a call that keeps it from one that lets it go.
 needs_gil = pytest.mark.skipif(
-    not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="no GIL in this interpreter"
+    not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    reason="no GIL in this interpreter",
 )
 
 
@@ -102,7 +103,11 @@ def test_a_file_that_is_not_there_is_reported_with_its_errno(certs, tmp_path, lo
         call = lambda: context.load_verify_locations(cafile=missing)  # noqa: E731
     else:
         context = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
-        files = {"certfile": certs.server_chain, "keyfile": certs.server_key, load: missing}
+        files = {
+            "certfile": certs.server_chain,
+            "keyfile": certs.server_key,
+            load: missing,
+        }
         call = lambda: context.load_cert_chain(**files)  # noqa: E731
     with pytest.raises(FileNotFoundError) as caught:
         call()
@@ -168,7 +173,9 @@ def test_a_reset_during_a_read_is_reported_with_its_errno(serve, certs, timeout)
 
     server = serve(handshake_then_reset)
     raw = stall_bounded(server.connect(timeout=timeout))
-    with client_context(pyssl, certs).wrap_socket(raw, server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        raw, server_hostname="localhost"
+    ) as tls:
         reading.set()
         with pytest.raises(ConnectionResetError) as caught:
             tls.recv(1)
@@ -278,7 +285,9 @@ def memory_connection(certs):
     """A client's connection over memory BIOs, handshake done, and the BIO
     it writes to."""
     c_in, c_out, s_in, s_out = (pyssl.MemoryBIO() for _ in range(4))
-    client = client_context(pyssl, certs).wrap_bio(c_in, c_out, server_hostname="localhost")
+    client = client_context(pyssl, certs).wrap_bio(
+        c_in, c_out, server_hostname="localhost"
+    )
     server = server_context(pyssl, certs).wrap_bio(s_in, s_out, server_side=True)
     done = set()
     while len(done) < 2:
@@ -357,7 +366,8 @@ def test_calls_not_listed_keep_the_gil(certs):
 # ---- the build's check of cffi's generated C --------------------------------
 
 needs_source = pytest.mark.skipif(
-    not (SOURCE / "_native" / "build.py").is_file(), reason="runs from a source checkout only"
+    not (SOURCE / "_native" / "build.py").is_file(),
+    reason="runs from a source checkout only",
 )
 
 
@@ -380,22 +390,34 @@ def generated_c(tmp_path_factory):
 # then says.
 CHANGES = {
     "errno restored outside the block": (
-        ("  Py_BEGIN_ALLOW_THREADS\n  _cffi_restore_errno();\n",
-         "  _cffi_restore_errno();\n  Py_BEGIN_ALLOW_THREADS\n"),
+        (
+            "  Py_BEGIN_ALLOW_THREADS\n  _cffi_restore_errno();\n",
+            "  _cffi_restore_errno();\n  Py_BEGIN_ALLOW_THREADS\n",
+        ),
         "does not call",
     ),
     "errno saved outside the block": (
-        ("  _cffi_save_errno();\n  Py_END_ALLOW_THREADS\n",
-         "  Py_END_ALLOW_THREADS\n  _cffi_save_errno();\n"),
+        (
+            "  _cffi_save_errno();\n  Py_END_ALLOW_THREADS\n",
+            "  Py_END_ALLOW_THREADS\n  _cffi_save_errno();\n",
+        ),
         "does not call",
     ),
     "the GIL released by other means": (
-        ("  Py_BEGIN_ALLOW_THREADS\n", "  Py_BEGIN_ALLOW_THREADS\n  PyEval_SaveThread();\n"),
+        (
+            "  Py_BEGIN_ALLOW_THREADS\n",
+            "  Py_BEGIN_ALLOW_THREADS\n  PyEval_SaveThread();\n",
+        ),
         "does not call",
     ),
-    "wrappers named otherwise": (("\n_cffi_f_", "\n_cffi_wrap_"), "no function is wrapped"),
-    "errno macros renamed": (("#define _cffi_restore_errno", "#define _cffi_restore_errno_"),
-                             "cffi defines no macro _cffi_restore_errno"),
+    "wrappers named otherwise": (
+        ("\n_cffi_f_", "\n_cffi_wrap_"),
+        "no function is wrapped",
+    ),
+    "errno macros renamed": (
+        ("#define _cffi_restore_errno", "#define _cffi_restore_errno_"),
+        "cffi defines no macro _cffi_restore_errno",
+    ),
 }
 
 

@@ -18,11 +18,18 @@ VERSIONS = {"TLSv1_2": (12,), "TLSv1_3": (32, 48)}
 
 
 def binding(tls):
-    return tls.version(), tls.get_channel_binding("tls-unique"), tls.get_channel_binding()
+    return (
+        tls.version(),
+        tls.get_channel_binding("tls-unique"),
+        tls.get_channel_binding(),
+    )
 
 
 def check_ends(ends, maximum):
-    (server_version, server_cb, server_default), (client_version, client_cb, client_default) = ends
+    (
+        (server_version, server_cb, server_default),
+        (client_version, client_cb, client_default),
+    ) = ends
     assert server_version == client_version == maximum.replace("_", ".")
     assert type(server_cb) is bytes
     assert server_cb == client_cb
@@ -35,13 +42,17 @@ def check_ends(ends, maximum):
 @pytest.mark.parametrize("maximum", VERSIONS)
 def test_pyssl_client_and_server_agree(serve, certs, peer, maximum):
     server_ctx = server_context(peer, certs)
-    client_ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, maximum))
+    client_ctx = client_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, maximum)
+    )
     check_ends(converse(serve, server_ctx, client_ctx, binding), maximum)
 
 
 @pytest.mark.parametrize("maximum", VERSIONS)
 def test_pyssl_server_and_client_agree(serve, certs, peer, maximum):
-    server_ctx = server_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, maximum))
+    server_ctx = server_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, maximum)
+    )
     client_ctx = client_context(peer, certs)
     check_ends(converse(serve, server_ctx, client_ctx, binding), maximum)
 
@@ -68,7 +79,9 @@ def test_resumed_tls_1_2_session(serve, certs, peer):
     def connect(session):
         server = serve(handler)
         with server.connect() as raw:
-            with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            with client_ctx.wrap_socket(
+                raw, server_hostname="localhost", session=session
+            ) as tls:
                 tls.sendall(b"?")
                 assert tls.recv(1) == b"!"
                 client_end = tls.session_reused, tls.get_channel_binding()
@@ -88,16 +101,25 @@ def test_resumed_tls_1_2_session(serve, certs, peer):
 
 
 def test_none_before_the_handshake(serve, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        client_context(either, certs),
+    )
     (server_before, server_after), (client_before, client_after) = converse(
-        serve, server_ctx, client_ctx, lambda tls: tls.get_channel_binding(), probe_before_handshake=True
+        serve,
+        server_ctx,
+        client_ctx,
+        lambda tls: tls.get_channel_binding(),
+        probe_before_handshake=True,
     )
     assert server_before is None and client_before is None
     assert server_after == client_after is not None
 
 
 def test_none_on_an_unconnected_socket(certs, either):
-    with client_context(either, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(either, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         assert tls.get_channel_binding("tls-unique") is None
 
 
@@ -110,7 +132,9 @@ def test_none_after_unwrap(serve, certs, either):
 
     server = serve(handler)
     with server.connect() as raw:
-        with client_context(either, certs).wrap_socket(raw, server_hostname="localhost") as tls:
+        with client_context(either, certs).wrap_socket(
+            raw, server_hostname="localhost"
+        ) as tls:
             assert tls.get_channel_binding() is not None
             tls.unwrap()
             assert tls.get_channel_binding() is None
@@ -136,13 +160,17 @@ def test_unknown_type_on_a_connection_is_a_value_error(serve, certs, either, cb_
             tls.get_channel_binding(cb_type)
         return str(info.value)
 
-    messages = converse(serve, server_context(either, certs), client_context(either, certs), probe)
+    messages = converse(
+        serve, server_context(either, certs), client_context(either, certs), probe
+    )
     assert messages == (f"'{cb_type}' channel binding type not implemented",) * 2
 
 
 @pytest.mark.parametrize("cb_type", UNKNOWN)
 def test_unknown_type_before_connecting_is_a_value_error(certs, either, cb_type):
-    with client_context(either, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(either, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         with pytest.raises(ValueError) as info:
             tls.get_channel_binding(cb_type)
     assert str(info.value) == f"{cb_type} channel binding type not implemented"
@@ -155,7 +183,9 @@ def test_non_str_type_on_a_connection_is_a_type_error(serve, certs, either, cb_t
             tls.get_channel_binding(cb_type)
         return str(info.value)
 
-    messages = converse(serve, server_context(either, certs), client_context(either, certs), probe)
+    messages = converse(
+        serve, server_context(either, certs), client_context(either, certs), probe
+    )
     type_name = "None" if cb_type is None else type(cb_type).__name__
     expected = f"get_channel_binding() argument 'cb_type' must be str, not {type_name}"
     assert messages == (expected, expected)

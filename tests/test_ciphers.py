@@ -93,7 +93,9 @@ def test_unknown_names_in_a_list_are_skipped(either):
     [None, "DEFAULT", "AESGCM", "ECDHE+CHACHA20:!ECDSA", "ALL:@SECLEVEL=0", "aNULL"],
 )
 @pytest.mark.parametrize("versions", ["any", "tls1.2-only", "tls1.3-only"])
-def test_get_ciphers_is_the_stdlibs_list(stdlib_on_the_same_openssl, protocol, ciphers, versions):
+def test_get_ciphers_is_the_stdlibs_list(
+    stdlib_on_the_same_openssl, protocol, ciphers, versions
+):
     def enabled(module):
         ctx = new_context(module, protocol)
         if ciphers is not None:

@@ -28,8 +28,12 @@ NO_SUITE = "No cipher suite can be selected."
 
 
 def ciphersuites_module(name):
-    return module_offering(name, "SSLContext", "set_ciphersuites",
-                           "SSLContext.set_ciphersuites() (new in 3.15)")
+    return module_offering(
+        name,
+        "SSLContext",
+        "set_ciphersuites",
+        "SSLContext.set_ciphersuites() (new in 3.15)",
+    )
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])
@@ -75,9 +79,12 @@ def test_the_client_s_only_suite_is_negotiated(either, certs, suite):
 def test_the_server_s_only_suite_is_negotiated_over_sockets(handshake, either, certs):
     server_ctx = server_context(either, certs)
     server_ctx.set_ciphersuites(CHACHA)
-    client, server = handshake(server_ctx, client_context(either, certs),
-                               on_client=lambda tls: tls.cipher()[0],
-                               on_server=lambda tls: tls.cipher()[0])
+    client, server = handshake(
+        server_ctx,
+        client_context(either, certs),
+        on_client=lambda tls: tls.cipher()[0],
+        on_server=lambda tls: tls.cipher()[0],
+    )
     assert client == server == CHACHA
 
 
@@ -96,7 +103,9 @@ def test_get_ciphers_lists_the_tls_1_3_suites_set(either):
 
 
 def test_the_tls_1_2_list_is_left_alone(either, certs):
-    client_ctx = client_context(either, certs, maximum_version=either.TLSVersion.TLSv1_2)
+    client_ctx = client_context(
+        either, certs, maximum_version=either.TLSVersion.TLSv1_2
+    )
     client_ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
     client_ctx.set_ciphersuites(CHACHA)
     client, _server, version = negotiated(client_ctx, server_context(either, certs))
@@ -117,7 +126,9 @@ def test_no_common_suite_fails_the_handshake(either, certs):
 
 
 def test_an_empty_list_allows_no_tls_1_3_suite(either, certs):
-    client_ctx = client_context(either, certs, maximum_version=either.TLSVersion.TLSv1_2)
+    client_ctx = client_context(
+        either, certs, maximum_version=either.TLSVersion.TLSv1_2
+    )
     client_ctx.set_ciphersuites("")
     assert [c for c in client_ctx.get_ciphers() if c["protocol"] == "TLSv1.3"] == []
     _client, server, version = negotiated(client_ctx, server_context(either, certs))
@@ -128,7 +139,10 @@ def test_an_empty_list_allows_no_tls_1_3_suite(either, certs):
 @pytest.mark.parametrize("side", ["client", "server"])
 def test_an_empty_list_with_tls_1_3_enabled_cannot_connect(either, certs, side):
     # OpenSSL wants a suite for the highest version a context enables.
-    client_ctx, server_ctx = client_context(either, certs), server_context(either, certs)
+    client_ctx, server_ctx = (
+        client_context(either, certs),
+        server_context(either, certs),
+    )
     (client_ctx if side == "client" else server_ctx).set_ciphersuites("")
     with pytest.raises(either.SSLError) as info:
         negotiated(client_ctx, server_ctx)
@@ -138,7 +152,9 @@ def test_an_empty_list_with_tls_1_3_enabled_cannot_connect(either, certs, side):
 ERROR_LOCATION = re.compile(r" \((?:_ssl\.c|pyssl):[^)]*\)$")
 
 
-@pytest.mark.parametrize("suites", ["NOT_A_SUITE", "ECDHE-RSA-AES128-GCM-SHA256", ":", AES128 + "X"])
+@pytest.mark.parametrize(
+    "suites", ["NOT_A_SUITE", "ECDHE-RSA-AES128-GCM-SHA256", ":", AES128 + "X"]
+)
 def test_a_list_without_a_known_suite_is_an_sslerror(either, suites):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with pytest.raises(either.SSLError) as info:
@@ -169,7 +185,11 @@ def test_a_failure_leaves_the_error_queue_empty(certs):
 @pytest.mark.parametrize(
     "value, error, message",
     [
-        (b"TLS_AES_128_GCM_SHA256", TypeError, "set_ciphersuites() argument must be str, not bytes"),
+        (
+            b"TLS_AES_128_GCM_SHA256",
+            TypeError,
+            "set_ciphersuites() argument must be str, not bytes",
+        ),
         (None, TypeError, "set_ciphersuites() argument must be str, not None"),
         ("TLS_AES_128_GCM_SHA256\0", ValueError, "embedded null character"),
     ],
@@ -229,7 +249,9 @@ def test_pyssl_server_chooses_among_s_client_s_suites(serve, openssl_client, cer
             return suite
 
     server = serve(handler)
-    client = openssl_client(server.port, "-tls1_3", "-ciphersuites", f"{CHACHA}:{AES128}")
+    client = openssl_client(
+        server.port, "-tls1_3", "-ciphersuites", f"{CHACHA}:{AES128}"
+    )
     client.wait_for(b"hello")
     client.stop()
     assert server.join() == [AES128]

@@ -693,7 +693,9 @@ def test_the_constants_declared_for_type_checkers_are_the_ones_made_at_import():
         for node in body:
             if isinstance(node, ast.AnnAssign):
                 declared.add(node.target.id)
-            elif isinstance(node, ast.If) and eval(ast.unparse(node.test), {"sys": sys}):
+            elif isinstance(node, ast.If) and eval(
+                ast.unparse(node.test), {"sys": sys}
+            ):
                 collect(node.body)
 
     block = next(

@@ -61,7 +61,11 @@ def test_stats_of_a_new_context(either):
 
 
 def test_a_ca_counts_as_x509_and_x509_ca(certs, either):
-    assert stats_after(either, {"cafile": certs.ca}) == {"x509": 1, "crl": 0, "x509_ca": 1}
+    assert stats_after(either, {"cafile": certs.ca}) == {
+        "x509": 1,
+        "crl": 0,
+        "x509_ca": 1,
+    }
 
 
 def test_a_leaf_counts_as_x509_only(certs, either):
@@ -70,13 +74,19 @@ def test_a_leaf_counts_as_x509_only(certs, either):
 
 
 def test_the_same_certificate_counts_once(certs, either):
-    stats = stats_after(either, {"cafile": certs.ca}, {"cadata": der_of(certs.ca)}, {"cafile": certs.ca})
+    stats = stats_after(
+        either, {"cafile": certs.ca}, {"cadata": der_of(certs.ca)}, {"cafile": certs.ca}
+    )
     assert stats == {"x509": 1, "crl": 0, "x509_ca": 1}
 
 
 def test_cadata_in_both_forms(certs, either):
-    stats = stats_after(either, {"cadata": Path(certs.ca).read_text()}, {"cadata": der_of(certs.other_ca)},
-                        {"cadata": der_of(certs.client_cert)})
+    stats = stats_after(
+        either,
+        {"cadata": Path(certs.ca).read_text()},
+        {"cadata": der_of(certs.other_ca)},
+        {"cadata": der_of(certs.client_cert)},
+    )
     assert stats == {"x509": 3, "crl": 0, "x509_ca": 2}
 
 
@@ -90,8 +100,12 @@ def hashed_ca_dir(certs, tmp_path_factory):
     """A capath directory holding the test CA under its subject hash."""
     if OPENSSL is None:
         pytest.skip("the openssl program is not installed")
-    digest = subprocess.run([OPENSSL, "x509", "-subject_hash", "-noout", "-in", certs.ca],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    digest = subprocess.run(
+        [OPENSSL, "x509", "-subject_hash", "-noout", "-in", certs.ca],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     directory = tmp_path_factory.mktemp("capath")
     shutil.copy(certs.ca, directory / f"{digest}.0")
     return str(directory)
@@ -131,8 +145,17 @@ def test_ca_certs_as_dicts(certs, either):
     ctx.load_verify_locations(certs.ca)
     [decoded] = ctx.get_ca_certs()
     assert decoded["subject"] == decoded["issuer"]  # self-signed
-    assert dict(rdn[0] for rdn in decoded["subject"])["organizationName"].startswith("trustme")
-    assert set(decoded) == {"subject", "issuer", "version", "serialNumber", "notBefore", "notAfter"}
+    assert dict(rdn[0] for rdn in decoded["subject"])["organizationName"].startswith(
+        "trustme"
+    )
+    assert set(decoded) == {
+        "subject",
+        "issuer",
+        "version",
+        "serialNumber",
+        "notBefore",
+        "notAfter",
+    }
     assert decoded["version"] == 3
     assert type(decoded["serialNumber"]) is str
 
@@ -140,19 +163,31 @@ def test_ca_certs_as_dicts(certs, either):
 def test_ca_certs_equal_the_stdlibs(certs, stdlib, crl_file):
     import pyssl
 
-    contexts = [module.SSLContext(module.PROTOCOL_TLS_CLIENT) for module in (pyssl, stdlib)]
+    contexts = [
+        module.SSLContext(module.PROTOCOL_TLS_CLIENT) for module in (pyssl, stdlib)
+    ]
     for ctx in contexts:
         for path in (certs.ca, certs.other_ca, certs.server_cert, crl_file):
             ctx.load_verify_locations(path)
     ours, theirs = contexts
     if same_openssl(stdlib):
         assert ours.get_ca_certs() == theirs.get_ca_certs()
-        assert ours.get_ca_certs(binary_form=True) == theirs.get_ca_certs(binary_form=True)
+        assert ours.get_ca_certs(binary_form=True) == theirs.get_ca_certs(
+            binary_form=True
+        )
     else:  # the store's order is the release's
-        assert sorted(map(repr, ours.get_ca_certs())) == sorted(map(repr, theirs.get_ca_certs()))
-        assert sorted(ours.get_ca_certs(binary_form=True)) == sorted(theirs.get_ca_certs(binary_form=True))
+        assert sorted(map(repr, ours.get_ca_certs())) == sorted(
+            map(repr, theirs.get_ca_certs())
+        )
+        assert sorted(ours.get_ca_certs(binary_form=True)) == sorted(
+            theirs.get_ca_certs(binary_form=True)
+        )
     assert len(ours.get_ca_certs()) == 2
-    assert ours.cert_store_stats() == theirs.cert_store_stats() == {"x509": 3, "crl": 1, "x509_ca": 2}
+    assert (
+        ours.cert_store_stats()
+        == theirs.cert_store_stats()
+        == {"x509": 3, "crl": 1, "x509_ca": 2}
+    )
 
 
 # ---- num_tickets ------------------------------------------------------------------------------
@@ -175,16 +210,22 @@ def test_the_client_receives_num_tickets_tickets(serve, certs, either, count):
             tickets.append(direction)
 
     client_ctx._msg_callback = callback
-    converse(serve, server_ctx, client_ctx, lambda tls: None)  # the client reads after the handshake
+    converse(
+        serve, server_ctx, client_ctx, lambda tls: None
+    )  # the client reads after the handshake
     assert tickets == ["read"] * count
 
 
-@pytest.mark.parametrize("value, error, message", [
-    (-1, ValueError, "value must be non-negative"),
-    (2**64, OverflowError, "Python int too large to convert to C long"),
-    ("2", TypeError, "'str' object cannot be interpreted as an integer"),
-    (2.0, TypeError, "'float' object cannot be interpreted as an integer"),
-], ids=["negative", "too large", "str", "float"])
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        (-1, ValueError, "value must be non-negative"),
+        (2**64, OverflowError, "Python int too large to convert to C long"),
+        ("2", TypeError, "'str' object cannot be interpreted as an integer"),
+        (2.0, TypeError, "'float' object cannot be interpreted as an integer"),
+    ],
+    ids=["negative", "too large", "str", "float"],
+)
 @pytest.mark.parametrize("protocol", ["PROTOCOL_TLS_SERVER", "PROTOCOL_TLS_CLIENT"])
 def test_bad_num_tickets(either, protocol, value, error, message):
     # The value is checked before the kind of context.
@@ -251,7 +292,9 @@ def weak_cert(tmp_path_factory):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -287,14 +330,23 @@ def test_level_2_refuses_a_peers_1024_bit_key(handshake, either, weak_cert, leve
         assert client == "TLSv1.3"
     else:
         assert type(client) is either.SSLCertVerificationError
-        assert (client.verify_code, client.verify_message) == (66, "EE certificate key too weak")
+        assert (client.verify_code, client.verify_message) == (
+            66,
+            "EE certificate key too weak",
+        )
 
 
 # ---- set_ecdh_curve() ----------------------------------------------------------------------
 
 # TLS group numbers (RFC 8446 4.2.7, RFC 8422 5.1.1)
-GROUPS = {"prime256v1": 0x0017, "secp384r1": 0x0018, "secp521r1": 0x0019, "X25519": 0x001D, "X448": 0x001E,
-          "X25519MLKEM768": 0x11EC}
+GROUPS = {
+    "prime256v1": 0x0017,
+    "secp384r1": 0x0018,
+    "secp521r1": 0x0019,
+    "X25519": 0x001D,
+    "X448": 0x001E,
+    "X25519MLKEM768": 0x11EC,
+}
 
 
 def server_hello_group(data):
@@ -302,13 +354,13 @@ def server_hello_group(data):
     position = 4 + 2 + 32  # header, legacy version, random
     position += 1 + data[position]  # legacy session id
     position += 2 + 1  # cipher suite, compression
-    end = position + 2 + int.from_bytes(data[position:position + 2], "big")
+    end = position + 2 + int.from_bytes(data[position : position + 2], "big")
     position += 2
     while position < end:
-        kind = int.from_bytes(data[position:position + 2], "big")
-        size = int.from_bytes(data[position + 2:position + 4], "big")
+        kind = int.from_bytes(data[position : position + 2], "big")
+        size = int.from_bytes(data[position + 2 : position + 4], "big")
         if kind == 51:  # key_share
-            return int.from_bytes(data[position + 4:position + 6], "big")
+            return int.from_bytes(data[position + 4 : position + 6], "big")
         position += 4 + size
     raise AssertionError("no key_share in the ServerHello")
 
@@ -329,14 +381,18 @@ def negotiated_group(serve, module, server_ctx, client_ctx):
     client_ctx._msg_callback = callback
     converse(serve, server_ctx, client_ctx, lambda tls: None)
     if module._TLSMessageType.SERVER_KEY_EXCHANGE in messages:
-        return server_key_exchange_group(messages[module._TLSMessageType.SERVER_KEY_EXCHANGE])
+        return server_key_exchange_group(
+            messages[module._TLSMessageType.SERVER_KEY_EXCHANGE]
+        )
     return server_hello_group(messages[module._TLSMessageType.SERVER_HELLO])
 
 
 def skip_the_ec_api(module):
     if module.__name__ != "pyssl" and sys.version_info < (3, 11):
-        pytest.skip("Python 3.10's stdlib sets the curve through OpenSSL's EC_KEY API: "
-                    "no X25519, and EC errors for other names")
+        pytest.skip(
+            "Python 3.10's stdlib sets the curve through OpenSSL's EC_KEY API: "
+            "no X25519, and EC errors for other names"
+        )
 
 
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
@@ -352,9 +408,14 @@ def test_the_curve_set_is_the_curve_used(serve, certs, either, curve, version):
 
 
 def test_without_a_setting_the_clients_first_choice_is_used(serve, certs, either):
-    group = negotiated_group(serve, either, server_context(either, certs), client_context(either, certs))
+    group = negotiated_group(
+        serve, either, server_context(either, certs), client_context(either, certs)
+    )
     # OpenSSL 3.5 puts the hybrid post-quantum group first.
-    assert group == GROUPS["X25519MLKEM768" if openssl_at_least(either, 3, 5) else "X25519"]
+    assert (
+        group
+        == GROUPS["X25519MLKEM768" if openssl_at_least(either, 3, 5) else "X25519"]
+    )
 
 
 def test_a_curve_the_client_does_not_offer_fails(handshake, certs, either):
@@ -364,7 +425,10 @@ def test_a_curve_the_client_does_not_offer_fails(handshake, certs, either):
     client_ctx.set_ecdh_curve("prime256v1")
     client, server = handshake(server_ctx, client_ctx)
     assert (type(server), server.reason) == (either.SSLError, "NO_SUITABLE_KEY_SHARE")
-    assert (type(client), client.reason) == (either.SSLError, "SSLV3_ALERT_HANDSHAKE_FAILURE")
+    assert (type(client), client.reason) == (
+        either.SSLError,
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    )
 
 
 @pytest.mark.parametrize("name", ["prime256v1", b"secp384r1"], ids=["str", "bytes"])
@@ -374,7 +438,9 @@ def test_curve_names_as_str_bytes_or_path(either, name):
     ctx.set_ecdh_curve(Path(os.fsdecode(name)))  # any path-like object, as the stdlib
 
 
-@pytest.mark.parametrize("name", ["brainpool", b"nonsense", "P-256"], ids=["str", "bytes", "NIST name"])
+@pytest.mark.parametrize(
+    "name", ["brainpool", b"nonsense", "P-256"], ids=["str", "bytes", "NIST name"]
+)
 def test_unknown_curve_names_are_value_errors(either, name):
     ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
     with pytest.raises(ValueError) as info:
@@ -393,12 +459,17 @@ def test_a_name_that_is_no_curve_is_an_sslerror(either):
     assert (info.value.library, info.value.reason) == (None, None)
 
 
-@pytest.mark.parametrize("value", [42, None, bytearray(b"prime256v1")], ids=["int", "None", "bytearray"])
+@pytest.mark.parametrize(
+    "value", [42, None, bytearray(b"prime256v1")], ids=["int", "None", "bytearray"]
+)
 def test_curve_names_of_other_types_are_type_errors(either, value):
     ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
     with pytest.raises(TypeError) as info:
         ctx.set_ecdh_curve(value)
-    assert str(info.value) == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+    assert (
+        str(info.value)
+        == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+    )
 
 
 def test_an_embedded_null_is_a_value_error(either):
@@ -416,8 +487,21 @@ def dh_params(tmp_path_factory):
     if OPENSSL is None:
         pytest.skip("the openssl program is not installed")
     path = tmp_path_factory.mktemp("dh") / "dhparams.pem"
-    subprocess.run([OPENSSL, "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048",
-                    "-out", str(path)], capture_output=True, check=True)
+    subprocess.run(
+        [
+            OPENSSL,
+            "genpkey",
+            "-genparam",
+            "-algorithm",
+            "DH",
+            "-pkeyopt",
+            "group:ffdhe2048",
+            "-out",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+    )
     assert path.read_text().startswith("-----BEGIN DH PARAMETERS-----")
     return path
 
@@ -448,10 +532,14 @@ def dhe_contexts(module, rsa_server):
 
 
 @pytest.mark.parametrize("as_path", [False, True], ids=["str", "Path"])
-def test_dhe_works_once_parameters_are_loaded(handshake, either, rsa_server, dh_params, as_path):
+def test_dhe_works_once_parameters_are_loaded(
+    handshake, either, rsa_server, dh_params, as_path
+):
     server_ctx, client_ctx = dhe_contexts(either, rsa_server)
     server_ctx.load_dh_params(dh_params if as_path else str(dh_params))
-    client, server = handshake(server_ctx, client_ctx, on_client=lambda tls: tls.cipher())
+    client, server = handshake(
+        server_ctx, client_ctx, on_client=lambda tls: tls.cipher()
+    )
     assert client == ("DHE-RSA-AES256-GCM-SHA384", "TLSv1.2", 256)
     assert server == "TLSv1.2"
 
@@ -459,7 +547,10 @@ def test_dhe_works_once_parameters_are_loaded(handshake, either, rsa_server, dh_
 def test_dhe_fails_without_parameters(handshake, either, rsa_server):
     client, server = handshake(*dhe_contexts(either, rsa_server))
     assert (type(server), server.reason) == (either.SSLError, "NO_SHARED_CIPHER")
-    assert (type(client), client.reason) == (either.SSLError, "SSLV3_ALERT_HANDSHAKE_FAILURE")
+    assert (type(client), client.reason) == (
+        either.SSLError,
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    )
 
 
 @needs_openssl
@@ -486,7 +577,9 @@ def test_dhe_with_openssl_s_client(serve, openssl_client, rsa_server, dh_params)
 def test_a_missing_file_is_file_not_found(either, tmp_path, as_path):
     path = tmp_path / "missing.pem"
     with pytest.raises(FileNotFoundError) as info:
-        either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(path if as_path else str(path))
+        either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(
+            path if as_path else str(path)
+        )
     assert info.value.filename == (path if as_path else str(path))
 
 
@@ -494,7 +587,9 @@ def test_a_certificate_file_is_an_sslerror(certs, either):
     with pytest.raises(either.SSLError) as info:
         either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(certs.ca)
     assert (info.value.library, info.value.reason) == ("PEM", "NO_START_LINE")
-    assert info.value.args[0] == 108  # the reason code, as for other errors outside a connection
+    assert (
+        info.value.args[0] == 108
+    )  # the reason code, as for other errors outside a connection
 
 
 def test_a_directory_is_an_oserror(either, tmp_path):
@@ -506,7 +601,10 @@ def test_a_directory_is_an_oserror(either, tmp_path):
 def test_a_non_path_is_a_type_error(either, value):
     with pytest.raises(TypeError) as info:
         either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(value)
-    assert str(info.value) == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+    assert (
+        str(info.value)
+        == f"expected str, bytes or os.PathLike object, not {type(value).__name__}"
+    )
 
 
 def test_a_file_descriptor_is_a_type_error(either, dh_params):
@@ -525,4 +623,3 @@ def test_an_embedded_null_in_the_path_is_a_value_error(either, dh_params):
     with pytest.raises(ValueError) as info:
         either.SSLContext(either.PROTOCOL_TLS_SERVER).load_dh_params(f"{dh_params}\0")
     assert str(info.value) == "embedded null byte"
-

@@ -24,7 +24,9 @@ from peers import BioPair, client_context, server_context
 
 import pyssl
 
-pytestmark = pytest.mark.skipif(not pyssl.HAS_EARLY_DATA, reason="this OpenSSL has no TLS 1.3")
+pytestmark = pytest.mark.skipif(
+    not pyssl.HAS_EARLY_DATA, reason="this OpenSSL has no TLS 1.3"
+)
 
 EARLY = b"GET /early HTTP/1.1\r\n\r\n"
 
@@ -55,7 +57,10 @@ def first_session(serve, server_ctx, client_ctx, clean=True):
                 tls.unwrap()
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"  # the tickets came before it
         session = tls.session
@@ -84,7 +89,9 @@ def early_data_handler(server_ctx, read_early=True):
     then it does a plain handshake), then one record of ordinary data."""
 
     def handler(conn):
-        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=not read_early) as tls:
+        with server_ctx.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=not read_early
+        ) as tls:
             early = read_all_early_data(tls) if read_early else b""
             if read_early:
                 tls.do_handshake()
@@ -103,20 +110,38 @@ def send_early(serve, server_ctx, client_ctx, session, data=EARLY, read_early=Tr
     handshake and send "late", with the early data again before it if the
     server rejected it (which is the client's job)."""
     server = serve(early_data_handler(server_ctx, read_early))
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname="localhost", session=session, do_handshake_on_connect=False
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw,
+            server_hostname="localhost",
+            session=session,
+            do_handshake_on_connect=False,
+        ) as tls,
+    ):
         assert tls.early_data_accepted is None
         written = tls.write_early_data(data)
         tls.do_handshake()
         accepted = tls.early_data_accepted
         tls.sendall((b"" if accepted else data) + b"late")
         assert tls.recv(2) == b"!\n"
-        client_reused, new_session, alpn = tls.session_reused, tls.session, tls.selected_alpn_protocol()
+        client_reused, new_session, alpn = (
+            tls.session_reused,
+            tls.session,
+            tls.selected_alpn_protocol(),
+        )
         tls.unwrap()
     [(early, server_accepted, late, server_reused)] = server.join()
-    return Outcome(written, accepted, early, server_accepted, late, (client_reused, server_reused),
-                   new_session, alpn)
+    return Outcome(
+        written,
+        accepted,
+        early,
+        server_accepted,
+        late,
+        (client_reused, server_reused),
+        new_session,
+        alpn,
+    )
 
 
 # ---- pyssl on both ends --------------------------------------------------------------
@@ -137,7 +162,9 @@ def test_each_connection_brings_a_ticket_for_the_next(serve, certs):
     server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
     session = first_session(serve, server_ctx, client_ctx)
     for i in range(3):
-        outcome = send_early(serve, server_ctx, client_ctx, session, data=b"request %d" % i)
+        outcome = send_early(
+            serve, server_ctx, client_ctx, session, data=b"request %d" % i
+        )
         assert (outcome.early, outcome.client_accepted) == (b"request %d" % i, True)
         session = outcome.session
 
@@ -151,7 +178,11 @@ def test_sni_callback_and_alpn_with_early_data(serve, certs):
     client_ctx.set_alpn_protocols(["h2"])
     session = first_session(serve, server_ctx, client_ctx)
     outcome = send_early(serve, server_ctx, client_ctx, session)
-    assert (outcome.early, outcome.client_accepted, outcome.reused) == (EARLY, True, (True, True))
+    assert (outcome.early, outcome.client_accepted, outcome.reused) == (
+        EARLY,
+        True,
+        (True, True),
+    )
     # TLS 1.3 takes early data only with the session's ALPN protocol.
     assert outcome.alpn == "h2"
     assert names == ["localhost", "localhost"]
@@ -168,15 +199,23 @@ def test_an_sni_callback_error_reaches_read_early_data(serve, certs, unraisable)
     server_ctx.sni_callback = refuse
 
     def handler(conn):
-        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+        with server_ctx.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
             with pytest.raises(pyssl.SSLError) as info:
                 tls.read_early_data()
             return info.value
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname="localhost", session=session, do_handshake_on_connect=False
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw,
+            server_hostname="localhost",
+            session=session,
+            do_handshake_on_connect=False,
+        ) as tls,
+    ):
         tls.write_early_data(EARLY)
         with pytest.raises(pyssl.SSLError):
             tls.do_handshake()
@@ -188,13 +227,22 @@ def test_an_sni_callback_error_reaches_read_early_data(serve, certs, unraisable)
 def test_large_early_data_over_several_records(serve, certs):
     # 40 KB is more than OpenSSL's default limit on what a server takes in
     # (16 KiB): setting max_early_data raises that as well.
-    server_ctx, client_ctx = early_server_context(certs, max_early_data=65536), client_context(pyssl, certs)
+    server_ctx, client_ctx = (
+        early_server_context(certs, max_early_data=65536),
+        client_context(pyssl, certs),
+    )
     session = first_session(serve, server_ctx, client_ctx)
     data = bytes(range(256)) * 160
     server = serve(early_data_handler(server_ctx))
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname="localhost", session=session, do_handshake_on_connect=False
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw,
+            server_hostname="localhost",
+            session=session,
+            do_handshake_on_connect=False,
+        ) as tls,
+    ):
         assert tls.write_early_data(data[:30000]) == 30000
         assert tls.write_early_data(data[30000:]) == len(data) - 30000
         tls.do_handshake()
@@ -230,7 +278,10 @@ def test_over_memory_bios(certs):
 
 
 def test_read_early_data_stops_at_len_and_at_a_record(certs):
-    server_ctx, client_ctx = early_server_context(certs, max_early_data=65536), client_context(pyssl, certs)
+    server_ctx, client_ctx = (
+        early_server_context(certs, max_early_data=65536),
+        client_context(pyssl, certs),
+    )
     first = BioPair(client_ctx, server_ctx).handshake()
     first.send(b"?")
     first.send(b"!", to_server=False)
@@ -238,7 +289,9 @@ def test_read_early_data_stops_at_len_and_at_a_record(certs):
     tls.client.write_early_data(bytes(20000))
     tls._move()
     assert len(tls.server.read_early_data(100)) == 100
-    assert len(tls.server.read_early_data(100000)) == 16384 - 100  # the rest of the first record
+    assert (
+        len(tls.server.read_early_data(100000)) == 16384 - 100
+    )  # the rest of the first record
     assert len(tls.server.read_early_data(100000)) == 20000 - 16384
 
 
@@ -250,7 +303,11 @@ def test_rejected_when_the_server_no_longer_allows_it(serve, certs):
     session = first_session(serve, server_ctx, client_ctx)
     server_ctx.max_early_data = 0
     outcome = send_early(serve, server_ctx, client_ctx, session)
-    assert (outcome.client_accepted, outcome.server_accepted, outcome.early) == (False, False, b"")
+    assert (outcome.client_accepted, outcome.server_accepted, outcome.early) == (
+        False,
+        False,
+        b"",
+    )
     assert outcome.late == EARLY + b"late"
 
 
@@ -271,7 +328,11 @@ def test_replaying_a_ticket_is_rejected(serve, certs):
     first = send_early(serve, server_ctx, client_ctx, session)
     again = send_early(serve, server_ctx, client_ctx, session)
     assert (first.client_accepted, first.reused) == (True, (True, True))
-    assert (again.client_accepted, again.server_accepted, again.reused) == (False, False, (False, False))
+    assert (again.client_accepted, again.server_accepted, again.reused) == (
+        False,
+        False,
+        (False, False),
+    )
     assert again.late == EARLY + b"late"
 
 
@@ -289,11 +350,18 @@ def test_rejected_by_another_context(serve, certs):
     client_ctx = client_context(pyssl, certs)
     session = first_session(serve, early_server_context(certs), client_ctx)
     outcome = send_early(serve, early_server_context(certs), client_ctx, session)
-    assert (outcome.client_accepted, outcome.server_accepted, outcome.reused) == (False, False, (False, False))
+    assert (outcome.client_accepted, outcome.server_accepted, outcome.reused) == (
+        False,
+        False,
+        (False, False),
+    )
 
 
 def test_more_than_the_session_allows_is_an_ssl_error(certs):
-    server_ctx, client_ctx = early_server_context(certs, max_early_data=100), client_context(pyssl, certs)
+    server_ctx, client_ctx = (
+        early_server_context(certs, max_early_data=100),
+        client_context(pyssl, certs),
+    )
     first = BioPair(client_ctx, server_ctx).handshake()
     first.send(b"?")
     first.send(b"!", to_server=False)
@@ -310,14 +378,20 @@ def test_more_than_the_session_allows_is_an_ssl_error(certs):
 
 
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
-def test_server_reading_early_data_from_a_client_that_sends_none(serve, certs, peer, version):
+def test_server_reading_early_data_from_a_client_that_sends_none(
+    serve, certs, peer, version
+):
     # Any client will do: read_early_data() gives b'' at once. With a TLS
     # 1.2 client it has finished the handshake by then.
     server_ctx = early_server_context(certs)
-    client_ctx = client_context(peer, certs, maximum_version=getattr(peer.TLSVersion, version))
+    client_ctx = client_context(
+        peer, certs, maximum_version=getattr(peer.TLSVersion, version)
+    )
 
     def handler(conn):
-        with server_ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+        with server_ctx.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
             early = tls.read_early_data()
             done_early = tls.version()
             tls.do_handshake()
@@ -326,7 +400,10 @@ def test_server_reading_early_data_from_a_client_that_sends_none(serve, certs, p
             return early, done_early, tls.version(), tls.early_data_accepted
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"hello")
         assert tls.recv(1) == b"!"
     [(early, done_early, negotiated, accepted)] = server.join()
@@ -368,8 +445,12 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs):
             tls.unwrap()
     assert session.max_early_data > 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost", session=session,
-                             do_handshake_on_connect=False) as tls:
+        with ctx.wrap_socket(
+            raw,
+            server_hostname="localhost",
+            session=session,
+            do_handshake_on_connect=False,
+        ) as tls:
             tls.write_early_data(b"early from pyssl\n")
             tls.do_handshake()
             assert tls.early_data_accepted is True
@@ -399,13 +480,20 @@ def test_openssl_s_client_to_pyssl_server(serve, certs, openssl_client, tmp_path
     server.join()
 
     server = serve(early_data_handler(server_ctx))
-    client = openssl_client(server.port, "-sess_in", str(session_file), "-early_data", str(early_file))
+    client = openssl_client(
+        server.port, "-sess_in", str(session_file), "-early_data", str(early_file)
+    )
     client.wait_for(b"Reused, TLSv1.3")
     client.send(b"late")  # s_client sends it as soon as it reads it
     client.wait_for(b"!")  # the server's answer
     client.send(b"Q\n")
     [(early, accepted, late, reused)] = server.join()
-    assert (early, accepted, late, reused) == (b"early from s_client\n", True, b"late", True)
+    assert (early, accepted, late, reused) == (
+        b"early from s_client\n",
+        True,
+        b"late",
+        True,
+    )
 
 
 # ---- where early data cannot be ----------------------------------------------------
@@ -413,21 +501,30 @@ def test_openssl_s_client_to_pyssl_server(serve, certs, openssl_client, tmp_path
 
 def test_wrong_side_is_a_value_error(certs):
     tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
-    with pytest.raises(ValueError, match="^only a server-side connection can read early data$"):
+    with pytest.raises(
+        ValueError, match="^only a server-side connection can read early data$"
+    ):
         tls.client.read_early_data()
-    with pytest.raises(ValueError, match="^only a client-side connection can write early data$"):
+    with pytest.raises(
+        ValueError, match="^only a client-side connection can write early data$"
+    ):
         tls.server.write_early_data(EARLY)
 
 
 def test_after_the_handshake(certs):
     tls = BioPair(client_context(pyssl, certs), early_server_context(certs)).handshake()
-    with pytest.raises(ValueError, match="^early data can only be written before the handshake$"):
+    with pytest.raises(
+        ValueError, match="^early data can only be written before the handshake$"
+    ):
         tls.client.write_early_data(EARLY)
     assert tls.server.read_early_data() == b""
     assert tls.client.early_data_accepted is tls.server.early_data_accepted is False
 
 
-@pytest.mark.parametrize("step, reason", [("do_handshake", "UNEXPECTED_RECORD"), ("write", "SHOULD_NOT_HAVE_BEEN_CALLED")])
+@pytest.mark.parametrize(
+    "step, reason",
+    [("do_handshake", "UNEXPECTED_RECORD"), ("write", "SHOULD_NOT_HAVE_BEEN_CALLED")],
+)
 def test_handshake_or_write_with_early_data_unread_is_an_ssl_error(certs, step, reason):
     server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
     first = BioPair(client_ctx, server_ctx).handshake()
@@ -442,13 +539,18 @@ def test_handshake_or_write_with_early_data_unread_is_an_ssl_error(certs, step, 
     tls.client.do_handshake()  # ends its early data: EndOfEarlyData, Finished
     tls._move()
     with pytest.raises(pyssl.SSLError) as info:
-        tls.server.do_handshake() if step == "do_handshake" else tls.server.write(b"answer")
+        tls.server.do_handshake() if step == "do_handshake" else tls.server.write(
+            b"answer"
+        )
     assert (info.value.library, info.value.reason) == ("SSL", reason)
 
 
 def test_read_early_data_keeps_giving_b_empty_once_done(certs):
     tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
-    steps = {tls.client: tls.client.do_handshake, tls.server: tls.server.read_early_data}
+    steps = {
+        tls.client: tls.client.do_handshake,
+        tls.server: tls.server.read_early_data,
+    }
     assert tls._run(steps)[tls.server] == b""
     assert tls.server.read_early_data() == b""  # not yet handshaken: still b''
     tls.handshake()
@@ -456,7 +558,9 @@ def test_read_early_data_keeps_giving_b_empty_once_done(certs):
 
 
 def test_unconnected_socket_is_a_value_error(certs):
-    with client_context(pyssl, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         with pytest.raises(ValueError, match="^No SSL wrapper around "):
             tls.write_early_data(EARLY)
         with pytest.raises(ValueError, match="^No SSL wrapper around "):
@@ -478,8 +582,12 @@ def test_bad_arguments(certs):
 def test_a_silent_client_times_out(serve, certs, connected_pair):
     ours, theirs = connected_pair
     theirs.settimeout(0.2)
-    with early_server_context(certs).wrap_socket(theirs, server_side=True, do_handshake_on_connect=False) as tls:
-        with pytest.raises(TimeoutError, match="^The read_early_data operation timed out$"):
+    with early_server_context(certs).wrap_socket(
+        theirs, server_side=True, do_handshake_on_connect=False
+    ) as tls:
+        with pytest.raises(
+            TimeoutError, match="^The read_early_data operation timed out$"
+        ):
             tls.read_early_data()
         tls.settimeout(0.0)
         with pytest.raises(pyssl.SSLWantReadError):
@@ -500,12 +608,15 @@ def test_max_early_data_setting(certs):
     assert ctx.max_early_data == 0
 
 
-@pytest.mark.parametrize("value, error, message", [
-    (-1, ValueError, "value must be non-negative"),
-    (2**32, OverflowError, "max_early_data must be at most 4294967295"),
-    ("16", TypeError, "'str' object cannot be interpreted as an integer"),
-    (1.5, TypeError, "'float' object cannot be interpreted as an integer"),
-])
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        (-1, ValueError, "value must be non-negative"),
+        (2**32, OverflowError, "max_early_data must be at most 4294967295"),
+        ("16", TypeError, "'str' object cannot be interpreted as an integer"),
+        (1.5, TypeError, "'float' object cannot be interpreted as an integer"),
+    ],
+)
 def test_max_early_data_bad_values(certs, value, error, message):
     ctx = server_context(pyssl, certs)
     with pytest.raises(error) as info:
@@ -519,4 +630,3 @@ def test_max_early_data_on_a_client_context_is_a_value_error():
     with pytest.raises(ValueError, match="^SSLContext is not a server context.$"):
         ctx.max_early_data = 16384
     assert ctx.max_early_data == 0
-

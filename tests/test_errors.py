@@ -418,7 +418,9 @@ def test_plain_http_to_a_server_is_named(serve, certs, either):
 
 @pytest.mark.parametrize("side", FACING)
 @pytest.mark.parametrize("kind", GARBAGE)
-def test_garbage_errors_match_the_stdlib(serve, certs, stdlib_on_the_same_openssl, side, kind):
+def test_garbage_errors_match_the_stdlib(
+    serve, certs, stdlib_on_the_same_openssl, side, kind
+):
     # Only a stdlib on the same OpenSSL release must give pyssl's reasons.
     ours = FACING[side](serve, pyssl, certs, GARBAGE[kind])
     theirs = FACING[side](serve, stdlib_on_the_same_openssl, certs, GARBAGE[kind])
@@ -487,8 +489,8 @@ SYSTEM_ERRORS_RAISED = sys.version_info >= (3, 13)
 # gh-127257 (3.10.17, 3.11.12, 3.12.9, 3.13.2), on every Python version;
 # before, as SSLError("[SYS] unknown error").
 _QUEUED_ERRNO_RAISED_SINCE = {(3, 10): 17, (3, 11): 12, (3, 12): 9, (3, 13): 2}
-STDLIB_RAISES_QUEUED_ERRNO = (
-    sys.version_info.micro >= _QUEUED_ERRNO_RAISED_SINCE.get(sys.version_info[:2], 0)
+STDLIB_RAISES_QUEUED_ERRNO = sys.version_info.micro >= _QUEUED_ERRNO_RAISED_SINCE.get(
+    sys.version_info[:2], 0
 )
 
 
@@ -497,7 +499,11 @@ def expect_system_error(module, operation, error, suppress_ragged_eofs, number=N
     ``number`` if given) on 3.13+; before, with the ragged-EOF outcome:
     nothing read, or SSLEOFError. A write on the stdlib over OpenSSL 3.2
     or later fails as that stdlib reports the errno OpenSSL queues."""
-    queued = module is not pyssl and operation.__name__ == "write" and openssl_at_least(module, 3, 2)
+    queued = (
+        module is not pyssl
+        and operation.__name__ == "write"
+        and openssl_at_least(module, 3, 2)
+    )
     if STDLIB_RAISES_QUEUED_ERRNO if queued else SYSTEM_ERRORS_RAISED:
         with pytest.raises(error) as info:
             operation()
@@ -551,8 +557,9 @@ READS = {
 
 @pytest.mark.parametrize("method", READS)
 @pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
-def test_an_eof_without_close_notify_ends_every_read(serve_tls, certs, either, method,
-                                                     suppress_ragged_eofs):
+def test_an_eof_without_close_notify_ends_every_read(
+    serve_tls, certs, either, method, suppress_ragged_eofs
+):
     done = threading.Event()
 
     def handler(tls):
@@ -564,7 +571,9 @@ def test_an_eof_without_close_notify_ends_every_read(serve_tls, certs, either, m
 
     server = serve_tls(either, handler)
     read, end_of_stream = READS[method]
-    with connect_tls(either, certs, server, suppress_ragged_eofs=suppress_ragged_eofs) as tls:
+    with connect_tls(
+        either, certs, server, suppress_ragged_eofs=suppress_ragged_eofs
+    ) as tls:
         tls.sendall(b"x")
         assert tls.recv(1) == b"x"
         try:
@@ -621,7 +630,9 @@ def test_eof_stays_the_error_when_the_alert_about_it_cannot_be_sent(
 
     thread = threading.Thread(target=serve)
     thread.start()
-    with client_context(peer, certs).wrap_socket(client_sock, server_hostname="localhost") as tls:
+    with client_context(peer, certs).wrap_socket(
+        client_sock, server_hostname="localhost"
+    ) as tls:
         tls.sendall(b"x")
         assert tls.recv(1) == b"x"
     closed.set()
@@ -655,7 +666,9 @@ def test_descriptor_closed_underneath(serve_tls, certs, either):
         return tls.write(b"x")
 
     for operation in (read, write):
-        expect_system_error(either, operation, OSError, tls.suppress_ragged_eofs, errno.EBADF)
+        expect_system_error(
+            either, operation, OSError, tls.suppress_ragged_eofs, errno.EBADF
+        )
     tls.close()
 
 

@@ -44,7 +44,9 @@ def test_the_flag_is_the_stdlib_s_where_it_has_one(name):
 
 
 def test_has_pha_means_a_server_gets_a_certificate_after_the_handshake(serve, certs):
-    server_ctx = server_context(pyssl, certs, verify_mode=pyssl.CERT_OPTIONAL, post_handshake_auth=True)
+    server_ctx = server_context(
+        pyssl, certs, verify_mode=pyssl.CERT_OPTIONAL, post_handshake_auth=True
+    )
     server_ctx.load_verify_locations(certs.ca)
     client_ctx = client_context(pyssl, certs, post_handshake_auth=True)
     client_ctx.load_cert_chain(certs.client_chain)
@@ -59,7 +61,10 @@ def test_has_pha_means_a_server_gets_a_certificate_after_the_handshake(serve, ce
             return before, tls.getpeercert()["subject"]
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
         tls.sendall(b".")

@@ -27,7 +27,9 @@ def finished(tls):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_what_one_end_sent_the_other_received(serve, certs, version):
     server_ctx = server_context(pyssl, certs)
-    client_ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    client_ctx = client_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+    )
     server, client = converse(serve, server_ctx, client_ctx, finished)
     assert server[0] == client[0] == version.replace("_", ".")
     assert client[1] == server[2] and server[1] == client[2]
@@ -38,7 +40,9 @@ def test_what_one_end_sent_the_other_received(serve, certs, version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_over_memory_bios(certs, version):
-    client_ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    client_ctx = client_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+    )
     tls = BioPair(client_ctx, server_context(pyssl, certs)).handshake()
     assert tls.client.get_finished() == tls.server.get_peer_finished()
     assert tls.server.get_finished() == tls.client.get_peer_finished()
@@ -50,12 +54,18 @@ def tls_unique_and_finished(tls):
     (pyssl; the stdlib's end gives None for those)."""
     if not hasattr(tls, "get_finished"):
         return tls.get_channel_binding("tls-unique"), None, None
-    return tls.get_channel_binding("tls-unique"), tls.get_finished(), tls.get_peer_finished()
+    return (
+        tls.get_channel_binding("tls-unique"),
+        tls.get_finished(),
+        tls.get_peer_finished(),
+    )
 
 
 def test_pyssl_client_sent_the_stdlib_servers_tls_unique(serve, certs, stdlib):
     # In a full TLS 1.2 handshake tls-unique is the client's Finished.
-    server_ctx = server_context(stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2)
+    server_ctx = server_context(
+        stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2
+    )
     client_ctx = client_context(pyssl, certs)
     (server_unique, *_), (_, client_sent, client_received) = converse(
         serve, server_ctx, client_ctx, tls_unique_and_finished
@@ -86,7 +96,10 @@ def test_a_resumed_handshake_has_its_own(serve, certs):
     assert resumed.server.get_finished() == resumed.client.get_peer_finished()
     assert resumed.client.get_finished() != first.client.get_finished()
     # tls-unique is the first Finished of the handshake: here the server's.
-    assert resumed.client.get_channel_binding("tls-unique") == resumed.server.get_finished()
+    assert (
+        resumed.client.get_channel_binding("tls-unique")
+        == resumed.server.get_finished()
+    )
 
 
 # ---- None without a handshake -----------------------------------------------------
@@ -95,7 +108,10 @@ def test_a_resumed_handshake_has_its_own(serve, certs):
 def test_none_before_the_handshake(serve, certs):
     both = lambda tls: (tls.get_finished(), tls.get_peer_finished())  # noqa: E731
     (server_before, server_after), (client_before, client_after) = converse(
-        serve, server_context(pyssl, certs), client_context(pyssl, certs), both,
+        serve,
+        server_context(pyssl, certs),
+        client_context(pyssl, certs),
+        both,
         probe_before_handshake=True,
     )
     assert server_before == client_before == (None, None)
@@ -110,7 +126,9 @@ def test_none_before_the_handshake_over_memory_bios(certs):
 
 
 def test_none_on_an_unconnected_socket(certs):
-    with client_context(pyssl, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         assert tls.get_finished() is None
         assert tls.get_peer_finished() is None
 
@@ -124,7 +142,9 @@ def test_none_after_unwrap(serve, certs):
 
     server = serve(handler)
     with server.connect() as raw:
-        with client_context(pyssl, certs).wrap_socket(raw, server_hostname="localhost") as tls:
+        with client_context(pyssl, certs).wrap_socket(
+            raw, server_hostname="localhost"
+        ) as tls:
             assert tls.get_finished() is not None
             tls.unwrap()
             assert (tls.get_finished(), tls.get_peer_finished()) == (None, None)

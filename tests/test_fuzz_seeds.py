@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
-TARGETS = sorted(p.stem for p in (FUZZ / "targets").glob("*.py") if not p.name.startswith("_"))
+TARGETS = sorted(
+    p.stem for p in (FUZZ / "targets").glob("*.py") if not p.name.startswith("_")
+)
 
-pytestmark = pytest.mark.skipif(not FUZZ.is_dir(), reason="the fuzz folder is not in this tree")
+pytestmark = pytest.mark.skipif(
+    not FUZZ.is_dir(), reason="the fuzz folder is not in this tree"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,4 +40,8 @@ def test_every_seed_passes_its_target(targets, name, unraisable):
         target.TestOneInput(seed.read_bytes())
     # Only the record targets' SNI callback may report (a name that is not
     # ASCII, refused as the stdlib refuses it).
-    assert [type(u.exc_value) for u in unraisable if not isinstance(u.exc_value, UnicodeDecodeError)] == []
+    assert [
+        type(u.exc_value)
+        for u in unraisable
+        if not isinstance(u.exc_value, UnicodeDecodeError)
+    ] == []

@@ -84,8 +84,11 @@ def test_default_group_between_two_peers(either, certs):
     assert groups_of(pair) == {(default_group(either),) * 2}
 
 
-@pytest.mark.skipif(not openssl_at_least(pyssl, 3, 5),
-                    reason="X25519MLKEM768 is OpenSSL 3.5's default group; this is " + pyssl.OPENSSL_VERSION)
+@pytest.mark.skipif(
+    not openssl_at_least(pyssl, 3, 5),
+    reason="X25519MLKEM768 is OpenSSL 3.5's default group; this is "
+    + pyssl.OPENSSL_VERSION,
+)
 def test_openssl_3_5_peers_agree_on_the_post_quantum_hybrid(serve, certs):
     def probe(tls):
         return tls.group(), tls.version()
@@ -99,7 +102,10 @@ def test_openssl_3_5_peers_agree_on_the_post_quantum_hybrid(serve, certs):
             return probe(tls)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
         client = probe(tls)
@@ -118,7 +124,9 @@ def test_openssl_3_5_peers_agree_on_the_post_quantum_hybrid(serve, certs):
     ],
     ids=["client-one", "key-share", "server-one", "ffdhe", "common"],
 )
-def test_the_group_the_lists_leave(either, certs, client_groups, server_groups, expected):
+def test_the_group_the_lists_leave(
+    either, certs, client_groups, server_groups, expected
+):
     pair = bio_pair(either, certs, client_groups, server_groups).handshake()
     assert groups_of(pair) == {(expected, expected)}
 
@@ -127,25 +135,35 @@ def test_the_group_the_lists_leave(either, certs, client_groups, server_groups, 
 def test_group_over_sockets(handshake, either, rsa_certs, version):
     # An RSA certificate: a TLS 1.2 server signs with an ECDSA key only on a
     # curve the client lists.
-    client_ctx = client_context(either, rsa_certs, maximum_version=getattr(either.TLSVersion, version))
+    client_ctx = client_context(
+        either, rsa_certs, maximum_version=getattr(either.TLSVersion, version)
+    )
     client_ctx.set_groups("P-384")
-    client, server = handshake(server_context(either, rsa_certs), client_ctx,
-                               on_client=lambda tls: (tls.group(), tls._sslobj.group()),
-                               on_server=lambda tls: (tls.group(), tls._sslobj.group()))
+    client, server = handshake(
+        server_context(either, rsa_certs),
+        client_ctx,
+        on_client=lambda tls: (tls.group(), tls._sslobj.group()),
+        on_server=lambda tls: (tls.group(), tls._sslobj.group()),
+    )
     assert client == server == ("secp384r1", "secp384r1")
 
 
 def test_none_before_the_handshake_on_a_socket(serve, either, certs):
     def handler(conn):
         with server_context(either, certs).wrap_socket(
-                conn, server_side=True, do_handshake_on_connect=False) as tls:
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
             before = tls.group(), tls._sslobj.group()
             tls.do_handshake()
             return before, tls.group()
 
     server = serve(handler)
-    with server.connect() as raw, client_context(either, certs).wrap_socket(
-            raw, server_hostname="localhost", do_handshake_on_connect=False) as tls:
+    with (
+        server.connect() as raw,
+        client_context(either, certs).wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False
+        ) as tls,
+    ):
         assert (tls.group(), tls._sslobj.group()) == (None, None)
         tls.do_handshake()
         after = tls.group()
@@ -156,24 +174,33 @@ def test_none_before_the_handshake_on_a_socket(serve, either, certs):
 
 def test_none_on_a_socket_without_tls(either, certs):
     with socket.socket() as sock:
-        tls = client_context(either, certs).wrap_socket(sock, server_hostname="localhost")
+        tls = client_context(either, certs).wrap_socket(
+            sock, server_hostname="localhost"
+        )
         with tls:
             assert tls._sslobj is None  # not connected: no TLS layer yet
             assert tls.group() is None
 
 
 def test_none_after_an_rsa_key_transport(either, rsa_certs):
-    client_ctx = client_context(either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2)
+    client_ctx = client_context(
+        either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2
+    )
     server_ctx = server_context(either, rsa_certs)
     for ctx in (client_ctx, server_ctx):
-        ctx.set_ciphers("AES128-GCM-SHA256")  # no (EC)DHE: the client encrypts the secret
+        ctx.set_ciphers(
+            "AES128-GCM-SHA256"
+        )  # no (EC)DHE: the client encrypts the secret
     pair = BioPair(client_ctx, server_ctx).handshake()
     assert pair.client.cipher()[0] == "AES128-GCM-SHA256"
     assert groups_of(pair) == {(None, None)}
 
 
 def test_a_resumed_tls_1_3_session_reports_its_key_exchange(either, certs):
-    client_ctx, server_ctx = client_context(either, certs), server_context(either, certs)
+    client_ctx, server_ctx = (
+        client_context(either, certs),
+        server_context(either, certs),
+    )
     client_ctx.set_groups("P-256")
     first = BioPair(client_ctx, server_ctx).handshake()
     first.send(b"x")  # the client reads the session ticket with this
@@ -192,7 +219,10 @@ def test_set_groups_returns_none(either):
     assert ctx.set_groups("P-256:X25519") is None
 
 
-@pytest.mark.parametrize("groups", ["P-256:xxx", "xxx", ":", "ECDHE-RSA-AES128-GCM-SHA256", "secp256r1:secp2"])
+@pytest.mark.parametrize(
+    "groups",
+    ["P-256:xxx", "xxx", ":", "ECDHE-RSA-AES128-GCM-SHA256", "secp256r1:secp2"],
+)
 def test_an_unknown_group_is_an_sslerror(either, groups):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with pytest.raises(either.SSLError) as info:
@@ -214,9 +244,11 @@ def test_an_empty_list(either):
             ctx.set_groups("")
 
 
-@pytest.mark.skipif(not openssl_at_least(pyssl, 3, 5),
-                    reason="OpenSSL 3.5 added '?' for groups to ignore when unknown; this is "
-                    + pyssl.OPENSSL_VERSION)
+@pytest.mark.skipif(
+    not openssl_at_least(pyssl, 3, 5),
+    reason="OpenSSL 3.5 added '?' for groups to ignore when unknown; this is "
+    + pyssl.OPENSSL_VERSION,
+)
 def test_openssl_3_5_skips_unknown_groups_marked_so(certs):
     pair = bio_pair(pyssl, certs, client_groups="?no-such-group:P-384").handshake()
     assert groups_of(pair) == {("secp384r1", "secp384r1")}
@@ -234,7 +266,9 @@ def test_a_failure_keeps_the_groups_set_before(either, certs):
 
 def test_no_common_group_fails_the_handshake(either, certs):
     with pytest.raises(either.SSLError) as info:
-        bio_pair(either, certs, client_groups="P-384", server_groups="P-521").handshake()
+        bio_pair(
+            either, certs, client_groups="P-384", server_groups="P-521"
+        ).handshake()
     assert info.value.reason in ("NO_SUITABLE_KEY_SHARE", "NO_SHARED_GROUPS")
 
 
@@ -264,8 +298,11 @@ def test_get_groups_takes_include_aliases_by_keyword_only(either):
         ctx.get_groups(True)
 
 
-@pytest.mark.skipif(openssl_at_least(pyssl, 3, 5),
-                    reason="OpenSSL 3.5 lists the groups it implements; this is " + pyssl.OPENSSL_VERSION)
+@pytest.mark.skipif(
+    openssl_at_least(pyssl, 3, 5),
+    reason="OpenSSL 3.5 lists the groups it implements; this is "
+    + pyssl.OPENSSL_VERSION,
+)
 @pytest.mark.parametrize("aliases", [False, True])
 def test_get_groups_needs_openssl_3_5(aliases):
     # Before 3.5 OpenSSL has no call that lists the groups it implements.
@@ -276,7 +313,8 @@ def test_get_groups_needs_openssl_3_5(aliases):
 
 needs_openssl_3_5 = pytest.mark.skipif(
     not openssl_at_least(pyssl, 3, 5),
-    reason="get_groups() needs OpenSSL 3.5; this is " + pyssl.OPENSSL_VERSION)
+    reason="get_groups() needs OpenSSL 3.5; this is " + pyssl.OPENSSL_VERSION,
+)
 
 
 @needs_openssl_3_5
@@ -342,8 +380,12 @@ def test_pyssl_client_with_s_server_s_group(openssl_server, certs, option):
 
 
 @needs_openssl
-@pytest.mark.parametrize("version, flag", [("TLSv1.2", "-tls1_2"), ("TLSv1.3", "-tls1_3")])
-def test_pyssl_server_with_s_client_s_group(serve, openssl_client, rsa_certs, version, flag):
+@pytest.mark.parametrize(
+    "version, flag", [("TLSv1.2", "-tls1_2"), ("TLSv1.3", "-tls1_3")]
+)
+def test_pyssl_server_with_s_client_s_group(
+    serve, openssl_client, rsa_certs, version, flag
+):
     # An RSA certificate: with TLS 1.2 an ECDSA one needs its curve in the
     # client's list. (s_client trusts another CA, reports it and goes on.)
     ctx = server_context(pyssl, rsa_certs)

@@ -22,7 +22,10 @@ def echo_once(context):
 def test_pyssl_client_talks_to_server(serve, certs, peer):
     server = serve(echo_once(server_context(peer, certs)))
     ctx = client_context(pyssl, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"hello")
         assert tls.recv(1024) == b"olleh"
         assert tls.version() == "TLSv1.3"
@@ -36,7 +39,10 @@ def test_pyssl_client_talks_to_server(serve, certs, peer):
 def test_pyssl_server_talks_to_client(serve, certs, peer):
     server = serve(echo_once(server_context(pyssl, certs)))
     ctx = client_context(peer, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"abc")
         assert tls.recv(1024) == b"cba"
     [(version, cipher)] = server.join()
@@ -76,7 +82,10 @@ def test_protocol_version_negotiated_with_peer(serve, certs, peer, maximum):
     server = serve(echo_once(server_context(peer, certs)))
     ctx = client_context(pyssl, certs)
     ctx.maximum_version = getattr(pyssl.TLSVersion, maximum)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"x")
         tls.recv(1)
         assert tls.version() == maximum.replace("_", ".")

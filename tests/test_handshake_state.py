@@ -27,7 +27,9 @@ class Relay:
         self.sock = sock
         self.incoming, self.outgoing = module.MemoryBIO(), module.MemoryBIO()
         self.tls = ctx.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side,
+            self.incoming,
+            self.outgoing,
+            server_side=server_side,
             server_hostname=None if server_side else "localhost",
         )
 
@@ -62,7 +64,9 @@ class Relay:
 
 
 @needs_openssl
-def test_version_follows_a_renegotiation_by_openssl_s_server(certs, either, openssl_server):
+def test_version_follows_a_renegotiation_by_openssl_s_server(
+    certs, either, openssl_server
+):
     server, port = openssl_server("-tls1_2")
     ctx = client_context(either, certs)
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
@@ -99,7 +103,9 @@ def test_version_follows_a_renegotiation_by_openssl_s_server(certs, either, open
 
 def test_getpeercert_follows_a_change_of_context(certs, either):
     verifying = client_context(either, certs)
-    trusting = client_context(either, certs, check_hostname=False, verify_mode=either.CERT_NONE)
+    trusting = client_context(
+        either, certs, check_hostname=False, verify_mode=either.CERT_NONE
+    )
     client = BioPair(verifying, server_context(either, certs)).handshake().client
     assert client.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
     # The stdlib decodes the certificate only when the context in use
@@ -111,7 +117,11 @@ def test_getpeercert_follows_a_change_of_context(certs, either):
 
 
 def test_getpeercert_returns_a_new_dict_each_time(certs, either):
-    client = BioPair(client_context(either, certs), server_context(either, certs)).handshake().client
+    client = (
+        BioPair(client_context(either, certs), server_context(either, certs))
+        .handshake()
+        .client
+    )
     first = client.getpeercert()
     first.clear()
     assert client.getpeercert()["subjectAltName"][0] == ("DNS", "localhost")
@@ -136,7 +146,9 @@ def _step(call, module):
         return None
 
 
-def test_a_read_that_ends_a_renegotiation_returns_its_data_and_the_new_certificate(certs, either):
+def test_a_read_that_ends_a_renegotiation_returns_its_data_and_the_new_certificate(
+    certs, either
+):
     # A pyssl server switches to another certificate and renegotiates in
     # full (OpenSSL's SSL_renegotiate: the ssl API has no call for it). Its
     # flight is the last; it sends data right after it, so the client's
@@ -161,11 +173,15 @@ def test_a_read_that_ends_a_renegotiation_returns_its_data_and_the_new_certifica
     pair._move()
     assert _step(lambda: client.read(1024), either) is None  # ClientHello
     pair._move()
-    assert _step(lambda: server.read(1024), pyssl) is None  # ServerHello ... ServerHelloDone
+    assert (
+        _step(lambda: server.read(1024), pyssl) is None
+    )  # ServerHello ... ServerHelloDone
     pair._move()
     assert _step(lambda: client.read(1024), either) is None  # ... Finished
     pair._move()
-    assert _step(lambda: server.read(1024), pyssl) is None  # Finished: the server is done
+    assert (
+        _step(lambda: server.read(1024), pyssl) is None
+    )  # Finished: the server is done
     server.write(b"after the renegotiation")
     pair._move()
     assert client.read(1024) == b"after the renegotiation"
@@ -174,7 +190,9 @@ def test_a_read_that_ends_a_renegotiation_returns_its_data_and_the_new_certifica
     assert pair.send(b"and on") == b"and on"
 
 
-def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(certs, either):
+def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(
+    certs, either
+):
     # On a blocking socket one read can run a whole renegotiation (the
     # HelloRequest, every flight, the Finished) and then return the data
     # after it: what the getters kept from the first handshake must go.
@@ -224,5 +242,9 @@ def test_a_blocking_read_through_a_whole_renegotiation_sees_the_new_certificate(
         server.send()
         assert server.read() == b"x"
     assert peer.join() == [
-        (("DNS", "localhost"), b"after the renegotiation", ("email", "client@example.org"))
+        (
+            ("DNS", "localhost"),
+            b"after the renegotiation",
+            ("email", "client@example.org"),
+        )
     ]

@@ -48,7 +48,9 @@ class Server:
                 conn.close()
                 return
             self._done(port)
-            thread = threading.Thread(target=self._serve, args=(conn, port), daemon=True)
+            thread = threading.Thread(
+                target=self._serve, args=(conn, port), daemon=True
+            )
             self.threads.append(thread)
             thread.start()
 
@@ -56,8 +58,11 @@ class Server:
         conn.settimeout(STALL_TIMEOUT)
         try:
             try:
-                tls = self.ctx.wrap_socket(conn, server_side=True,
-                                           suppress_ragged_eofs=self.suppress_ragged_eofs)
+                tls = self.ctx.wrap_socket(
+                    conn,
+                    server_side=True,
+                    suppress_ragged_eofs=self.suppress_ragged_eofs,
+                )
             except Exception as exc:
                 self.ends[port] = ("handshake", exc)
                 return
@@ -89,7 +94,9 @@ class Server:
     def end_of(self, sock: socket.socket) -> tuple:
         """How the connection of the client socket ``sock`` ended."""
         port = sock.getsockname()[1]
-        assert self._done(port).wait(TIMEOUT), "the server did not finish the connection"
+        assert self._done(port).wait(TIMEOUT), (
+            "the server did not finish the connection"
+        )
         return self.ends[port]
 
     def all_ends(self) -> list[tuple]:
@@ -131,7 +138,9 @@ def server(either, certs):
 def good_client(server: Server, certs) -> bytes:
     """A pyssl client that does everything right: what the server echoed."""
     with server.connect() as raw:
-        with client_context(pyssl, certs).wrap_socket(raw, server_hostname="localhost") as tls:
+        with client_context(pyssl, certs).wrap_socket(
+            raw, server_hostname="localhost"
+        ) as tls:
             tls.sendall(b"hello, server")
             echoed = tls.recv(1024)
             tls.unwrap()
@@ -140,8 +149,9 @@ def good_client(server: Server, certs) -> bytes:
 
 def client_hello(certs) -> bytes:
     """The first flight of a pyssl client: a ClientHello record."""
-    obj = client_context(pyssl, certs).wrap_bio(pyssl.MemoryBIO(), outgoing := pyssl.MemoryBIO(),
-                                                server_hostname="localhost")
+    obj = client_context(pyssl, certs).wrap_bio(
+        pyssl.MemoryBIO(), outgoing := pyssl.MemoryBIO(), server_hostname="localhost"
+    )
     with pytest.raises(pyssl.SSLWantReadError):
         obj.do_handshake()
     return outgoing.read()
@@ -184,10 +194,16 @@ def test_garbage_fails_that_handshake_only(server, certs, either, garbage):
 
 
 @pytest.mark.parametrize("sent", ["nothing", "half a ClientHello", "a ClientHello"])
-def test_stalled_handshake_times_out_while_others_are_served(server, certs, either, sent):
+def test_stalled_handshake_times_out_while_others_are_served(
+    server, certs, either, sent
+):
     running = server()
     hello = client_hello(certs)
-    partial = {"nothing": b"", "half a ClientHello": hello[: len(hello) // 2], "a ClientHello": hello}
+    partial = {
+        "nothing": b"",
+        "half a ClientHello": hello[: len(hello) // 2],
+        "a ClientHello": hello,
+    }
     with running.connect() as hostile:
         hostile.sendall(partial[sent])
         assert good_client(running, certs) == b"hello, server"
@@ -205,7 +221,9 @@ def handshake_in_memory(sock: socket.socket, certs):
     itself, so that the test decides which bytes go out afterwards:
     (the SSLObject, its outgoing MemoryBIO)."""
     incoming, outgoing = pyssl.MemoryBIO(), pyssl.MemoryBIO()
-    obj = client_context(pyssl, certs).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    obj = client_context(pyssl, certs).wrap_bio(
+        incoming, outgoing, server_hostname="localhost"
+    )
     while True:
         try:
             obj.do_handshake()
@@ -221,7 +239,9 @@ def handshake_in_memory(sock: socket.socket, certs):
 
 @pytest.mark.parametrize("suppress_ragged_eofs", [True, False])
 @pytest.mark.parametrize("cut", ["mid-record", "after a record"])
-def test_close_in_the_middle_of_a_record(server, certs, either, suppress_ragged_eofs, cut):
+def test_close_in_the_middle_of_a_record(
+    server, certs, either, suppress_ragged_eofs, cut
+):
     running = server(suppress_ragged_eofs=suppress_ragged_eofs)
     with running.connect() as hostile:
         obj, outgoing = handshake_in_memory(hostile, certs)

@@ -14,14 +14,24 @@ import pyssl
 from pyssl._cli import info
 
 NAMES = [
-    "verify_callback", "certs_from_memory", "ocsp_stapling", "keying_material_exporter",
-    "early_data", "key_update", "finished_messages", "npn",
+    "verify_callback",
+    "certs_from_memory",
+    "ocsp_stapling",
+    "keying_material_exporter",
+    "early_data",
+    "key_update",
+    "finished_messages",
+    "npn",
 ]
 
 
 def additions_line(capsys) -> dict[str, str]:
     assert info.main([]) == 0
-    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("additions: ")]
+    [line] = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("additions: ")
+    ]
     return dict(item.split("=") for item in line.removeprefix("additions: ").split(" "))
 
 
@@ -40,11 +50,17 @@ def test_the_connection_additions_follow_their_flags(capsys):
     assert listed["npn"] == ("yes" if pyssl.HAS_NPN else "no")
 
 
-@pytest.mark.parametrize("flag, name", [
-    ("HAS_EARLY_DATA", "early_data"), ("HAS_KEY_UPDATE", "key_update"), ("HAS_NPN", "npn"),
-    ("HAS_VERIFY_CALLBACK", "verify_callback"), ("HAS_OCSP_STAPLING", "ocsp_stapling"),
-    ("HAS_CERTS_FROM_MEMORY", "certs_from_memory"),
-])
+@pytest.mark.parametrize(
+    "flag, name",
+    [
+        ("HAS_EARLY_DATA", "early_data"),
+        ("HAS_KEY_UPDATE", "key_update"),
+        ("HAS_NPN", "npn"),
+        ("HAS_VERIFY_CALLBACK", "verify_callback"),
+        ("HAS_OCSP_STAPLING", "ocsp_stapling"),
+        ("HAS_CERTS_FROM_MEMORY", "certs_from_memory"),
+    ],
+)
 @pytest.mark.parametrize("value, shown", [(False, "no"), (True, "yes")])
 def test_a_flag_decides_its_entry(capsys, monkeypatch, flag, name, value, shown):
     monkeypatch.setattr(pyssl, flag, value, raising=False)
@@ -59,9 +75,14 @@ def test_a_missing_flag_reads_as_no(capsys, monkeypatch):
 def test_python_dash_m_pyssl_prints_it():
     checkout = Path(pyssl.__file__).parent.parent
     done = subprocess.run(
-        [sys.executable, "-m", "pyssl", "info"], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "pyssl", "info"],
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=checkout,
     )
     assert done.returncode == 0, done.stderr
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("additions: ")]
+    [line] = [
+        line for line in done.stdout.splitlines() if line.startswith("additions: ")
+    ]
     assert [item.split("=")[0] for item in line.split(" ")[1:]] == NAMES

@@ -46,4 +46,7 @@ def test_the_fast_paths_return_the_helpers_result(certs):
     connection = ctx._wrap_bio(pyssl.MemoryBIO(), pyssl.MemoryBIO(), False, "localhost")
     started = -(lib.SSL_ERROR_WANT_READ | lib.PYSSL_HANDSHAKE_SEEN)
     assert fast.ssl_write(connection._io_address, b"x", False) == started
-    assert lib.pyssl_write_in_memory(connection._write_io, b"x", 1) == -lib.SSL_ERROR_WANT_READ
+    assert (
+        lib.pyssl_write_in_memory(connection._write_io, b"x", 1)
+        == -lib.SSL_ERROR_WANT_READ
+    )

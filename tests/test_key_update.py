@@ -36,7 +36,9 @@ def key_updates(module, calls):
 def watched_pair(certs, version="TLSv1_3"):
     """A BioPair whose ends record their KeyUpdate messages in
     ``pair.client_calls`` and ``pair.server_calls``."""
-    client_ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    client_ctx = client_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+    )
     server_ctx = server_context(pyssl, certs)
     client_calls, server_calls = [], []
     client_ctx._msg_callback = key_updates(pyssl, client_calls)
@@ -52,11 +54,17 @@ def converse_both_ways(tls, rounds=1):
         assert tls.send(b"to client %d" % i, to_server=False) == b"to client %d" % i
 
 
-@pytest.mark.parametrize("request_peer", [False, True], ids=["not requested", "requested"])
+@pytest.mark.parametrize(
+    "request_peer", [False, True], ids=["not requested", "requested"]
+)
 @pytest.mark.parametrize("side", ["client", "server"])
 def test_data_flows_after_an_update(certs, side, request_peer):
     tls = watched_pair(certs)
-    sender, peer_calls = (tls.client, tls.server_calls) if side == "client" else (tls.server, tls.client_calls)
+    sender, peer_calls = (
+        (tls.client, tls.server_calls)
+        if side == "client"
+        else (tls.server, tls.client_calls)
+    )
     sender_calls = tls.client_calls if side == "client" else tls.server_calls
     assert sender.key_update(request_peer=request_peer) is None
     # Sent at once, not with the next write.
@@ -66,9 +74,13 @@ def test_data_flows_after_an_update(certs, side, request_peer):
     converse_both_ways(tls, rounds=2)
     # The peer read it and, when asked, answered with its own (which never
     # asks back).
-    expected_peer = [("read", int(request_peer))] + ([("write", 0)] if request_peer else [])
+    expected_peer = [("read", int(request_peer))] + (
+        [("write", 0)] if request_peer else []
+    )
     assert peer_calls == expected_peer
-    assert sender_calls == [("write", int(request_peer))] + ([("read", 0)] if request_peer else [])
+    assert sender_calls == [("write", int(request_peer))] + (
+        [("read", 0)] if request_peer else []
+    )
 
 
 def test_many_updates_from_both_sides(certs):
@@ -78,8 +90,13 @@ def test_many_updates_from_both_sides(certs):
         converse_both_ways(tls)
     converse_both_ways(tls)  # the last answer goes out
     # Every KeyUpdate one end wrote, the other read, in order.
-    for writer, reader in ((tls.client_calls, tls.server_calls), (tls.server_calls, tls.client_calls)):
-        assert [r for d, r in writer if d == "write"] == [r for d, r in reader if d == "read"]
+    for writer, reader in (
+        (tls.client_calls, tls.server_calls),
+        (tls.server_calls, tls.client_calls),
+    ):
+        assert [r for d, r in writer if d == "write"] == [
+            r for d, r in reader if d == "read"
+        ]
     assert sum(1 for d, _ in tls.client_calls + tls.server_calls if d == "write") >= 20
 
 
@@ -104,7 +121,12 @@ def test_over_sockets_with_pyssl(serve, certs):
             return tls.version()
 
     server = serve(handler)
-    with server.connect() as raw, client_context(pyssl, certs).wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_context(pyssl, certs).wrap_socket(
+            raw, server_hostname="localhost"
+        ) as tls,
+    ):
         for i in range(3):
             tls.key_update()
             tls.sendall(b"ping %d" % i)
@@ -131,7 +153,9 @@ def key_update_lines(proc, marker):
 
 
 @needs_openssl
-@pytest.mark.parametrize("request_peer", [False, True], ids=["not requested", "requested"])
+@pytest.mark.parametrize(
+    "request_peer", [False, True], ids=["not requested", "requested"]
+)
 def test_pyssl_client_with_openssl_s_server(openssl_server, certs, request_peer):
     proc, port = openssl_server("-msg")
     ctx = client_context(pyssl, certs)
@@ -150,7 +174,9 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs, request_peer)
 
 @needs_openssl
 @pytest.mark.parametrize("command, requested", [(b"k\n", 0), (b"K\n", 1)])
-def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, command, requested):
+def test_pyssl_server_with_openssl_s_client(
+    serve, certs, openssl_client, command, requested
+):
     # s_client's "k" command sends a KeyUpdate, "K" one that asks for the
     # server's.
     server_ctx = server_context(pyssl, certs)
@@ -201,7 +227,9 @@ def test_before_the_handshake_is_an_ssl_error(certs):
 
 
 def test_unconnected_socket_is_a_value_error(certs):
-    with client_context(pyssl, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         with pytest.raises(ValueError, match="^No SSL wrapper around "):
             tls.key_update()
 
@@ -230,12 +258,20 @@ def test_a_key_update_is_no_handshake_for_the_getters(certs, monkeypatch):
     # The getters keep what the handshake settled until a read or write
     # sees a handshake; a KeyUpdate, sent or received, is none.
     tls = watched_pair(certs)
-    settled = [(end.version(), end.cipher(), end.getpeercert(True)) for end in (tls.client, tls.server)]
+    settled = [
+        (end.version(), end.cipher(), end.getpeercert(True))
+        for end in (tls.client, tls.server)
+    ]
     dropped = []
     original = Connection._forget
-    monkeypatch.setattr(Connection, "_forget", lambda self: (dropped.append(self), original(self)))
+    monkeypatch.setattr(
+        Connection, "_forget", lambda self: (dropped.append(self), original(self))
+    )
     tls.client.key_update(request_peer=True)
     tls.server.key_update(request_peer=True)
     converse_both_ways(tls, rounds=2)
     assert dropped == []
-    assert [(end.version(), end.cipher(), end.getpeercert(True)) for end in (tls.client, tls.server)] == settled
+    assert [
+        (end.version(), end.cipher(), end.getpeercert(True))
+        for end in (tls.client, tls.server)
+    ] == settled

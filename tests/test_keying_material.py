@@ -25,7 +25,9 @@ LABEL = "EXPERIMENTAL-pyssl-tests"
 def contexts(certs, version="TLSv1_3"):
     return (
         server_context(pyssl, certs),
-        client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)),
+        client_context(
+            pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+        ),
     )
 
 
@@ -46,7 +48,9 @@ def exports(tls):
         "no context": tls.export_keying_material(LABEL, 16, None),
         "empty context": tls.export_keying_material(LABEL, 16, b""),
         "context": tls.export_keying_material(LABEL, 16, b"some context"),
-        "bytearray context": tls.export_keying_material(LABEL, 16, bytearray(b"some context")),
+        "bytearray context": tls.export_keying_material(
+            LABEL, 16, bytearray(b"some context")
+        ),
         "memoryview label": tls.export_keying_material(memoryview(LABEL.encode()), 16),
         "tls-exporter": tls.get_channel_binding("tls-exporter") if tls_1_3 else None,
         "version": tls.version(),
@@ -85,11 +89,15 @@ def test_empty_context_is_no_context_only_in_tls_1_3(certs, version, same):
 
 def test_every_connection_exports_its_own(certs):
     first, second = pair(certs), pair(certs)
-    assert first.client.export_keying_material(LABEL, 32) != second.client.export_keying_material(LABEL, 32)
+    assert first.client.export_keying_material(
+        LABEL, 32
+    ) != second.client.export_keying_material(LABEL, 32)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_tls_1_2_prf_output_is_a_stream_and_tls_1_3_hkdf_binds_the_length(certs, version):
+def test_tls_1_2_prf_output_is_a_stream_and_tls_1_3_hkdf_binds_the_length(
+    certs, version
+):
     # TLS 1.2's PRF gives a stream, so a shorter export is a prefix of a
     # longer one; TLS 1.3's HKDF-Expand-Label puts the length in the input.
     tls = pair(certs, version)
@@ -120,21 +128,31 @@ def keying_material(proc):
 
 @needs_openssl
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("label, length", [(LABEL, 20), ("EXPORTER-Channel-Binding", 32)])
-def test_pyssl_server_matches_openssl_s_client(serve, certs, openssl_client, version, label, length):
+@pytest.mark.parametrize(
+    "label, length", [(LABEL, 20), ("EXPORTER-Channel-Binding", 32)]
+)
+def test_pyssl_server_matches_openssl_s_client(
+    serve, certs, openssl_client, version, label, length
+):
     server_ctx = server_context(pyssl, certs)
 
     def handler(conn):
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
             exported = tls.export_keying_material(label, length)
-            binding = tls.get_channel_binding("tls-exporter") if tls.version() == "TLSv1.3" else None
+            binding = (
+                tls.get_channel_binding("tls-exporter")
+                if tls.version() == "TLSv1.3"
+                else None
+            )
             tls.sendall(b"exported\n")
             assert tls.recv(10) == b""  # until s_client quits
             return tls.version(), exported, binding
 
     server = serve(handler)
     flag = "-tls1_3" if version == "TLSv1_3" else "-tls1_2"
-    client = openssl_client(server.port, flag, "-keymatexport", label, "-keymatexportlen", str(length))
+    client = openssl_client(
+        server.port, flag, "-keymatexport", label, "-keymatexportlen", str(length)
+    )
     theirs = keying_material(client)
     client.wait_for(b"exported")
     client.send(b"Q\n")
@@ -149,7 +167,9 @@ def test_pyssl_server_matches_openssl_s_client(serve, certs, openssl_client, ver
 @pytest.mark.parametrize("version", VERSIONS)
 def test_pyssl_client_matches_openssl_s_server(openssl_server, certs, version):
     proc, port = openssl_server("-keymatexport", LABEL, "-keymatexportlen", "24")
-    ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+    ctx = client_context(
+        pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+    )
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             ours = tls.export_keying_material(LABEL, 24)
@@ -167,7 +187,9 @@ def test_tls_exporter_is_32_bytes_exported_without_context(certs):
         binding = end.get_channel_binding("tls-exporter")
         assert len(binding) == 32
         assert binding == end.export_keying_material("EXPORTER-Channel-Binding", 32)
-    assert tls.client.get_channel_binding("tls-exporter") == tls.server.get_channel_binding("tls-exporter")
+    assert tls.client.get_channel_binding(
+        "tls-exporter"
+    ) == tls.server.get_channel_binding("tls-exporter")
 
 
 def test_tls_exporter_on_tls_1_2_is_a_value_error(certs):
@@ -177,14 +199,20 @@ def test_tls_exporter_on_tls_1_2_is_a_value_error(certs):
     for end in (tls.client, tls.server):
         with pytest.raises(ValueError) as info:
             end.get_channel_binding("tls-exporter")
-        assert str(info.value) == "'tls-exporter' channel binding is only defined for TLS 1.3"
+        assert (
+            str(info.value)
+            == "'tls-exporter' channel binding is only defined for TLS 1.3"
+        )
         assert len(end.get_channel_binding("tls-unique")) == 12
 
 
 def test_tls_exporter_is_none_before_the_handshake(serve, certs):
     server_ctx, client_ctx = contexts(certs)
     (server_before, server_after), (client_before, client_after) = converse(
-        serve, server_ctx, client_ctx, lambda tls: tls.get_channel_binding("tls-exporter"),
+        serve,
+        server_ctx,
+        client_ctx,
+        lambda tls: tls.get_channel_binding("tls-exporter"),
         probe_before_handshake=True,
     )
     assert server_before is None and client_before is None
@@ -192,7 +220,9 @@ def test_tls_exporter_is_none_before_the_handshake(serve, certs):
 
 
 def test_tls_exporter_is_none_on_an_unconnected_socket(certs):
-    with client_context(pyssl, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         assert tls.get_channel_binding("tls-exporter") is None
 
 
@@ -223,7 +253,9 @@ def test_sslobject_before_the_handshake_is_a_value_error(certs):
 
 
 def test_unconnected_socket_is_a_value_error(certs):
-    with client_context(pyssl, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(pyssl, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         with pytest.raises(ValueError, match="^No SSL wrapper around "):
             tls.export_keying_material(LABEL, 16)
 
@@ -231,16 +263,32 @@ def test_unconnected_socket_is_a_value_error(certs):
 # ---- bad arguments -------------------------------------------------------------------
 
 BAD_TYPES = [
-    ((5, 16), "export_keying_material() argument 'label' must be str or a bytes-like object, not int"),
-    ((None, 16), "export_keying_material() argument 'label' must be str or a bytes-like object, not NoneType"),
-    ((LABEL, 16, "text"), "export_keying_material() argument 'context' must be a bytes-like object, not str"),
-    ((LABEL, 16, 7), "export_keying_material() argument 'context' must be a bytes-like object, not int"),
+    (
+        (5, 16),
+        "export_keying_material() argument 'label' must be str or a bytes-like object, not int",
+    ),
+    (
+        (None, 16),
+        "export_keying_material() argument 'label' must be str or a bytes-like object, not NoneType",
+    ),
+    (
+        (LABEL, 16, "text"),
+        "export_keying_material() argument 'context' must be a bytes-like object, not str",
+    ),
+    (
+        (LABEL, 16, 7),
+        "export_keying_material() argument 'context' must be a bytes-like object, not int",
+    ),
     ((LABEL, 1.5), "'float' object cannot be interpreted as an integer"),
     ((LABEL, "16"), "'str' object cannot be interpreted as an integer"),
 ]
 
 
-@pytest.mark.parametrize("args, message", BAD_TYPES, ids=[m.split(" ")[-1] + str(i) for i, (_, m) in enumerate(BAD_TYPES)])
+@pytest.mark.parametrize(
+    "args, message",
+    BAD_TYPES,
+    ids=[m.split(" ")[-1] + str(i) for i, (_, m) in enumerate(BAD_TYPES)],
+)
 def test_wrong_types_are_type_errors(certs, args, message):
     tls = pair(certs)
     with pytest.raises(TypeError) as info:
@@ -263,12 +311,17 @@ def test_non_ascii_label_is_a_unicode_encode_error(certs):
 
 
 @pytest.mark.parametrize("with_context", [False, True])
-def test_tls_1_2_label_and_context_over_960_bytes_are_a_value_error(certs, with_context):
+def test_tls_1_2_label_and_context_over_960_bytes_are_a_value_error(
+    certs, with_context
+):
     # The PRF input is the label, both randoms (64 bytes) and the context
     # with its 2-byte length; OpenSSL's PRF takes 1024 bytes.
     tls = pair(certs, "TLSv1_2")
     if with_context:
-        fits, too_long = (LABEL, b"c" * (958 - len(LABEL))), (LABEL, b"c" * (959 - len(LABEL)))
+        fits, too_long = (
+            (LABEL, b"c" * (958 - len(LABEL))),
+            (LABEL, b"c" * (959 - len(LABEL))),
+        )
     else:
         fits, too_long = ("x" * 960, None), ("x" * 961, None)
     assert len(tls.client.export_keying_material(fits[0], 16, fits[1])) == 16
@@ -284,7 +337,9 @@ def test_tls_1_3_takes_a_context_of_any_length(certs):
     # RFC 8446 7.5 hashes the context: its length is not bounded.
     tls = pair(certs)
     big = bytes(range(256)) * 4096
-    assert tls.client.export_keying_material(LABEL, 16, big) == tls.server.export_keying_material(LABEL, 16, big)
+    assert tls.client.export_keying_material(
+        LABEL, 16, big
+    ) == tls.server.export_keying_material(LABEL, 16, big)
 
 
 def test_tls_1_3_length_is_bounded_by_the_hash(certs):
@@ -293,11 +348,15 @@ def test_tls_1_3_length_is_bounded_by_the_hash(certs):
     tls = pair(certs)
     assert tls.client.cipher()[0] == "TLS_AES_256_GCM_SHA384"
     assert len(tls.client.export_keying_material(LABEL, 255 * 48)) == 255 * 48
-    with pytest.raises(ValueError, match="^TLS 1.3 exports at most 12240 bytes with this cipher suite$"):
+    with pytest.raises(
+        ValueError, match="^TLS 1.3 exports at most 12240 bytes with this cipher suite$"
+    ):
         tls.client.export_keying_material(LABEL, 255 * 48 + 1)
 
 
-@pytest.mark.parametrize("label", ["client finished", "server finished", "master secret", "key expansion"])
+@pytest.mark.parametrize(
+    "label", ["client finished", "server finished", "master secret", "key expansion"]
+)
 def test_tls_1_2_reserved_labels_are_ssl_errors(certs, label):
     # RFC 5705 4: the labels TLS 1.2 itself uses cannot be exported.
     tls = pair(certs, "TLSv1_2")
@@ -313,6 +372,9 @@ def test_tls_1_3_label_over_249_bytes_is_an_ssl_error(certs):
     assert len(tls.client.export_keying_material("x" * 249, 16)) == 16
     with pytest.raises(pyssl.SSLError) as info:
         tls.client.export_keying_material("x" * 250, 16)
-    assert (info.value.library, info.value.reason) == ("SSL", "TLS_ILLEGAL_EXPORTER_LABEL")
+    assert (info.value.library, info.value.reason) == (
+        "SSL",
+        "TLS_ILLEGAL_EXPORTER_LABEL",
+    )
     # The failure leaves nothing behind for the next call.
     assert len(tls.client.export_keying_material(LABEL, 16)) == 16

@@ -50,7 +50,9 @@ def logged(path):
             continue
         label, random_hex, secret_hex = line.split(" ")
         assert random_hex == random_hex.lower() and secret_hex == secret_hex.lower()
-        secrets.setdefault(bytes.fromhex(random_hex), {})[label] = bytes.fromhex(secret_hex)
+        secrets.setdefault(bytes.fromhex(random_hex), {})[label] = bytes.fromhex(
+            secret_hex
+        )
     return secrets, comments
 
 
@@ -60,7 +62,9 @@ def connect(serve, certs, module, version, keylog=None, side="client"):
     (messages as (direction, message bytes), cipher name)."""
     server_ctx = server_context(module, certs)
     client_ctx = client_context(module, certs)
-    client_ctx.maximum_version = server_ctx.maximum_version = getattr(module.TLSVersion, version)
+    client_ctx.maximum_version = server_ctx.maximum_version = getattr(
+        module.TLSVersion, version
+    )
     logging_ctx = client_ctx if side == "client" else server_ctx
     if keylog is not None:
         logging_ctx.keylog_filename = keylog
@@ -71,7 +75,9 @@ def connect(serve, certs, module, version, keylog=None, side="client"):
             messages.append((direction, data))
 
     logging_ctx._msg_callback = record
-    _server, cipher = converse(serve, server_ctx, client_ctx, lambda tls: tls.cipher()[0])
+    _server, cipher = converse(
+        serve, server_ctx, client_ctx, lambda tls: tls.cipher()[0]
+    )
     return messages, cipher
 
 
@@ -91,7 +97,9 @@ def finished(messages, sender, version):
     assert len(indices) == 2
     first = "client" if version == "TLSv1_2" else "server"
     index = indices[0 if sender == first else 1]
-    return b"".join(data for _direction, data in messages[:index]), messages[index][1][4:]
+    return b"".join(data for _direction, data in messages[:index]), messages[index][1][
+        4:
+    ]
 
 
 def hash_of(cipher):
@@ -111,7 +119,13 @@ def tls12_prf(hash_function, secret, label, seed, size):
 def hkdf_expand_label(hash_function, secret, label, context, size):
     """HKDF-Expand-Label of RFC 8446 section 7.1, for one output block."""
     full_label = b"tls13 " + label
-    info = size.to_bytes(2, "big") + bytes([len(full_label)]) + full_label + bytes([len(context)]) + context
+    info = (
+        size.to_bytes(2, "big")
+        + bytes([len(full_label)])
+        + full_label
+        + bytes([len(context)])
+        + context
+    )
     return hmac.new(secret, info + b"\x01", hash_function).digest()[:size]
 
 
@@ -134,7 +148,9 @@ def test_tls_1_3_secrets(serve, certs, either, tmp_path, side):
         transcript, verify_data = finished(messages, sender, "TLSv1_3")
         secret = labels[f"{sender.upper()}_HANDSHAKE_TRAFFIC_SECRET"]
         key = hkdf_expand_label(digest, secret, b"finished", b"", digest().digest_size)
-        assert hmac.new(key, digest(transcript).digest(), digest).digest() == verify_data
+        assert (
+            hmac.new(key, digest(transcript).digest(), digest).digest() == verify_data
+        )
 
 
 @pytest.mark.parametrize("side", ["client", "server"])
@@ -151,10 +167,15 @@ def test_tls_1_2_master_secret(serve, certs, either, tmp_path, side):
     for sender in ("client", "server"):
         transcript, verify_data = finished(messages, sender, "TLSv1_2")
         label = f"{sender} finished".encode()
-        assert tls12_prf(digest, master, label, digest(transcript).digest(), 12) == verify_data
+        assert (
+            tls12_prf(digest, master, label, digest(transcript).digest(), 12)
+            == verify_data
+        )
 
 
-def test_the_secrets_are_not_those_of_another_connection(serve, certs, either, tmp_path):
+def test_the_secrets_are_not_those_of_another_connection(
+    serve, certs, either, tmp_path
+):
     # The counterpart of the tests above: a secret from elsewhere does not
     # recompute a Finished message.
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
@@ -163,7 +184,16 @@ def test_the_secrets_are_not_those_of_another_connection(serve, certs, either, t
     [labels] = logged(first_log)[0].values()
     digest = hash_of(cipher)
     transcript, verify_data = finished(messages, "client", "TLSv1_2")
-    assert tls12_prf(digest, labels["CLIENT_RANDOM"], b"client finished", digest(transcript).digest(), 12) != verify_data
+    assert (
+        tls12_prf(
+            digest,
+            labels["CLIENT_RANDOM"],
+            b"client finished",
+            digest(transcript).digest(),
+            12,
+        )
+        != verify_data
+    )
 
 
 # ---- the file ----------------------------------------------------------------------------
@@ -194,10 +224,15 @@ def test_an_existing_file_is_appended_to(serve, certs, either, tmp_path, existin
     assert (label, random_hex) == ("CLIENT_RANDOM", client_random(messages).hex())
 
 
-def test_lines_are_appended_across_connections_and_contexts(serve, certs, either, tmp_path):
+def test_lines_are_appended_across_connections_and_contexts(
+    serve, certs, either, tmp_path
+):
     keylog = tmp_path / "keys.log"
-    randoms = [client_random(connect(serve, certs, either, version, keylog, side)[0])
-               for version in VERSIONS for side in ("client", "server")]
+    randoms = [
+        client_random(connect(serve, certs, either, version, keylog, side)[0])
+        for version in VERSIONS
+        for side in ("client", "server")
+    ]
     secrets, comments = logged(keylog)
     assert len(comments) == 1
     assert list(secrets) == randoms  # in the order of the connections
@@ -381,11 +416,15 @@ def test_the_value_reads_back_as_given(either, tmp_path, kind):
     assert path.is_file()
 
 
-@pytest.mark.parametrize("value, message", [
-    (42, "expected str, bytes or os.PathLike object, not int"),
-    (3.5, "expected str, bytes or os.PathLike object, not float"),
-    (["keys.log"], "expected str, bytes or os.PathLike object, not list"),
-], ids=["int", "float", "list"])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (42, "expected str, bytes or os.PathLike object, not int"),
+        (3.5, "expected str, bytes or os.PathLike object, not float"),
+        (["keys.log"], "expected str, bytes or os.PathLike object, not list"),
+    ],
+    ids=["int", "float", "list"],
+)
 def test_wrong_types_are_type_errors(either, tmp_path, value, message):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     ctx.keylog_filename = tmp_path / "keys.log"
@@ -419,7 +458,10 @@ def test_a_missing_directory_is_refused(either, tmp_path):
     assert info.value.filename == path
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write to read-only files")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root may write to read-only files",
+)
 def test_a_read_only_file_is_refused(either, tmp_path):
     path = tmp_path / "keys.log"
     path.write_text("")
@@ -431,7 +473,11 @@ def test_a_read_only_file_is_refused(either, tmp_path):
 
 # ---- SSLKEYLOGFILE ------------------------------------------------------------------------
 
-FACTORIES = ["create_default_context", "_create_unverified_context", "_create_stdlib_context"]
+FACTORIES = [
+    "create_default_context",
+    "_create_unverified_context",
+    "_create_stdlib_context",
+]
 
 
 @pytest.mark.parametrize("factory", FACTORIES)
@@ -470,6 +516,12 @@ def test_sslkeylogfile_is_ignored_with_minus_e(either, tmp_path):
     source_tree = Path(pyssl.__file__).parent.parent
     env = dict(os.environ, SSLKEYLOGFILE=str(keylog))
     for flags, expected in ((["-E"], "None"), ([], str(keylog))):
-        result = subprocess.run([sys.executable, *flags, "-c", code], cwd=source_tree, env=env,
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, *flags, "-c", code],
+            cwd=source_tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert result.stdout.strip() == expected

@@ -33,7 +33,10 @@ class PathLike:
 # ---- passwords ------------------------------------------------------------------
 
 # PASSWORD_FORMS, and a callable that returns a bytearray.
-FILE_PASSWORD_FORMS = {**PASSWORD_FORMS, "callable-bytearray": returning(bytearray(PASSWORD.encode()))}
+FILE_PASSWORD_FORMS = {
+    **PASSWORD_FORMS,
+    "callable-bytearray": returning(bytearray(PASSWORD.encode())),
+}
 
 
 @pytest.mark.parametrize("form", FILE_PASSWORD_FORMS)

@@ -24,14 +24,17 @@ def test_read_returns_everything_pending_by_default(either):
     assert bio.pending == 0
 
 
-@pytest.mark.parametrize("size, first, rest", [
-    (2, b"ab", b"cdef"),
-    (6, b"abcdef", b""),
-    (100, b"abcdef", b""),
-    (0, b"", b"abcdef"),
-    (-1, b"abcdef", b""),
-    (-7, b"abcdef", b""),
-])
+@pytest.mark.parametrize(
+    "size, first, rest",
+    [
+        (2, b"ab", b"cdef"),
+        (6, b"abcdef", b""),
+        (100, b"abcdef", b""),
+        (0, b"", b"abcdef"),
+        (-1, b"abcdef", b""),
+        (-7, b"abcdef", b""),
+    ],
+)
 def test_read_takes_at_most_size_bytes(either, size, first, rest):
     bio = either.MemoryBIO()
     bio.write(b"abcdef")
@@ -75,7 +78,7 @@ def test_a_read_larger_than_any_record_comes_whole(either):
     data = os.urandom(300 * 1024)
     bio = either.MemoryBIO()
     for start in range(0, len(data), 16 * 1024):
-        bio.write(data[start:start + 16 * 1024])
+        bio.write(data[start : start + 16 * 1024])
     assert bio.read() == data
     bio.write(b"after")
     assert bio.read() == b"after"
@@ -89,7 +92,9 @@ def test_interleaved_writes_and_reads_keep_every_byte_once_and_in_order(either):
     sent, received = bytearray(), bytearray()
     for _ in range(400):
         if rng.random() < 0.5:
-            data = rng.randbytes(rng.choice([0, 1, 5, 100, 4095, 4097, 16 * 1024, 70 * 1024]))
+            data = rng.randbytes(
+                rng.choice([0, 1, 5, 100, 4095, 4097, 16 * 1024, 70 * 1024])
+            )
             assert bio.write(data) == len(data)
             sent += data
         else:
@@ -107,7 +112,9 @@ def test_a_thread_reading_while_another_writes_gets_every_byte_in_order(either):
     # application data fills an SSLObject's outgoing BIO): each read and
     # write is whole, whatever thread switch falls between two calls.
     rng = random.Random(11)
-    chunks = [rng.randbytes(rng.choice([1, 300, 5000, 17000, 70000])) for _ in range(300)]
+    chunks = [
+        rng.randbytes(rng.choice([1, 300, 5000, 17000, 70000])) for _ in range(300)
+    ]
     expected = b"".join(chunks)
     bio = either.MemoryBIO()
     received = bytearray()
@@ -141,9 +148,15 @@ def test_bytes_read_stay_valid_after_later_reads(either):
     assert (first, second) == (b"first", b"SECOND")
 
 
-@pytest.mark.parametrize("data", [
-    b"xyz", bytearray(b"xyz"), memoryview(b"xyz"), memoryview(b"..xyz..")[2:5],
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"xyz",
+        bytearray(b"xyz"),
+        memoryview(b"xyz"),
+        memoryview(b"..xyz..")[2:5],
+    ],
+)
 def test_write_takes_bytes_like_objects(either, data):
     bio = either.MemoryBIO()
     assert bio.write(data) == 3
@@ -217,7 +230,9 @@ def test_each_thread_reads_its_own_bytes(either):
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=reader, args=(bytes([65 + n]),)) for n in range(4)]
+    threads = [
+        threading.Thread(target=reader, args=(bytes([65 + n]),)) for n in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -238,13 +253,18 @@ def test_wrap_bio_with_check_hostname_requires_a_server_hostname(either):
     the handshake checks no host name)."""
     context = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     if either is not pyssl:
-        assert context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+        assert (
+            context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname
+            is None
+        )
         return
     with pytest.raises(ValueError) as info:
         context.wrap_bio(either.MemoryBIO(), either.MemoryBIO())
     assert str(info.value) == "check_hostname requires server_hostname"
     context.check_hostname = False
-    assert context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+    assert (
+        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+    )
 
 
 def resident_kib():
@@ -258,8 +278,12 @@ def under_address_sanitizer():
     return hasattr(ctypes.CDLL(None), "__asan_init")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
-@pytest.mark.skipif(under_address_sanitizer(), reason="AddressSanitizer keeps what is freed a while")
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm"
+)
+@pytest.mark.skipif(
+    under_address_sanitizer(), reason="AddressSanitizer keeps what is freed a while"
+)
 def test_one_memory_bio_for_both_directions_is_freed_with_the_connection():
     """wrap_bio(bio, bio): the connection holds one reference to the BIO,
     not two, and both go with it. Each BIO carries a MiB: were it kept,
@@ -294,7 +318,9 @@ def test_a_context_for_one_side_refuses_the_other(either, server_side):
         else "Cannot create a client socket with a PROTOCOL_TLS_SERVER context"
     )
     with pytest.raises(either.SSLError, match=message):
-        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=server_side)
+        context.wrap_bio(
+            either.MemoryBIO(), either.MemoryBIO(), server_side=server_side
+        )
     # The side-neutral protocol takes both.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -350,13 +376,19 @@ def test_sslobject_reads_come_a_record_at_a_time_and_whole(certs, either):
     # application data, or what is left of it after a shorter read.
     from peers import BioPair, client_context, server_context
 
-    pair = BioPair(client_context(either, certs), server_context(either, certs)).handshake()
+    pair = BioPair(
+        client_context(either, certs), server_context(either, certs)
+    ).handshake()
     data = os.urandom(40 * 1024)
     pair.server.write(data[:10])  # a short record with more arrived behind it
     pair.server.write(data[10:])  # two full records and a shorter one
     pair._move()
     reads = [pair.client.read(256 * 1024) for _ in range(2)]
-    reads += [pair.client.read(100), pair.client.read(256 * 1024), pair.client.read(256 * 1024)]
+    reads += [
+        pair.client.read(100),
+        pair.client.read(256 * 1024),
+        pair.client.read(256 * 1024),
+    ]
     assert [len(r) for r in reads] == [10, 16384, 100, 16284, 8182]
     assert all(type(r) is bytes for r in reads)
     assert b"".join(reads) == data
@@ -370,8 +402,9 @@ def test_a_connection_keeps_its_buffers_after_the_memory_bios_are_gone(certs, ei
     from peers import client_context
 
     incoming, outgoing = either.MemoryBIO(), either.MemoryBIO()
-    client = client_context(either, certs).wrap_bio(incoming, outgoing,
-                                                    server_hostname="localhost")
+    client = client_context(either, certs).wrap_bio(
+        incoming, outgoing, server_hostname="localhost"
+    )
     del incoming
     gc.collect()
     with pytest.raises(either.SSLWantReadError):
@@ -398,8 +431,9 @@ def test_a_subclass_of_memory_bio_serves_a_connection(certs):
 
     pair = BioPair(client_context(pyssl, certs), server_context(pyssl, certs))
     pair._client_bios = (CountingBIO(), CountingBIO())
-    pair.client = client_context(pyssl, certs).wrap_bio(*pair._client_bios,
-                                                       server_hostname="localhost")
+    pair.client = client_context(pyssl, certs).wrap_bio(
+        *pair._client_bios, server_hostname="localhost"
+    )
     pair.handshake()
     assert pair._client_bios[0].writes >= 1
     assert isinstance(pair._client_bios[0], pyssl.MemoryBIO)

@@ -20,8 +20,11 @@ def recorder(module, calls, keep=None):
     """A message callback appending (conn, direction, version, content_type,
     msg_type, data) to ``calls``, the record headers left out unless
     ``keep`` names the content types to keep."""
-    wanted = keep or {module._TLSContentType.HANDSHAKE, module._TLSContentType.CHANGE_CIPHER_SPEC,
-                      module._TLSContentType.ALERT}
+    wanted = keep or {
+        module._TLSContentType.HANDSHAKE,
+        module._TLSContentType.CHANGE_CIPHER_SPEC,
+        module._TLSContentType.ALERT,
+    }
 
     def callback(*args):
         if args[3] in wanted:
@@ -39,14 +42,18 @@ def contexts(module, certs, version="TLSv1_3"):
 
 def summary(module, calls):
     """(direction, version, content type, message type) of each call, by name."""
-    return [(direction, version.name, content.name, message.name)
-            for _conn, direction, version, content, message, _data in calls]
+    return [
+        (direction, version.name, content.name, message.name)
+        for _conn, direction, version, content, message, _data in calls
+    ]
 
 
 def handshake_calls(serve, module, certs, version, side, keep=None):
     server_ctx, client_ctx = contexts(module, certs, version)
     calls = []
-    (client_ctx if side == "client" else server_ctx)._msg_callback = recorder(module, calls, keep)
+    (client_ctx if side == "client" else server_ctx)._msg_callback = recorder(
+        module, calls, keep
+    )
     ends = converse(serve, server_ctx, client_ctx, lambda tls: tls)
     return calls, ends[0 if side == "server" else 1]
 
@@ -125,7 +132,9 @@ def expected_messages(module, version, side):
     if version == "TLSv1_3" and openssl_at_least(module, 3, 4):
         content, message, offset = READ_CCS_TLS13[side]
         position = expected.index(("read", version, content, message)) + offset
-        expected.insert(position, ("read", version, "CHANGE_CIPHER_SPEC", "CHANGE_CIPHER_SPEC"))
+        expected.insert(
+            position, ("read", version, "CHANGE_CIPHER_SPEC", "CHANGE_CIPHER_SPEC")
+        )
     return expected
 
 
@@ -156,8 +165,15 @@ def test_record_headers(serve, certs, either):
         assert content is either._TLSContentType.HEADER
         assert type(record_type) is either._TLSContentType
         # The header's own fields: type, version, length.
-        assert (data[0], (data[1] << 8) | data[2], len(data)) == (record_type, version, 5)
-    headers = [(direction, version.name, record.name) for _c, direction, version, _h, record, _d in calls]
+        assert (data[0], (data[1] << 8) | data[2], len(data)) == (
+            record_type,
+            version,
+            5,
+        )
+    headers = [
+        (direction, version.name, record.name)
+        for _c, direction, version, _h, record, _d in calls
+    ]
     # The first ClientHello record says TLS 1.0 for old middleboxes
     # (RFC 8446 5.1), every later record TLS 1.2; TLS 1.3 hides its
     # handshake in APPLICATION_DATA records.
@@ -179,7 +195,10 @@ def test_inner_content_types(serve, certs, either):
     for *_head, message, data in calls:
         assert len(data) == 1
         assert message == data[0]
-    assert {data[0] for *_head, data in calls} == {22, 23}  # handshake, application data
+    assert {data[0] for *_head, data in calls} == {
+        22,
+        23,
+    }  # handshake, application data
 
 
 def test_the_sslobject_is_passed(certs, either):
@@ -195,12 +214,18 @@ def test_the_sslobject_is_passed(certs, either):
 
 
 def alerts(module, calls):
-    return [(direction, message, data) for _c, direction, _v, content, message, data in calls
-            if content == module._TLSContentType.ALERT]
+    return [
+        (direction, message, data)
+        for _c, direction, _v, content, message, data in calls
+        if content == module._TLSContentType.ALERT
+    ]
 
 
 def test_alerts_of_a_failed_handshake(handshake, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        either.SSLContext(either.PROTOCOL_TLS_CLIENT),
+    )
     client_calls, server_calls = [], []
     client_ctx._msg_callback = recorder(either, client_calls)
     server_ctx._msg_callback = recorder(either, server_calls)
@@ -208,8 +233,12 @@ def test_alerts_of_a_failed_handshake(handshake, certs, either):
     assert type(client) is either.SSLCertVerificationError
     assert isinstance(server, either.SSLError)
     fatal_unknown_ca = b"\x02\x30"  # level 2 (fatal), description 48
-    assert alerts(either, client_calls) == [("write", either._TLSAlertType.UNKNOWN_CA, fatal_unknown_ca)]
-    assert alerts(either, server_calls) == [("read", either._TLSAlertType.UNKNOWN_CA, fatal_unknown_ca)]
+    assert alerts(either, client_calls) == [
+        ("write", either._TLSAlertType.UNKNOWN_CA, fatal_unknown_ca)
+    ]
+    assert alerts(either, server_calls) == [
+        ("read", either._TLSAlertType.UNKNOWN_CA, fatal_unknown_ca)
+    ]
     assert type(alerts(either, client_calls)[0][1]) is either._TLSAlertType
 
 
@@ -224,7 +253,10 @@ def test_close_notify(serve, certs, either):
             tls.unwrap()
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"!")
         tls.unwrap()
     server.join()
@@ -292,7 +324,9 @@ def test_the_exception_is_raised_by_the_handshake(serve, certs, either, timeout,
     # The handshake itself completes: the server finishes its side; the
     # client's do_handshake() then raises what the callback raised.
     server_ctx, client_ctx = contexts(either, certs)
-    client_ctx._msg_callback = failing_on({1} if when == "first call" else range(1, 1000))
+    client_ctx._msg_callback = failing_on(
+        {1} if when == "first call" else range(1, 1000)
+    )
 
     def handler(conn):
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
@@ -301,7 +335,9 @@ def test_the_exception_is_raised_by_the_handshake(serve, certs, either, timeout,
     server = serve(handler)
     with server.connect(timeout=timeout) as raw:
         raw.settimeout(timeout)
-        tls = client_ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+        tls = client_ctx.wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False
+        )
         with tls:
             with pytest.raises(CallbackFailure):
                 tls.do_handshake()
@@ -338,7 +374,10 @@ def test_the_exception_is_raised_by_a_read(serve, certs, either):
             tls.recv(1)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         fail.append(True)  # the tickets arrive with the first read
         with pytest.raises(CallbackFailure):
             tls.recv(1)

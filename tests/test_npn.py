@@ -76,27 +76,42 @@ def test_pyssl_with_pyssl(serve, certs, case):
 def test_none_over_tls_1_3(serve, certs):
     server_ctx = npn_context(server_context, pyssl, certs, ["h2"], maximum=None)
     client_ctx = npn_context(client_context, pyssl, certs, ["h2"], maximum=None)
-    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (("TLSv1.3", None), ("TLSv1.3", None))
+    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (
+        ("TLSv1.3", None),
+        ("TLSv1.3", None),
+    )
 
 
 def test_none_when_the_stdlib_client_does_not_speak_npn(serve, certs):
     stdlib = module_named("stdlib")
     server_ctx = npn_context(server_context, pyssl, certs, ["h2"])
-    client_ctx = client_context(stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2)
-    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (("TLSv1.2", None), ("TLSv1.2", None))
+    client_ctx = client_context(
+        stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2
+    )
+    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (
+        ("TLSv1.2", None),
+        ("TLSv1.2", None),
+    )
 
 
 def test_none_when_the_stdlib_server_does_not_speak_npn(serve, certs):
     stdlib = module_named("stdlib")
-    server_ctx = server_context(stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2)
+    server_ctx = server_context(
+        stdlib, certs, maximum_version=stdlib.TLSVersion.TLSv1_2
+    )
     client_ctx = npn_context(client_context, pyssl, certs, ["h2"])
-    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (("TLSv1.2", None), ("TLSv1.2", None))
+    assert converse(serve, server_ctx, client_ctx, version_and_npn) == (
+        ("TLSv1.2", None),
+        ("TLSv1.2", None),
+    )
 
 
 def test_none_before_the_handshake(serve, certs):
     server_ctx = npn_context(server_context, pyssl, certs, ["h2"])
     client_ctx = npn_context(client_context, pyssl, certs, ["h2"])
-    ends = converse(serve, server_ctx, client_ctx, selected, probe_before_handshake=True)
+    ends = converse(
+        serve, server_ctx, client_ctx, selected, probe_before_handshake=True
+    )
     assert ends == ((None, "h2"), (None, "h2"))
 
 
@@ -113,9 +128,17 @@ def test_none_before_the_handshake(serve, certs):
         ([], ["h2"], None),  # s_server without -nextprotoneg
         (["-nextprotoneg", "h2"], None, None),
     ],
-    ids=["server order", "common protocol", "no overlap", "server without NPN", "client without NPN"],
+    ids=[
+        "server order",
+        "common protocol",
+        "no overlap",
+        "server without NPN",
+        "client without NPN",
+    ],
 )
-def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, client_protocols, expected):
+def test_pyssl_client_with_openssl_s_server(
+    openssl_server, certs, server_args, client_protocols, expected
+):
     proc, port = openssl_server("-tls1_2", *server_args)
     ctx = npn_context(client_context, pyssl, certs, client_protocols)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
@@ -124,7 +147,9 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, 
             assert tls.selected_npn_protocol() == expected
             tls.sendall(b"done\n")
             proc.wait_for(b"done")
-    told = [line.strip() for line in proc.transcript if line.startswith(b"NEXTPROTO is")]
+    told = [
+        line.strip() for line in proc.transcript if line.startswith(b"NEXTPROTO is")
+    ]
     assert told == ([] if expected is None else [f"NEXTPROTO is {expected}".encode()])
 
 
@@ -139,8 +164,9 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs, server_args, 
     ],
     ids=["server order", "no overlap", "client without NPN", "server without NPN"],
 )
-def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, server_protocols, client_args,
-                                            expected, status):
+def test_pyssl_server_with_openssl_s_client(
+    serve, certs, openssl_client, server_protocols, client_args, expected, status
+):
     ctx = npn_context(server_context, pyssl, certs, server_protocols)
 
     def handler(conn):
@@ -153,8 +179,12 @@ def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, server
     client.wait_for(b"hello")
     assert server.join() == [expected]
     # s_client reports its choice ("(1)": negotiated, "(2)": no overlap).
-    told = [line.strip() for line in client.transcript if line.startswith(b"Next protocol:")]
-    assert told == ([] if expected is None else [f"Next protocol: ({status}) {expected}".encode()])
+    told = [
+        line.strip() for line in client.transcript if line.startswith(b"Next protocol:")
+    ]
+    assert told == (
+        [] if expected is None else [f"Next protocol: ({status}) {expected}".encode()]
+    )
 
 
 # ---- deprecation --------------------------------------------------------------
@@ -176,7 +206,10 @@ def test_every_call_warns(serve, certs):
         client_ctx.set_npn_protocols(["h2"])
         client_ctx.set_npn_protocols(["h2", "http/1.1"])
         server = serve(handshake_then_read_one_byte(server_ctx))
-        with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        with (
+            server.connect() as raw,
+            client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
             assert [tls.selected_npn_protocol() for _ in range(3)] == ["h2"] * 3
             tls.sendall(b"x")
         server.join()
@@ -190,7 +223,9 @@ def test_every_call_warns(serve, certs):
 
 def test_set_npn_protocols_warns_even_when_it_fails():
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
-    with pytest.warns(DeprecationWarning, match="ssl NPN is deprecated, use ALPN instead"):
+    with pytest.warns(
+        DeprecationWarning, match="ssl NPN is deprecated, use ALPN instead"
+    ):
         with pytest.raises(pyssl.SSLError) as info:
             ctx.set_npn_protocols([""])
     assert info.value.args == ("NPN protocols must be 1 to 255 in length",)
@@ -199,5 +234,7 @@ def test_set_npn_protocols_warns_even_when_it_fails():
 def test_selected_npn_protocol_warns_before_the_handshake(certs):
     ctx = client_context(pyssl, certs)
     with ctx.wrap_socket(socket.socket(), server_hostname="localhost") as tls:
-        with pytest.warns(DeprecationWarning, match="ssl NPN is deprecated, use ALPN instead"):
+        with pytest.warns(
+            DeprecationWarning, match="ssl NPN is deprecated, use ALPN instead"
+        ):
             assert tls.selected_npn_protocol() is None

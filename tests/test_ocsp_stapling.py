@@ -56,8 +56,12 @@ class Responses:
 
 
 def _serial(cert: str) -> str:
-    out = subprocess.run([OPENSSL or "openssl", "x509", "-in", cert, "-noout", "-serial"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [OPENSSL or "openssl", "x509", "-in", cert, "-noout", "-serial"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.strip().split("=", 1)[1]
 
 
@@ -84,19 +88,42 @@ def ocsp(tmp_path_factory) -> Responses:
     def respond(cert: str, signer: str = "ca") -> bytes:
         out = base / f"{Path(cert).stem}-by-{signer}.der"
         subprocess.run(
-            [OPENSSL or "openssl", "ocsp", "-index", str(base / "index.txt"),
-             "-rsigner", str(base / f"{signer}.pem"), "-rkey", str(base / f"{signer}-key.pem"),
-             "-CA", str(base / "ca.pem"), "-issuer", str(base / "ca.pem"), "-cert", cert,
-             "-respout", str(out), "-ndays", "1"],
-            capture_output=True, check=True, timeout=TIMEOUT,
+            [
+                OPENSSL or "openssl",
+                "ocsp",
+                "-index",
+                str(base / "index.txt"),
+                "-rsigner",
+                str(base / f"{signer}.pem"),
+                "-rkey",
+                str(base / f"{signer}-key.pem"),
+                "-CA",
+                str(base / "ca.pem"),
+                "-issuer",
+                str(base / "ca.pem"),
+                "-cert",
+                cert,
+                "-respout",
+                str(out),
+                "-ndays",
+                "1",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=TIMEOUT,
         )
         return out.read_bytes()
 
     def server(name: str) -> Server:
         return Server(files[name], str(base / f"{name}-key.pem"), respond(files[name]))
 
-    return Responses(str(base / "ca.pem"), server("good"), server("revoked"), server("unknown"),
-                     respond(files["good"], signer="stranger"))
+    return Responses(
+        str(base / "ca.pem"),
+        server("good"),
+        server("revoked"),
+        server("unknown"),
+        respond(files["good"], signer="stranger"),
+    )
 
 
 def stapling_server(module, server: Server, staple=None, version="TLSv1.3"):
@@ -127,19 +154,26 @@ def stapled(tls):
 @pytest.mark.parametrize("form", ["bytes", "bytearray", "callable"])
 def test_client_reads_the_stapled_response(handshake, ocsp, version, form):
     response = ocsp.good.response
-    staple = {"bytes": response, "bytearray": bytearray(response),
-              "callable": lambda conn: response}[form]
-    client, server = handshake(stapling_server(pyssl, ocsp.good, staple, version),
-                               ocsp_client(ocsp, request_ocsp_response=True),
-                               on_client=lambda tls: (tls.version(), stapled(tls)),
-                               on_server=stapled)
+    staple = {
+        "bytes": response,
+        "bytearray": bytearray(response),
+        "callable": lambda conn: response,
+    }[form]
+    client, server = handshake(
+        stapling_server(pyssl, ocsp.good, staple, version),
+        ocsp_client(ocsp, request_ocsp_response=True),
+        on_client=lambda tls: (tls.version(), stapled(tls)),
+        on_server=stapled,
+    )
     assert client == (version, response)
     assert server is None  # the server side reads none
 
 
 def test_sslobject_reads_the_stapled_response(ocsp):
-    pair = BioPair(ocsp_client(ocsp, request_ocsp_response=True),
-                   stapling_server(pyssl, ocsp.good, ocsp.good.response))
+    pair = BioPair(
+        ocsp_client(ocsp, request_ocsp_response=True),
+        stapling_server(pyssl, ocsp.good, ocsp.good.response),
+    )
     assert pair.client.get_ocsp_response() is None  # before the handshake
     pair.handshake()
     assert pair.client.get_ocsp_response() == ocsp.good.response
@@ -149,8 +183,11 @@ def test_sslobject_reads_the_stapled_response(ocsp):
 @pytest.mark.parametrize("server_module", ["pyssl", "stdlib"])
 def test_none_when_the_server_staples_nothing(handshake, ocsp, server_module, peer):
     module = peer if server_module == "stdlib" else pyssl
-    client, _server = handshake(stapling_server(module, ocsp.good),
-                                ocsp_client(ocsp, check_ocsp_response=True), on_client=stapled)
+    client, _server = handshake(
+        stapling_server(module, ocsp.good),
+        ocsp_client(ocsp, check_ocsp_response=True),
+        on_client=stapled,
+    )
     assert client is None
 
 
@@ -178,9 +215,12 @@ def test_staple_callback_gets_the_server_socket(handshake, ocsp):
         seen.append(conn)
         return None  # nothing stapled
 
-    client, server = handshake(stapling_server(pyssl, ocsp.good, staple),
-                               ocsp_client(ocsp, request_ocsp_response=True),
-                               on_client=stapled, on_server=lambda tls: tls)
+    client, server = handshake(
+        stapling_server(pyssl, ocsp.good, staple),
+        ocsp_client(ocsp, request_ocsp_response=True),
+        on_client=stapled,
+        on_server=lambda tls: tls,
+    )
     assert client is None
     assert seen == [server]
     assert isinstance(server, pyssl.SSLSocket) and server.server_side
@@ -188,8 +228,12 @@ def test_staple_callback_gets_the_server_socket(handshake, ocsp):
 
 def test_staple_callback_gets_the_server_sslobject(ocsp):
     seen = []
-    server_ctx = stapling_server(pyssl, ocsp.good, lambda conn: seen.append(conn) or ocsp.good.response)
-    pair = BioPair(ocsp_client(ocsp, request_ocsp_response=True), server_ctx).handshake()
+    server_ctx = stapling_server(
+        pyssl, ocsp.good, lambda conn: seen.append(conn) or ocsp.good.response
+    )
+    pair = BioPair(
+        ocsp_client(ocsp, request_ocsp_response=True), server_ctx
+    ).handshake()
     assert seen == [pair.server]
     assert pair.client.get_ocsp_response() == ocsp.good.response
 
@@ -211,8 +255,11 @@ def test_staple_comes_from_the_context_sni_switched_to(handshake, ocsp):
         conn.context = second
 
     first.sni_callback = switch
-    client, _server = handshake(first, ocsp_client(ocsp, request_ocsp_response=True),
-                                on_client=lambda tls: (stapled(tls), tls.getpeercert(True)))
+    client, _server = handshake(
+        first,
+        ocsp_client(ocsp, request_ocsp_response=True),
+        on_client=lambda tls: (stapled(tls), tls.getpeercert(True)),
+    )
     assert seen == [second]
     # The certificate and the staple are both the second context's.
     assert client == (ocsp.revoked.response, der_of(ocsp.revoked.cert))
@@ -221,8 +268,9 @@ def test_staple_comes_from_the_context_sni_switched_to(handshake, ocsp):
 def test_none_stops_stapling(handshake, ocsp):
     server_ctx = stapling_server(pyssl, ocsp.good, ocsp.good.response)
     server_ctx.set_ocsp_response(None)
-    client, _server = handshake(server_ctx, ocsp_client(ocsp, request_ocsp_response=True),
-                                on_client=stapled)
+    client, _server = handshake(
+        server_ctx, ocsp_client(ocsp, request_ocsp_response=True), on_client=stapled
+    )
     assert client is None
 
 
@@ -254,9 +302,11 @@ def response_named(ocsp, name):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_good_response_passes_the_check(handshake, ocsp, version):
-    client, server = handshake(stapling_server(pyssl, ocsp.good, ocsp.good.response, version),
-                               ocsp_client(ocsp, check_ocsp_response=True),
-                               on_client=lambda tls: (tls.version(), stapled(tls)))
+    client, server = handshake(
+        stapling_server(pyssl, ocsp.good, ocsp.good.response, version),
+        ocsp_client(ocsp, check_ocsp_response=True),
+        on_client=lambda tls: (tls.version(), stapled(tls)),
+    )
     assert client == (version, ocsp.good.response)
     assert server == version
 
@@ -265,7 +315,9 @@ def test_good_response_passes_the_check(handshake, ocsp, version):
 @pytest.mark.parametrize("case", CHECKS)
 def test_check_fails_the_handshake(handshake, ocsp, case, version):
     cert, response, code = CHECKS[case]
-    server_ctx = stapling_server(pyssl, getattr(ocsp, cert), response_named(ocsp, response), version)
+    server_ctx = stapling_server(
+        pyssl, getattr(ocsp, cert), response_named(ocsp, response), version
+    )
     client, server = handshake(server_ctx, ocsp_client(ocsp, check_ocsp_response=True))
     assert type(client) is pyssl.SSLCertVerificationError
     assert (client.verify_code, client.verify_message) == (code, MESSAGES[code])
@@ -278,8 +330,11 @@ def test_check_fails_the_handshake(handshake, ocsp, case, version):
 def test_without_the_check_the_response_is_only_read(handshake, ocsp, case):
     cert, response, _code = CHECKS[case]
     staple = response_named(ocsp, response)
-    client, _server = handshake(stapling_server(pyssl, getattr(ocsp, cert), staple),
-                                ocsp_client(ocsp, request_ocsp_response=True), on_client=stapled)
+    client, _server = handshake(
+        stapling_server(pyssl, getattr(ocsp, cert), staple),
+        ocsp_client(ocsp, request_ocsp_response=True),
+        on_client=stapled,
+    )
     assert client == staple
 
 
@@ -290,8 +345,11 @@ def test_unverified_chain_is_not_checked_under_cert_none(handshake, ocsp):
     ctx.check_hostname = False
     ctx.verify_mode = pyssl.CERT_NONE
     ctx.check_ocsp_response = True
-    client, _server = handshake(stapling_server(pyssl, ocsp.revoked, ocsp.revoked.response),
-                                ctx, on_client=stapled)
+    client, _server = handshake(
+        stapling_server(pyssl, ocsp.revoked, ocsp.revoked.response),
+        ctx,
+        on_client=stapled,
+    )
     assert client == ocsp.revoked.response
 
 
@@ -299,7 +357,9 @@ def test_check_works_with_the_verify_callback(handshake, ocsp):
     calls = []
     ctx = ocsp_client(ocsp, check_ocsp_response=True)
     ctx.set_verify_callback(lambda cert, depth, code, ok: calls.append(depth) or ok)
-    client, _server = handshake(stapling_server(pyssl, ocsp.revoked, ocsp.revoked.response), ctx)
+    client, _server = handshake(
+        stapling_server(pyssl, ocsp.revoked, ocsp.revoked.response), ctx
+    )
     assert calls == [1, 0]
     assert client.verify_code == CERT_REVOKED
 
@@ -315,31 +375,48 @@ def test_check_implies_request():
     with pytest.raises(ValueError) as info:
         ctx.request_ocsp_response = False
     assert info.value.args == (
-        "Cannot disable request_ocsp_response when check_ocsp_response is enabled.",)
+        "Cannot disable request_ocsp_response when check_ocsp_response is enabled.",
+    )
     ctx.check_ocsp_response = False
     ctx.request_ocsp_response = False
     assert (ctx.request_ocsp_response, ctx.check_ocsp_response) == (False, False)
 
 
-@pytest.mark.parametrize("protocol, action, error", [
-    (pyssl.PROTOCOL_TLS_CLIENT, lambda ctx: ctx.set_ocsp_response(b"x"),
-     "set_ocsp_response() cannot be used on a TLS_CLIENT context"),
-    (pyssl.PROTOCOL_TLS_SERVER, lambda ctx: setattr(ctx, "request_ocsp_response", True),
-     "request_ocsp_response cannot be set on a TLS_SERVER context"),
-    (pyssl.PROTOCOL_TLS_SERVER, lambda ctx: setattr(ctx, "check_ocsp_response", True),
-     "check_ocsp_response cannot be set on a TLS_SERVER context"),
-], ids=["staple on a client", "request on a server", "check on a server"])
+@pytest.mark.parametrize(
+    "protocol, action, error",
+    [
+        (
+            pyssl.PROTOCOL_TLS_CLIENT,
+            lambda ctx: ctx.set_ocsp_response(b"x"),
+            "set_ocsp_response() cannot be used on a TLS_CLIENT context",
+        ),
+        (
+            pyssl.PROTOCOL_TLS_SERVER,
+            lambda ctx: setattr(ctx, "request_ocsp_response", True),
+            "request_ocsp_response cannot be set on a TLS_SERVER context",
+        ),
+        (
+            pyssl.PROTOCOL_TLS_SERVER,
+            lambda ctx: setattr(ctx, "check_ocsp_response", True),
+            "check_ocsp_response cannot be set on a TLS_SERVER context",
+        ),
+    ],
+    ids=["staple on a client", "request on a server", "check on a server"],
+)
 def test_settings_of_the_other_side_raise_value_error(protocol, action, error):
     with pytest.raises(ValueError) as info:
         action(pyssl.SSLContext(protocol))
     assert info.value.args == (error,)
 
 
-@pytest.mark.parametrize("response, error", [
-    ("text", (TypeError, "an OCSP response must be a bytes-like object, not str")),
-    (3, (TypeError, "an OCSP response must be a bytes-like object, not int")),
-    (b"", (ValueError, "an OCSP response cannot be empty")),
-])
+@pytest.mark.parametrize(
+    "response, error",
+    [
+        ("text", (TypeError, "an OCSP response must be a bytes-like object, not str")),
+        (3, (TypeError, "an OCSP response must be a bytes-like object, not int")),
+        (b"", (ValueError, "an OCSP response cannot be empty")),
+    ],
+)
 def test_staple_of_a_wrong_type_or_empty_raises(response, error):
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
     with pytest.raises(error[0]) as info:
@@ -351,19 +428,27 @@ class Unavailable(Exception):
     pass
 
 
-@pytest.mark.parametrize("result, cause", [
-    (Unavailable("responder down"), Unavailable),
-    ("text", TypeError),
-    (b"", ValueError),
-], ids=["raises", "returns str", "returns empty bytes"])
-def test_failing_staple_callback_fails_the_server_handshake(handshake, ocsp, result, cause):
+@pytest.mark.parametrize(
+    "result, cause",
+    [
+        (Unavailable("responder down"), Unavailable),
+        ("text", TypeError),
+        (b"", ValueError),
+    ],
+    ids=["raises", "returns str", "returns empty bytes"],
+)
+def test_failing_staple_callback_fails_the_server_handshake(
+    handshake, ocsp, result, cause
+):
     def staple(conn):
         if isinstance(result, BaseException):
             raise result
         return result
 
-    client, server = handshake(stapling_server(pyssl, ocsp.good, staple),
-                               ocsp_client(ocsp, request_ocsp_response=True))
+    client, server = handshake(
+        stapling_server(pyssl, ocsp.good, staple),
+        ocsp_client(ocsp, request_ocsp_response=True),
+    )
     assert type(server) is pyssl.SSLError
     assert (server.library, server.reason) == ("SSL", "CLIENTHELLO_TLSEXT")
     assert type(server.__cause__) is cause
@@ -382,8 +467,20 @@ def test_has_ocsp_stapling_is_exported():
 
 
 def s_server(ocsp: Responses, server: Server, *args: str) -> tuple[OpenSSLProcess, int]:
-    proc = OpenSSLProcess(["s_server", "-accept", "127.0.0.1:0", "-cert", server.cert,
-                           "-key", server.key, "-naccept", "1", *args])
+    proc = OpenSSLProcess(
+        [
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            server.cert,
+            "-key",
+            server.key,
+            "-naccept",
+            "1",
+            *args,
+        ]
+    )
     line = proc.wait_for(b"ACCEPT")
     return proc, int(line.rsplit(b":", 1)[1])
 
@@ -424,7 +521,9 @@ def test_client_reads_the_response_of_openssl_s_server(ocsp, openssl_stapling, n
 
 
 @pytest.mark.parametrize("name, code", [("good", None), ("revoked", CERT_REVOKED)])
-def test_client_checks_the_response_of_openssl_s_server(ocsp, openssl_stapling, name, code):
+def test_client_checks_the_response_of_openssl_s_server(
+    ocsp, openssl_stapling, name, code
+):
     port = openssl_stapling(getattr(ocsp, name))
     ctx = ocsp_client(ocsp, check_ocsp_response=True)
     if code is None:
@@ -456,8 +555,19 @@ def test_openssl_s_client_sees_the_staple(serve, ocsp, version, name):
             tls.sendall(b"stapled\n")
 
     listening = serve(handler)
-    client = OpenSSLProcess(["s_client", "-connect", f"127.0.0.1:{listening.port}",
-                             "-CAfile", ocsp.ca, "-servername", "localhost", "-status", version])
+    client = OpenSSLProcess(
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{listening.port}",
+            "-CAfile",
+            ocsp.ca,
+            "-servername",
+            "localhost",
+            "-status",
+            version,
+        ]
+    )
     try:
         client.wait_for(b"OCSP Response Status: successful")
         status = client.wait_for(b"Cert Status:")
@@ -476,8 +586,18 @@ def test_openssl_s_client_sees_no_staple(serve, ocsp):
             tls.sendall(b"nothing stapled\n")
 
     listening = serve(handler)
-    client = OpenSSLProcess(["s_client", "-connect", f"127.0.0.1:{listening.port}",
-                             "-CAfile", ocsp.ca, "-servername", "localhost", "-status"])
+    client = OpenSSLProcess(
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{listening.port}",
+            "-CAfile",
+            ocsp.ca,
+            "-servername",
+            "localhost",
+            "-status",
+        ]
+    )
     try:
         line = client.wait_for(b"OCSP response:")
         client.wait_for(b"nothing stapled")

@@ -482,7 +482,9 @@ def test_load_der_certificates_of_concatenated_der(make_certificate):
 
 
 @pytest.mark.parametrize(
-    "tail", [b"\x00\x00", b"\x30\x03\x02\x01", b"\x30"], ids=["zeros", "cut", "cut-header"]
+    "tail",
+    [b"\x00\x00", b"\x30\x03\x02\x01", b"\x30"],
+    ids=["zeros", "cut", "cut-header"],
 )
 def test_load_der_certificates_raises_for_trailing_garbage(make_certificate, tail):
     with pytest.raises(SSLError) as raised:

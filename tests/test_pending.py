@@ -50,19 +50,26 @@ def run(serve, server_ctx, client_ctx, server_role, client_role):
             return server_role(tls)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         client_result = client_role(tls)
     [server_result] = server.join()
     return server_result, client_result
 
 
 def test_pyssl_client_has_the_rest_of_a_record_pending(serve, certs, peer):
-    results = run(serve, server_context(peer, certs), client_context(pyssl, certs), writer, reader)
+    results = run(
+        serve, server_context(peer, certs), client_context(pyssl, certs), writer, reader
+    )
     assert results == (None, (0, 9_900, 0))
 
 
 def test_pyssl_server_has_the_rest_of_a_record_pending(serve, certs, peer):
-    results = run(serve, server_context(pyssl, certs), client_context(peer, certs), reader, writer)
+    results = run(
+        serve, server_context(pyssl, certs), client_context(peer, certs), reader, writer
+    )
     assert results == ((0, 9_900, 0), None)
 
 
@@ -88,7 +95,9 @@ def test_zero_before_the_handshake(serve, certs, either):
     server = serve(handler)
     ctx = client_context(either, certs)
     with server.connect() as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False) as tls:
+        with ctx.wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False
+        ) as tls:
             assert tls.pending() == 0
             tls.do_handshake()
             # The server's data may already sit on the socket; none of it
@@ -101,7 +110,9 @@ def test_zero_before_the_handshake(serve, certs, either):
 
 
 def test_zero_on_an_unconnected_socket(certs, either):
-    with client_context(either, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(either, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         assert tls.pending() == 0
 
 
@@ -115,12 +126,18 @@ def test_unwrap_refuses_while_data_is_pending(serve, certs, either):
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.recv(100) == RECORD[:100]
         assert tls.pending() == 9_900
         with pytest.raises(either.SSLError) as info:
             tls.unwrap()
-        assert (info.value.library, info.value.reason) == ("SSL", "APPLICATION_DATA_AFTER_CLOSE_NOTIFY")
+        assert (info.value.library, info.value.reason) == (
+            "SSL",
+            "APPLICATION_DATA_AFTER_CLOSE_NOTIFY",
+        )
         done.set()
     server.join()
 

@@ -60,12 +60,16 @@ GREETING = "installed by pip over pyssl"
 RUN_TIMEOUT = 300
 
 pytestmark = [
-    pytest.mark.skipif(sys.platform == "win32",
-                       reason="the interpreter copy without _ssl relies on the POSIX layout "
-                              "(lib/pythonX.Y/lib-dynload)"),
-    pytest.mark.skipif(not (SOURCE / "setup.py").is_file(),
-                       reason="runs from a source checkout only: pyssl's wheel for the "
-                              "venv is built from it"),
+    pytest.mark.skipif(
+        sys.platform == "win32",
+        reason="the interpreter copy without _ssl relies on the POSIX layout "
+        "(lib/pythonX.Y/lib-dynload)",
+    ),
+    pytest.mark.skipif(
+        not (SOURCE / "setup.py").is_file(),
+        reason="runs from a source checkout only: pyssl's wheel for the "
+        "venv is built from it",
+    ),
 ]
 
 
@@ -75,19 +79,42 @@ def isolated_env(**extra: str) -> dict[str, str]:
     variables and configuration files (PIP_CONFIG_FILE=/dev/null makes it
     read none), proxies, CA bundles, Python's own variables and pyssl's
     switch; ``extra`` on top."""
-    dropped = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle",
-               "curl_ca_bundle", "ssl_cert_file", "ssl_cert_dir", "virtual_env"}
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("PIP_", "PYTHON", "PYSSL_")) and name.lower() not in dropped}
+    dropped = {
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+        "requests_ca_bundle",
+        "curl_ca_bundle",
+        "ssl_cert_file",
+        "ssl_cert_dir",
+        "virtual_env",
+    }
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PIP_", "PYTHON", "PYSSL_"))
+        and name.lower() not in dropped
+    }
     env["PIP_CONFIG_FILE"] = os.devnull
     env.update(extra)
     return env
 
 
-def run(args: list[Any], env: dict[str, str], cwd: Path | None = None,
-        timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(arg) for arg in args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+def run(
+    args: list[Any],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(arg) for arg in args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def pyenv_root() -> Path:
@@ -95,7 +122,9 @@ def pyenv_root() -> Path:
         return Path(os.environ["PYENV_ROOT"])
     pyenv = shutil.which("pyenv")
     if pyenv:
-        found = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=60)
+        found = subprocess.run(
+            [pyenv, "root"], capture_output=True, text=True, timeout=60
+        )
         if found.returncode == 0 and found.stdout.strip():
             return Path(found.stdout.strip())
     return Path.home() / ".pyenv"
@@ -111,13 +140,17 @@ def python_without_ssl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     installed = pyenv_root() / "versions" / VERSION
     executable = installed / "bin" / f"python{MINOR}"
     if not executable.is_file():
-        pytest.skip(f"no CPython {VERSION} under {installed.parent} (pyenv) to copy "
-                    "without its _ssl module")
+        pytest.skip(
+            f"no CPython {VERSION} under {installed.parent} (pyenv) to copy "
+            "without its _ssl module"
+        )
     stdlib = installed / "lib" / f"python{MINOR}"
     ssl_modules = {path.name for path in (stdlib / "lib-dynload").glob("_ssl.*")}
     if not ssl_modules:
-        pytest.skip(f"{stdlib / 'lib-dynload'} holds no _ssl extension module that a copy "
-                    "could leave out (built without it, or into the interpreter)")
+        pytest.skip(
+            f"{stdlib / 'lib-dynload'} holds no _ssl extension module that a copy "
+            "could leave out (built without it, or into the interpreter)"
+        )
 
     def left_out(directory: str, names: list[str]) -> set[str]:
         # The stdlib's own tests and the installation's packages are of no
@@ -149,22 +182,64 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     downloads = [[f"pip=={version}", "--no-deps"] for version in PIPS]
     downloads.append(["cffi>=1.16,<2.2", "setuptools>=64", "wheel"])
     for requirements in downloads:
-        fetched = run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-                       "--only-binary=:all:", "--dest", house, *requirements], env=dict(os.environ))
+        fetched = run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--dest",
+                house,
+                *requirements,
+            ],
+            env=dict(os.environ),
+        )
         if fetched.returncode != 0:
             reason = (fetched.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"this Python's pip could not download {' '.join(requirements)} "
-                        f"from its package index: {reason}")
+            pytest.skip(
+                f"this Python's pip could not download {' '.join(requirements)} "
+                f"from its package index: {reason}"
+            )
     # A copy of the checkout, so that the build leaves nothing in it; the
     # build's own requirements come from the directory too.
     tree = tmp_path_factory.mktemp("pyssl-source") / "pyssl"
-    shutil.copytree(SOURCE, tree, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.pyd"))
-    built = run([sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check",
-                 "--no-cache-dir", "--no-index", "--find-links", house, "--no-deps",
-                 "--wheel-dir", house, tree],
-                env={**isolated_env(), **{k: v for k, v in os.environ.items()
-                                          if k.startswith("PYSSL_OPENSSL")}})
+    shutil.copytree(
+        SOURCE,
+        tree,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv*",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "*.so",
+            "*.pyd",
+        ),
+    )
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--no-index",
+            "--find-links",
+            house,
+            "--no-deps",
+            "--wheel-dir",
+            house,
+            tree,
+        ],
+        env={
+            **isolated_env(),
+            **{k: v for k, v in os.environ.items() if k.startswith("PYSSL_OPENSSL")},
+        },
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     return house
 
@@ -176,22 +251,40 @@ class Venv:
 
 
 @pytest.fixture(scope="module", params=list(PIPS), ids=[f"pip-{v}" for v in PIPS])
-def pip_venv(request: pytest.FixtureRequest, python_without_ssl: Path, wheelhouse: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Venv:
+def pip_venv(
+    request: pytest.FixtureRequest,
+    python_without_ssl: Path,
+    wheelhouse: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Venv:
     """A venv of the interpreter without _ssl, holding pyssl and the pip
     under test; nothing else."""
     version = request.param
     directory = tmp_path_factory.mktemp(f"venv-pip-{version}")
-    made = run([python_without_ssl, "-m", "venv", "--without-pip", directory], env=isolated_env())
+    made = run(
+        [python_without_ssl, "-m", "venv", "--without-pip", directory],
+        env=isolated_env(),
+    )
     assert made.returncode == 0, made.stdout + made.stderr
     python = directory / "bin" / "python"
     # The pip under test, run from its own wheel (pip runs from a wheel on
     # its path), installs itself, pyssl and cffi: from the local directory
     # alone (--no-index), since there is no TLS in the venv before pyssl.
-    installed = run([python, wheelhouse / f"pip-{version}-py3-none-any.whl" / "pip", "install",
-                     "--disable-pip-version-check", "--no-cache-dir", "--no-index",
-                     "--find-links", wheelhouse, f"pip=={version}", "pyssl-cffi"],
-                    env=isolated_env())
+    installed = run(
+        [
+            python,
+            wheelhouse / f"pip-{version}-py3-none-any.whl" / "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--no-index",
+            "--find-links",
+            wheelhouse,
+            f"pip=={version}",
+            "pyssl-cffi",
+        ],
+        env=isolated_env(),
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return Venv(python, version)
 
@@ -205,12 +298,16 @@ def write_wheel(path: Path) -> None:
     files = {
         "loopback_probe.py": f"GREETING = {GREETING!r}\n".encode(),
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: 1.0\n".encode(),
-        f"{dist_info}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: pyssl-tests\n"
-                               b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: pyssl-tests\n"
+            b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = "".join(
         f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
-        f"{len(data)}\n" for name, data in files.items())
+        f"{len(data)}\n"
+        for name, data in files.items()
+    )
     files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
@@ -253,15 +350,20 @@ class HTTPSIndex:
                     tls = context.wrap_socket(conn, server_side=True)
                 except OSError as exc:  # serve_forever() drops the connection
                     conn.close()
-                    index.handshakes.append(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+                    index.handshakes.append(
+                        f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+                    )
                     raise
                 index.handshakes.append(tls.version())
                 return tls, address
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}/simple/"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
         self.thread.start()
 
     def forget(self) -> None:
@@ -290,10 +392,12 @@ def https_index(certs: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     digest = hashlib.sha256((root / "files" / WHEEL).read_bytes()).hexdigest()
     (root / "simple" / PACKAGE).mkdir(parents=True)
     (root / "simple" / "index.html").write_text(
-        f'<!DOCTYPE html><html><body><a href="{PACKAGE}/">{PACKAGE}</a></body></html>\n')
+        f'<!DOCTYPE html><html><body><a href="{PACKAGE}/">{PACKAGE}</a></body></html>\n'
+    )
     (root / "simple" / PACKAGE / "index.html").write_text(
         f'<!DOCTYPE html><html><body><a href="../../files/{WHEEL}#sha256={digest}">{WHEEL}</a>'
-        "</body></html>\n")
+        "</body></html>\n"
+    )
     index = HTTPSIndex(root, certs.server_chain)
     yield index
     index.close()
@@ -306,15 +410,35 @@ def index(https_index: HTTPSIndex) -> HTTPSIndex:
     return https_index
 
 
-def pip_install(venv: Venv, index: HTTPSIndex, cafile: str, target: Path
-                ) -> subprocess.CompletedProcess[str]:
+def pip_install(
+    venv: Venv, index: HTTPSIndex, cafile: str, target: Path
+) -> subprocess.CompletedProcess[str]:
     # --target: a fresh directory per run, so that no run finds the package
     # already installed by another; --retries 0: a refused handshake ends
     # the run at once instead of after pip's backoff.
-    return run([venv.python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                "--no-cache-dir", "--retries", "0", "--timeout", "60",
-                "--index-url", index.url, "--cert", cafile, "--target", target, PACKAGE],
-               env=isolated_env(PYSSL_INJECT="1"))
+    return run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-cache-dir",
+            "--retries",
+            "0",
+            "--timeout",
+            "60",
+            "--index-url",
+            index.url,
+            "--cert",
+            cafile,
+            "--target",
+            target,
+            PACKAGE,
+        ],
+        env=isolated_env(PYSSL_INJECT="1"),
+    )
 
 
 # ---- the tests ------------------------------------------------------------------
@@ -356,7 +480,8 @@ def test_the_venv_runs_its_pip_on_pyssl_alone(pip_venv):
     through_truststore = PIPS[pip_venv.pip_version]
     assert result.stdout.splitlines() == [
         f"pyssl pyssl._ssl {pip_venv.pip_version}",
-        "truststore.SSLContext is an ssl.SSLContext: True" if through_truststore
+        "truststore.SSLContext is an ssl.SSLContext: True"
+        if through_truststore
         else "no truststore",
     ]
     # The pip said to verify through truststore is one that always does.
@@ -365,11 +490,14 @@ def test_the_venv_runs_its_pip_on_pyssl_alone(pip_venv):
     # Without the switch, the venv has no ssl at all: pyssl is the only TLS there.
     plain = run([pip_venv.python, "-c", "import ssl"], env=isolated_env())
     assert plain.returncode == 1
-    assert plain.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named '_ssl'"
+    assert (
+        plain.stderr.splitlines()[-1] == "ModuleNotFoundError: No module named '_ssl'"
+    )
 
 
-def test_pip_installs_from_the_https_index_verified_against_the_given_ca(pip_venv, index, certs,
-                                                                        tmp_path):
+def test_pip_installs_from_the_https_index_verified_against_the_given_ca(
+    pip_venv, index, certs, tmp_path
+):
     target = tmp_path / "target"
     result = pip_install(pip_venv, index, certs.ca, target)
     output = result.stdout + result.stderr
@@ -381,21 +509,31 @@ def test_pip_installs_from_the_https_index_verified_against_the_given_ca(pip_ven
         ("GET", f"/files/{WHEEL}", 200),
     ]
     assert index.handshakes == ["TLSv1.3", "TLSv1.3"]
-    imported = run([pip_venv.python, "-c", "import loopback_probe as m; print(m.GREETING, m.__file__)"],
-                   env=isolated_env(PYTHONPATH=str(target)))
+    imported = run(
+        [
+            pip_venv.python,
+            "-c",
+            "import loopback_probe as m; print(m.GREETING, m.__file__)",
+        ],
+        env=isolated_env(PYTHONPATH=str(target)),
+    )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout == f"{GREETING} {target / 'loopback_probe.py'}\n"
 
 
-def test_pip_refuses_the_https_index_when_given_another_ca(pip_venv, index, certs, tmp_path):
+def test_pip_refuses_the_https_index_when_given_another_ca(
+    pip_venv, index, certs, tmp_path
+):
     target = tmp_path / "target"
     result = pip_install(pip_venv, index, certs.other_ca, target)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     # pyssl's verification error, as pip words it: 23.2.1 prints the
     # exception's repr, 26.3 its message.
-    assert ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
-            "issuer certificate (pyssl:do_handshake)") in output, output
+    assert (
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
+        "issuer certificate (pyssl:do_handshake)"
+    ) in output, output
     assert f"ERROR: No matching distribution found for {PACKAGE}" in output, output
     assert "Traceback" not in output, output
     # The client hung up in the handshake: not one request reached the server.

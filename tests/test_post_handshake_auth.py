@@ -69,9 +69,14 @@ def client_conversation(tls):
     ids=["pyssl-pyssl", "pyssl server, stdlib client", "stdlib server, pyssl client"],
 )
 def test_server_gets_the_client_certificate(serve, certs, server_module, client_module):
-    server = serve(authenticating_server(pha_server_context(module_named(server_module), certs)))
+    server = serve(
+        authenticating_server(pha_server_context(module_named(server_module), certs))
+    )
     ctx = pha_client_context(module_named(client_module), certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.version() == "TLSv1.3"
         client_conversation(tls)
     [(before, after)] = server.join()
@@ -80,10 +85,17 @@ def test_server_gets_the_client_certificate(serve, certs, server_module, client_
 
 
 @needs_openssl
-def test_pyssl_server_gets_the_certificate_of_openssl_s_client(serve, certs, openssl_client):
+def test_pyssl_server_gets_the_certificate_of_openssl_s_client(
+    serve, certs, openssl_client
+):
     server = serve(authenticating_server(pha_server_context(pyssl, certs)))
     client = openssl_client(
-        server.port, "-enable_pha", "-cert", certs.client_cert, "-key", certs.client_key,
+        server.port,
+        "-enable_pha",
+        "-cert",
+        certs.client_cert,
+        "-key",
+        certs.client_key,
     )
     client.send(b"hello\n")
     client.wait_for(b"who are you?")
@@ -106,7 +118,10 @@ def run_request(serve, server_ctx, client_ctx):
             outcome["server"] = exc
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"hello\n")
         assert tls.recv(1024) == b"who are you?\n"
         try:
@@ -154,8 +169,15 @@ def request_failure(module, tls):
     return info.value
 
 
-def failed_request(serve, certs, module, server_settings=None, client_settings=None, side="server",
-                   earlier_requests=0):
+def failed_request(
+    serve,
+    certs,
+    module,
+    server_settings=None,
+    client_settings=None,
+    side="server",
+    earlier_requests=0,
+):
     """Handshake, then call verify_client_post_handshake() on ``side`` (on
     the server, after ``earlier_requests`` successful calls); returns the
     exception it raised."""
@@ -174,7 +196,10 @@ def failed_request(serve, certs, module, server_settings=None, client_settings=N
             return error
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
         client_error = request_failure(module, tls) if side == "client" else None
@@ -204,17 +229,26 @@ def test_on_the_client_side(serve, certs, either):
 
 
 def test_over_tls_1_2(serve, certs, either):
-    error = failed_request(serve, certs, either, client_settings={"maximum_version": either.TLSVersion.TLSv1_2})
+    error = failed_request(
+        serve,
+        certs,
+        either,
+        client_settings={"maximum_version": either.TLSVersion.TLSv1_2},
+    )
     assert_ssl_reason(either, error, "WRONG_SSL_VERSION")
 
 
 def test_client_did_not_enable_it(serve, certs, either):
-    error = failed_request(serve, certs, either, client_settings={"post_handshake_auth": False})
+    error = failed_request(
+        serve, certs, either, client_settings={"post_handshake_auth": False}
+    )
     assert_ssl_reason(either, error, "EXTENSION_NOT_RECEIVED")
 
 
 def test_server_that_does_not_verify_clients_cannot_ask(serve, certs, either):
-    error = failed_request(serve, certs, either, server_settings={"verify_mode": either.CERT_NONE})
+    error = failed_request(
+        serve, certs, either, server_settings={"verify_mode": either.CERT_NONE}
+    )
     assert_ssl_reason(either, error, "INVALID_CONFIG")
 
 
@@ -228,7 +262,10 @@ def test_before_the_handshake(certs, either):
     # No protocol version is settled yet, so it is not TLS 1.3.
     ctx = pha_server_context(either, certs)
     left, right = socket.socketpair()
-    with right, ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls:
+    with (
+        right,
+        ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls,
+    ):
         with pytest.raises(either.SSLError) as info:
             tls.verify_client_post_handshake()
     assert_ssl_reason(either, info.value, "WRONG_SSL_VERSION")

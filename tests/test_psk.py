@@ -27,8 +27,9 @@ VERSIONS = ["TLSv1_2", "TLSv1_3"]
 
 
 def psk_module(name):
-    return module_offering(name, "SSLContext", "set_psk_client_callback",
-                           "PSK callbacks (new in 3.13)")
+    return module_offering(
+        name, "SSLContext", "set_psk_client_callback", "PSK callbacks (new in 3.13)"
+    )
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])
@@ -86,11 +87,17 @@ def server_knowing(keys, identities=None):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_handshake(handshake, either, peer, version):
     hints, identities = [], []
-    server_ctx = psk_server(peer, version, server_knowing({IDENTITY: KEY}, identities), "the hint")
+    server_ctx = psk_server(
+        peer, version, server_knowing({IDENTITY: KEY}, identities), "the hint"
+    )
     client_ctx = psk_client(either, version, client_giving(hints=hints))
-    client, server = handshake(server_ctx, client_ctx, server_hostname=None,
-                               on_client=lambda tls: (tls.version(), tls.cipher()[0]),
-                               on_server=lambda tls: (tls.version(), tls.cipher()[0]))
+    client, server = handshake(
+        server_ctx,
+        client_ctx,
+        server_hostname=None,
+        on_client=lambda tls: (tls.version(), tls.cipher()[0]),
+        on_server=lambda tls: (tls.version(), tls.cipher()[0]),
+    )
     assert client == server
     if version == "TLSv1_2":
         assert client[0] == "TLSv1.2"
@@ -102,18 +109,26 @@ def test_handshake(handshake, either, peer, version):
     assert identities == [IDENTITY]
 
 
-@pytest.mark.parametrize("hint, received", [(None, None), ("", None), ("hint", "hint"), ("hïnt ☃", "hïnt ☃")],
-                         ids=["None", "empty", "ASCII", "UTF-8"])
+@pytest.mark.parametrize(
+    "hint, received",
+    [(None, None), ("", None), ("hint", "hint"), ("hïnt ☃", "hïnt ☃")],
+    ids=["None", "empty", "ASCII", "UTF-8"],
+)
 def test_identity_hints(handshake, either, peer, hint, received):
     hints = []
     server_ctx = psk_server(peer, "TLSv1_2", server_knowing({IDENTITY: KEY}), hint)
     client_ctx = psk_client(either, "TLSv1_2", client_giving(hints=hints))
-    assert handshake(server_ctx, client_ctx, server_hostname=None) == ("TLSv1.2", "TLSv1.2")
+    assert handshake(server_ctx, client_ctx, server_hostname=None) == (
+        "TLSv1.2",
+        "TLSv1.2",
+    )
     assert hints == [received]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("identity", ["ïdentity ☃", b"bytes-identity"], ids=["UTF-8", "bytes"])
+@pytest.mark.parametrize(
+    "identity", ["ïdentity ☃", b"bytes-identity"], ids=["UTF-8", "bytes"]
+)
 def test_identities(handshake, either, peer, version, identity):
     name = identity.decode() if isinstance(identity, bytes) else identity
     identities = []
@@ -129,13 +144,18 @@ def test_an_empty_identity_is_none_on_the_server(handshake, either, peer, identi
     identities = []
     server_ctx = psk_server(peer, "TLSv1_2", server_knowing({None: KEY}, identities))
     client_ctx = psk_client(either, "TLSv1_2", client_giving(identity))
-    assert handshake(server_ctx, client_ctx, server_hostname=None) == ("TLSv1.2", "TLSv1.2")
+    assert handshake(server_ctx, client_ctx, server_hostname=None) == (
+        "TLSv1.2",
+        "TLSv1.2",
+    )
     assert identities == [None]
 
 
 def test_an_sslobject_handshake(either):
     server_ctx = psk_server(either, "TLSv1_3", server_knowing({IDENTITY: KEY}))
-    pair = BioPair(psk_client(either, "TLSv1_3", client_giving()), server_ctx, server_hostname=None)
+    pair = BioPair(
+        psk_client(either, "TLSv1_3", client_giving()), server_ctx, server_hostname=None
+    )
     pair.handshake()
     assert pair.send(b"psk") == b"psk"
 
@@ -156,13 +176,18 @@ def wrong_key_reasons(version, server_module):
     RECORD_LAYER_FAILURE; since 3.4 a binder that does not verify draws the
     decrypt_error alert RFC 8446 (section 6.2) names, not illegal_parameter."""
     if version == "TLSv1_2":
-        return ("SSLV3_ALERT_BAD_RECORD_MAC",
-                reason_since(server_module, "RECORD_LAYER_FAILURE", 3, 2)
-                if openssl_at_least(server_module, 3, 2)
-                else "DECRYPTION_FAILED_OR_BAD_RECORD_MAC")
-    return ("TLSV1_ALERT_DECRYPT_ERROR" if openssl_at_least(server_module, 3, 4)
-            else "SSLV3_ALERT_ILLEGAL_PARAMETER",
-            "BINDER_DOES_NOT_VERIFY")
+        return (
+            "SSLV3_ALERT_BAD_RECORD_MAC",
+            reason_since(server_module, "RECORD_LAYER_FAILURE", 3, 2)
+            if openssl_at_least(server_module, 3, 2)
+            else "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+        )
+    return (
+        "TLSV1_ALERT_DECRYPT_ERROR"
+        if openssl_at_least(server_module, 3, 4)
+        else "SSLV3_ALERT_ILLEGAL_PARAMETER",
+        "BINDER_DOES_NOT_VERIFY",
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -176,19 +201,31 @@ def test_a_wrong_key_fails_both_ends(handshake, either, peer, version):
 
 def test_an_unknown_identity_is_refused_over_tls_1_2(handshake, either, peer):
     server_ctx = psk_server(peer, "TLSv1_2", server_knowing({"someone else": KEY}))
-    client, server = failed(handshake, server_ctx, psk_client(either, "TLSv1_2", client_giving()))
+    client, server = failed(
+        handshake, server_ctx, psk_client(either, "TLSv1_2", client_giving())
+    )
     assert (type(server), server.reason) == (peer.SSLError, "PSK_IDENTITY_NOT_FOUND")
     # The stdlib's table of reason names predates this alert: no reason.
     assert type(client) is either.SSLError
     assert "tlsv1 alert unknown psk identity" in str(client)
 
 
-def test_an_unknown_identity_over_tls_1_3_leaves_the_server_without_credentials(handshake, either, peer):
+def test_an_unknown_identity_over_tls_1_3_leaves_the_server_without_credentials(
+    handshake, either, peer
+):
     # The PSK is ignored and the server, having no certificate, cannot go on.
     server_ctx = psk_server(peer, "TLSv1_3", server_knowing({"someone else": KEY}))
-    client, server = failed(handshake, server_ctx, psk_client(either, "TLSv1_3", client_giving()))
-    assert (type(client), client.reason) == (either.SSLError, "SSLV3_ALERT_HANDSHAKE_FAILURE")
-    assert (type(server), server.reason) == (peer.SSLError, "NO_SUITABLE_SIGNATURE_ALGORITHM")
+    client, server = failed(
+        handshake, server_ctx, psk_client(either, "TLSv1_3", client_giving())
+    )
+    assert (type(client), client.reason) == (
+        either.SSLError,
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    )
+    assert (type(server), server.reason) == (
+        peer.SSLError,
+        "NO_SUITABLE_SIGNATURE_ALGORITHM",
+    )
 
 
 # ---- callbacks that fail ----------------------------------------------------------------------
@@ -206,15 +243,26 @@ def raising(argument):
 # the messages both modules give.
 CLIENT_FAILURES = {
     "raises": (raising, CallbackFailure(None)),
-    "key is a str": (lambda hint: (IDENTITY, "key"), TypeError("a bytes-like object is required, not 'str'")),
-    "key is a bytearray": (lambda hint: (IDENTITY, bytearray(KEY)),
-                           TypeError("argument 2 must be read-only bytes-like object, not bytearray")),
-    "three items": (lambda hint: (IDENTITY, KEY, 3), TypeError("function takes exactly 2 arguments (3 given)")),
+    "key is a str": (
+        lambda hint: (IDENTITY, "key"),
+        TypeError("a bytes-like object is required, not 'str'"),
+    ),
+    "key is a bytearray": (
+        lambda hint: (IDENTITY, bytearray(KEY)),
+        TypeError("argument 2 must be read-only bytes-like object, not bytearray"),
+    ),
+    "three items": (
+        lambda hint: (IDENTITY, KEY, 3),
+        TypeError("function takes exactly 2 arguments (3 given)"),
+    ),
 }
 SERVER_FAILURES = {
     "raises": (raising, CallbackFailure(IDENTITY)),
     "returns a str": (lambda identity: "key", TypeError("expected bytes, str found")),
-    "returns a bytearray": (lambda identity: bytearray(KEY), TypeError("expected bytes, bytearray found")),
+    "returns a bytearray": (
+        lambda identity: bytearray(KEY),
+        TypeError("expected bytes, bytearray found"),
+    ),
 }
 
 
@@ -228,10 +276,14 @@ def check_report(unraisable, error):
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("failure", CLIENT_FAILURES)
-def test_a_failing_client_callback(handshake, either, peer, unraisable, version, failure):
+def test_a_failing_client_callback(
+    handshake, either, peer, unraisable, version, failure
+):
     callback, error = CLIENT_FAILURES[failure]
     server_ctx = psk_server(peer, version, server_knowing({IDENTITY: KEY}))
-    client, server = failed(handshake, server_ctx, psk_client(either, version, callback))
+    client, server = failed(
+        handshake, server_ctx, psk_client(either, version, callback)
+    )
     if version == "TLSv1_2":
         assert client.reason == "PSK_IDENTITY_NOT_FOUND"
     else:
@@ -245,11 +297,19 @@ def test_a_failing_client_callback(handshake, either, peer, unraisable, version,
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("failure", SERVER_FAILURES)
-def test_a_failing_server_callback(handshake, either, peer, unraisable, version, failure):
+def test_a_failing_server_callback(
+    handshake, either, peer, unraisable, version, failure
+):
     callback, error = SERVER_FAILURES[failure]
     server_ctx = psk_server(either, version, callback)
-    client, server = failed(handshake, server_ctx, psk_client(peer, version, client_giving()))
-    expected = "PSK_IDENTITY_NOT_FOUND" if version == "TLSv1_2" else "NO_SUITABLE_SIGNATURE_ALGORITHM"
+    client, server = failed(
+        handshake, server_ctx, psk_client(peer, version, client_giving())
+    )
+    expected = (
+        "PSK_IDENTITY_NOT_FOUND"
+        if version == "TLSv1_2"
+        else "NO_SUITABLE_SIGNATURE_ALGORITHM"
+    )
     assert (type(server), server.reason) == (either.SSLError, expected)
     reported = check_report(unraisable, error)
     if either is pyssl:
@@ -260,25 +320,41 @@ def test_a_client_callback_returning_no_tuple(handshake, unraisable):
     # pyssl alone: the stdlib reports a SystemError from its argument parser.
     server_ctx = psk_server(pyssl, "TLSv1_2", server_knowing({IDENTITY: KEY}))
     failed(handshake, server_ctx, psk_client(pyssl, "TLSv1_2", lambda hint: KEY))
-    check_report(unraisable, TypeError("PSK client callback must return a tuple (identity, psk)"))
+    check_report(
+        unraisable, TypeError("PSK client callback must return a tuple (identity, psk)")
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_key_too_long_is_refused_quietly(handshake, either, unraisable, version):
     server_ctx = psk_server(either, version, server_knowing({IDENTITY: KEY}))
-    failed(handshake, server_ctx, psk_client(either, version, client_giving(key=b"k" * 600)))
+    failed(
+        handshake,
+        server_ctx,
+        psk_client(either, version, client_giving(key=b"k" * 600)),
+    )
     assert unraisable == []
 
 
 # ---- setting the callbacks ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method, protocol, message", [
-    ("set_psk_client_callback", "PROTOCOL_TLS_SERVER",
-     "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context"),
-    ("set_psk_server_callback", "PROTOCOL_TLS_CLIENT",
-     "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context"),
-], ids=["client callback", "server callback"])
+@pytest.mark.parametrize(
+    "method, protocol, message",
+    [
+        (
+            "set_psk_client_callback",
+            "PROTOCOL_TLS_SERVER",
+            "Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context",
+        ),
+        (
+            "set_psk_server_callback",
+            "PROTOCOL_TLS_CLIENT",
+            "Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context",
+        ),
+    ],
+    ids=["client callback", "server callback"],
+)
 def test_the_wrong_kind_of_context_is_an_sslerror(either, method, protocol, message):
     ctx = either.SSLContext(getattr(either, protocol))
     with pytest.raises(either.SSLError) as info:
@@ -289,7 +365,9 @@ def test_the_wrong_kind_of_context_is_an_sslerror(either, method, protocol, mess
     assert (info.value.library, info.value.reason) == (None, None)
 
 
-@pytest.mark.parametrize("method", ["set_psk_client_callback", "set_psk_server_callback"])
+@pytest.mark.parametrize(
+    "method", ["set_psk_client_callback", "set_psk_server_callback"]
+)
 @pytest.mark.parametrize("value", [42, "callback"], ids=["int", "str"])
 def test_non_callables_are_type_errors(either, method, value):
     with pytest.warns(DeprecationWarning):
@@ -321,13 +399,21 @@ def test_an_identity_hint_with_a_nul_is_refused(either, protocol):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("identity", ["client\0other", b"client\0other"], ids=["str", "bytes"])
-def test_a_client_identity_with_a_nul_is_refused(handshake, unraisable, version, identity):
+@pytest.mark.parametrize(
+    "identity", ["client\0other", b"client\0other"], ids=["str", "bytes"]
+)
+def test_a_client_identity_with_a_nul_is_refused(
+    handshake, unraisable, version, identity
+):
     """pyssl alone: OpenSSL would send the identity up to the NUL, another
     identity than the callback's (the stdlib sends that one)."""
     identities = []
     server_ctx = psk_server(pyssl, version, server_knowing({"client": KEY}, identities))
-    failed(handshake, server_ctx, psk_client(pyssl, version, client_giving(identity=identity)))
+    failed(
+        handshake,
+        server_ctx,
+        psk_client(pyssl, version, client_giving(identity=identity)),
+    )
     check_report(unraisable, ValueError("embedded null character in the PSK identity"))
     assert identities == []
 
@@ -347,9 +433,13 @@ def test_none_removes_the_client_callback(handshake, certs, either):
 
 def test_none_removes_the_server_callback(handshake, either):
     identities = []
-    server_ctx = psk_server(either, "TLSv1_2", server_knowing({IDENTITY: KEY}, identities))
+    server_ctx = psk_server(
+        either, "TLSv1_2", server_knowing({IDENTITY: KEY}, identities)
+    )
     server_ctx.set_psk_server_callback(None)
-    client, server = failed(handshake, server_ctx, psk_client(either, "TLSv1_2", client_giving()))
+    client, server = failed(
+        handshake, server_ctx, psk_client(either, "TLSv1_2", client_giving())
+    )
     assert identities == []
 
 
@@ -363,7 +453,9 @@ OPENSSL_IDENTITY = "Client_identity"
 @pytest.mark.parametrize("version", VERSIONS)
 def test_pyssl_client_with_openssl_s_server(openssl_server, version):
     flag = "-tls1_2" if version == "TLSv1_2" else "-tls1_3"
-    proc, port = openssl_server("-nocert", "-psk", KEY.hex(), "-psk_hint", "from s_server", flag)
+    proc, port = openssl_server(
+        "-nocert", "-psk", KEY.hex(), "-psk_hint", "from s_server", flag
+    )
     hints = []
     ctx = psk_client(pyssl, version, client_giving(OPENSSL_IDENTITY, hints=hints))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
@@ -388,7 +480,9 @@ def test_a_wrong_key_with_openssl_s_server(openssl_server):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_pyssl_server_with_openssl_s_client(serve, openssl_client, version):
     identities = []
-    ctx = psk_server(pyssl, version, server_knowing({OPENSSL_IDENTITY: KEY}, identities))
+    ctx = psk_server(
+        pyssl, version, server_knowing({OPENSSL_IDENTITY: KEY}, identities)
+    )
 
     def handler(conn):
         with ctx.wrap_socket(conn, server_side=True) as tls:

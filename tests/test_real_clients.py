@@ -38,7 +38,10 @@ def assert_pyssl_did_tls(result, facts=None, socket_class="pyssl.SSLSocket"):
     pyssl's; with _ssl blocked, the stdlib could not even be imported."""
     facts = result if facts is None else facts
     assert (facts["socket"], facts["context"], facts["version"]) == (
-        socket_class, "pyssl.SSLContext", "TLSv1.3")
+        socket_class,
+        "pyssl.SSLContext",
+        "TLSv1.3",
+    )
     if result["setup"] == SETUPS["_ssl-blocked"]:
         assert result["stdlib_ssl_import"] == BLOCKED_IMPORT
 
@@ -46,20 +49,31 @@ def assert_pyssl_did_tls(result, facts=None, socket_class="pyssl.SSLSocket"):
 # ---- asyncio ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [4096, 64 << 20], ids=["round-trip", "64-MiB-both-ways"])
+@pytest.mark.parametrize(
+    "size", [4096, 64 << 20], ids=["round-trip", "64-MiB-both-ways"]
+)
 def test_asyncio_open_connection_to_start_server(setup, certs, size):
-    result = run(setup, "asyncio_echo", ca=certs.ca, server_chain=certs.server_chain, size=size)
+    result = run(
+        setup, "asyncio_echo", ca=certs.ca, server_chain=certs.server_chain, size=size
+    )
     sent = {"bytes": size, "sha256": hashlib.sha256(payload(size)).hexdigest()}
-    assert result["sent"] == result["server received"] == result["client received"] == sent
+    assert (
+        result["sent"] == result["server received"] == result["client received"] == sent
+    )
     assert result["client read after the echo"] == ""
-    assert result["client"].pop("san") == [["DNS", "localhost"], ["IP Address", "127.0.0.1"],
-                                           ["IP Address", "0:0:0:0:0:0:0:1"]]
+    assert result["client"].pop("san") == [
+        ["DNS", "localhost"],
+        ["IP Address", "127.0.0.1"],
+        ["IP Address", "0:0:0:0:0:0:0:1"],
+    ]
     assert_pyssl_did_tls(result, result["client"], "pyssl.SSLObject")
     assert_pyssl_did_tls(result, result["server"], "pyssl.SSLObject")
 
 
 def test_asyncio_start_tls_upgrades_a_plain_connection(setup, certs):
-    result = run(setup, "asyncio_start_tls", ca=certs.ca, server_chain=certs.server_chain)
+    result = run(
+        setup, "asyncio_start_tls", ca=certs.ca, server_chain=certs.server_chain
+    )
     assert result["clear"] == {"client got": "GO", "server got": "STARTTLS"}
     assert result["tls"] == {"client got": "HELLO", "server got": "hello"}
     assert_pyssl_did_tls(result, result["client"], "pyssl.SSLObject")
@@ -80,7 +94,10 @@ VERIFY_FAILURE_RAISED = {
 
 @pytest.fixture(params=HTTP_CLIENTS)
 def http_client(request):
-    if request.param in ("urllib3", "requests") and importlib.util.find_spec(request.param) is None:
+    if (
+        request.param in ("urllib3", "requests")
+        and importlib.util.find_spec(request.param) is None
+    ):
         pytest.skip(f"{request.param} is not installed")
     return request.param
 
@@ -98,7 +115,9 @@ def https_server():
         server.close()
 
 
-@pytest.mark.parametrize("case", ["server-verified", "by-ip-address", "client-cert-required"])
+@pytest.mark.parametrize(
+    "case", ["server-verified", "by-ip-address", "client-cert-required"]
+)
 def test_https_get_with_verification(setup, certs, http_client, https_server, case):
     client_cert = case == "client-cert-required"
     context = server_context(pyssl, certs)
@@ -109,10 +128,19 @@ def test_https_get_with_verification(setup, certs, http_client, https_server, ca
     url = server.url + "path?q=1"
     if case == "by-ip-address":  # no SNI; the address is checked against the IP SANs
         url = url.replace("localhost", "127.0.0.1")
-    result = run(setup, "https_get", client=http_client, url=url, ca=certs.ca,
-                 cert=certs.client_chain if client_cert else None)
-    seen = {"path": "/path?q=1", "client_cert": "pyssl test client" if client_cert else None,
-            "socket": "pyssl.SSLSocket"}
+    result = run(
+        setup,
+        "https_get",
+        client=http_client,
+        url=url,
+        ca=certs.ca,
+        cert=certs.client_chain if client_cert else None,
+    )
+    seen = {
+        "path": "/path?q=1",
+        "client_cert": "pyssl test client" if client_cert else None,
+        "socket": "pyssl.SSLSocket",
+    }
     assert server.seen == [seen]
     assert result["status"] == 200 and result["body"] == seen
     assert_pyssl_did_tls(result)
@@ -125,11 +153,15 @@ def misnamed(tmp_path_factory):
     ca = trustme.CA()
     directory = tmp_path_factory.mktemp("misnamed")
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    ca.issue_cert("wrong.example").private_key_and_cert_chain_pem.write_to_path(str(directory / "server.pem"))
+    ca.issue_cert("wrong.example").private_key_and_cert_chain_pem.write_to_path(
+        str(directory / "server.pem")
+    )
     return str(directory / "ca.pem"), str(directory / "server.pem")
 
 
-def test_https_to_the_wrong_host_fails_verification(setup, http_client, https_server, misnamed):
+def test_https_to_the_wrong_host_fails_verification(
+    setup, http_client, https_server, misnamed
+):
     ca, chain = misnamed
     context = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain)
@@ -137,7 +169,11 @@ def test_https_to_the_wrong_host_fails_verification(setup, http_client, https_se
     result = run(setup, "https_get", client=http_client, url=server.url, ca=ca)
     assert result == {
         "setup": setup,
-        **({"stdlib_ssl_import": BLOCKED_IMPORT} if setup == SETUPS["_ssl-blocked"] else {}),
+        **(
+            {"stdlib_ssl_import": BLOCKED_IMPORT}
+            if setup == SETUPS["_ssl-blocked"]
+            else {}
+        ),
         "raised": VERIFY_FAILURE_RAISED[http_client],
         "error": "pyssl.SSLCertVerificationError",
         "verify_code": 62,  # X509_V_ERR_HOSTNAME_MISMATCH
@@ -151,11 +187,19 @@ def test_https_through_an_https_proxy(setup, certs, client, serve, https_server)
     pytest.importorskip(client)
     target = https_server(server_context(pyssl, certs))
     proxy = serve(connect_proxy(server_context(pyssl, certs)))
-    result = run(setup, "https_via_proxy", client=client, url=target.url + "tunnelled",
-                 proxy=f"https://localhost:{proxy.port}", ca=certs.ca)
+    result = run(
+        setup,
+        "https_via_proxy",
+        client=client,
+        url=target.url + "tunnelled",
+        proxy=f"https://localhost:{proxy.port}",
+        ca=certs.ca,
+    )
     [request] = proxy.join()  # http.client's tunnel speaks HTTP/1.0 before 3.12
     assert request.rsplit(" ", 1)[0] == f"CONNECT localhost:{target.port}"
-    assert target.seen == [{"path": "/tunnelled", "client_cert": None, "socket": "pyssl.SSLSocket"}]
+    assert target.seen == [
+        {"path": "/tunnelled", "client_cert": None, "socket": "pyssl.SSLSocket"}
+    ]
     assert (result["status"], result["body"]) == (200, target.seen[0])
     assert result["transport"] == "urllib3.util.ssltransport.SSLTransport"
     assert_pyssl_did_tls(result, result["tunnel"])
@@ -167,13 +211,25 @@ def test_https_through_an_https_proxy(setup, certs, client, serve, https_server)
 
 def test_smtplib_starttls(setup, certs, serve):
     server = serve(smtp_responder(server_context(pyssl, certs)))
-    result = run(setup, "protocol_client", module="smtplib", port=server.port, ca=certs.ca)
+    result = run(
+        setup, "protocol_client", module="smtplib", port=server.port, ca=certs.ca
+    )
     [seen] = server.join()
     assert seen == {
-        "verbs": ["EHLO clear", "STARTTLS clear", "EHLO TLSv1.3", "MAIL TLSv1.3", "RCPT TLSv1.3",
-                  "DATA TLSv1.3", "QUIT TLSv1.3"],
-        "mail": {"from": "<from@example.org> size=25", "to": ["<to@example.org>"],
-                 "data": ["Subject: hi", "", "over TLS"]},
+        "verbs": [
+            "EHLO clear",
+            "STARTTLS clear",
+            "EHLO TLSv1.3",
+            "MAIL TLSv1.3",
+            "RCPT TLSv1.3",
+            "DATA TLSv1.3",
+            "QUIT TLSv1.3",
+        ],
+        "mail": {
+            "from": "<from@example.org> size=25",
+            "to": ["<to@example.org>"],
+            "data": ["Subject: hi", "", "over TLS"],
+        },
         "socket": "pyssl.SSLSocket",
     }
     assert result["refused"] == {}

@@ -54,8 +54,13 @@ class Authority:
         )  # fmt: skip
 
 
-def leaf(issuer: Authority | None, host: str = "localhost", not_before=NOW - DAY,
-         not_after=NOW + 30 * DAY, key=None):
+def leaf(
+    issuer: Authority | None,
+    host: str = "localhost",
+    not_before=NOW - DAY,
+    not_after=NOW + 30 * DAY,
+    key=None,
+):
     """A server certificate and its key, signed by ``issuer`` (self-signed
     when None)."""
     key = key or ec.generate_private_key(ec.SECP256R1())
@@ -88,7 +93,9 @@ def sha1_leaf(issuer: Authority, directory) -> bytes:
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
         .sign(key, hashes.SHA256())
     )  # fmt: skip
-    (directory / "request.pem").write_bytes(request.public_bytes(serialization.Encoding.PEM))
+    (directory / "request.pem").write_bytes(
+        request.public_bytes(serialization.Encoding.PEM)
+    )
     (directory / "issuer.pem").write_bytes(pem(issuer.cert))
     (directory / "issuer-key.pem").write_bytes(pem(issuer.key))
     (directory / "san.cnf").write_text(
@@ -137,8 +144,12 @@ def pki(tmp_path_factory):
     base = tmp_path_factory.mktemp("refused")
     trusted, other = Authority("pyssl trusted CA"), Authority("pyssl untrusted CA")
     chains = {
-        "expired": pem(*leaf(trusted, not_before=NOW - 60 * DAY, not_after=NOW - 30 * DAY)),
-        "not yet valid": pem(*leaf(trusted, not_before=NOW + 30 * DAY, not_after=NOW + 60 * DAY)),
+        "expired": pem(
+            *leaf(trusted, not_before=NOW - 60 * DAY, not_after=NOW - 30 * DAY)
+        ),
+        "not yet valid": pem(
+            *leaf(trusted, not_before=NOW + 30 * DAY, not_after=NOW + 60 * DAY)
+        ),
         "wrong host": pem(*leaf(trusted, host="elsewhere.example")),
         "self-signed": pem(*leaf(None)),
         "untrusted issuer": pem(*leaf(other)),
@@ -193,20 +204,29 @@ def recording_server(serve, module, chain: str):
     return serve(handler)
 
 
-@pytest.mark.parametrize("how", ["create_default_context", "SSLContext(PROTOCOL_TLS_CLIENT)"])
-@pytest.mark.parametrize("write_first", [False, True], ids=["handshake on connect", "write first"])
+@pytest.mark.parametrize(
+    "how", ["create_default_context", "SSLContext(PROTOCOL_TLS_CLIENT)"]
+)
+@pytest.mark.parametrize(
+    "write_first", [False, True], ids=["handshake on connect", "write first"]
+)
 @pytest.mark.parametrize("case", REFUSALS)
 def test_client_refuses_the_certificate(serve, either, pki, case, write_first, how):
     ca, chains = pki
     if case not in chains:
-        pytest.skip("the openssl program, which makes the SHA-1 certificate, is not installed")
+        pytest.skip(
+            "the openssl program, which makes the SHA-1 certificate, is not installed"
+        )
     code, message, alert = REFUSALS[case]
     server = recording_server(serve, either, chains[case])
     ctx = client_context(either, ca, how)
     with server.connect() as raw:
         with pytest.raises(either.SSLCertVerificationError) as refused:
-            tls = ctx.wrap_socket(raw, server_hostname="localhost",
-                                  do_handshake_on_connect=not write_first)
+            tls = ctx.wrap_socket(
+                raw,
+                server_hostname="localhost",
+                do_handshake_on_connect=not write_first,
+            )
             with tls:
                 tls.sendall(b"secret request")
     error = refused.value
@@ -234,7 +254,9 @@ def test_the_same_server_with_a_good_certificate_gets_the_request(serve, either,
 # ---- verification stays on unless turned off by name ------------------------------------
 
 
-@pytest.mark.parametrize("make", ["create_default_context", "SSLContext(PROTOCOL_TLS_CLIENT)"])
+@pytest.mark.parametrize(
+    "make", ["create_default_context", "SSLContext(PROTOCOL_TLS_CLIENT)"]
+)
 def test_client_contexts_verify_by_default(either, make):
     ctx = either.create_default_context() if make == "create_default_context" else (
         either.SSLContext(either.PROTOCOL_TLS_CLIENT))  # fmt: skip
@@ -260,7 +282,9 @@ def test_cert_none_is_refused_while_names_are_checked(either):
 
 
 @pytest.mark.parametrize("case", ["expired", "untrusted issuer", "wrong host"])
-def test_without_name_checks_the_certificate_is_still_verified(serve, either, pki, case):
+def test_without_name_checks_the_certificate_is_still_verified(
+    serve, either, pki, case
+):
     """check_hostname = False turns off the name check only: an expired or
     untrusted certificate is still refused, one for another host taken."""
     ca, chains = pki
@@ -290,9 +314,15 @@ def test_wrap_socket_keeps_the_contexts_verification(serve, either, pki):
     ca, chains = pki
     server = recording_server(serve, either, chains["good"])
     ctx = client_context(either, ca, "create_default_context")
-    with server.connect(timeout=TIMEOUT) as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect(timeout=TIMEOUT) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.context is ctx
-        assert (tls.context.verify_mode, tls.context.check_hostname) == (either.CERT_REQUIRED, True)
+        assert (tls.context.verify_mode, tls.context.check_hostname) == (
+            either.CERT_REQUIRED,
+            True,
+        )
         assert tls.getpeercert()["subject"] == ((("commonName", "localhost"),),)
         tls.unwrap()
     server.join()

@@ -59,7 +59,10 @@ def send_file(module, certs, server, send, ctx=None, **client_settings):
     it returned once the server has read everything."""
     if ctx is None:
         ctx = client_context(module, certs, **client_settings)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         result = send(tls)
         assert tls.recv(1) == b"!"
     return result
@@ -77,7 +80,9 @@ def test_the_connection_has_the_kernel_tls_methods(certs):
 def test_memory_bios_never_use_kernel_tls(certs):
     ctx = client_context(pyssl, certs)
     ctx.options |= OP_ENABLE_KTLS
-    obj = ctx.wrap_bio(pyssl.MemoryBIO(), pyssl.MemoryBIO(), server_hostname="localhost")
+    obj = ctx.wrap_bio(
+        pyssl.MemoryBIO(), pyssl.MemoryBIO(), server_hostname="localhost"
+    )
     assert obj._sslobj.uses_ktls_for_send() is False
     assert obj._sslobj.uses_ktls_for_recv() is False
 
@@ -90,7 +95,9 @@ def test_the_whole_file_by_send(serve, either, certs, data_file):
 
     def send(tls):
         if hasattr(tls._sslobj, "uses_ktls_for_send"):  # the stdlib's since 3.15
-            assert tls._sslobj.uses_ktls_for_send() is False  # OP_ENABLE_KTLS is not set
+            assert (
+                tls._sslobj.uses_ktls_for_send() is False
+            )  # OP_ENABLE_KTLS is not set
         return tls.sendfile(data_file)
 
     assert send_file(either, certs, server, send) == len(DATA)
@@ -98,11 +105,15 @@ def test_the_whole_file_by_send(serve, either, certs, data_file):
     assert data_file.tell() == len(DATA)
 
 
-@pytest.mark.parametrize("offset, count", [(100, 1000), (70000, None), (0, len(DATA) + 10)])
+@pytest.mark.parametrize(
+    "offset, count", [(100, 1000), (70000, None), (0, len(DATA) + 10)]
+)
 def test_offset_and_count(serve, either, certs, data_file, offset, count):
-    expected = DATA[offset:offset + count] if count else DATA[offset:]
+    expected = DATA[offset : offset + count] if count else DATA[offset:]
     server = reader(serve, either, certs, len(expected))
-    assert send_file(either, certs, server, lambda tls: tls.sendfile(data_file, offset, count)) == len(expected)
+    assert send_file(
+        either, certs, server, lambda tls: tls.sendfile(data_file, offset, count)
+    ) == len(expected)
     assert server.join() == [expected]
     assert data_file.tell() == offset + len(expected)
 
@@ -149,8 +160,12 @@ def test_an_unwrapped_socket_sends_in_clear(serve, either, certs, data_file):
             return recv_exactly(plain, 1000)
 
     server = serve(handler)
-    with server.connect() as raw, client_context(either, certs).wrap_socket(
-            raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_context(either, certs).wrap_socket(
+            raw, server_hostname="localhost"
+        ) as tls,
+    ):
         tls.sendall(b"go")
         tls.unwrap()
         assert tls.sendfile(data_file, 0, 1000) == 1000
@@ -195,11 +210,19 @@ def test_zero_copy_sends_block_by_block(serve, certs, data_file, zero_copy):
     calls, state = zero_copy
     state["sendfile_by"] = by_write(300000)
     server = reader(serve, pyssl, certs, len(DATA) - 5)
-    assert send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file, 5)) == len(DATA) - 5
+    assert (
+        send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file, 5))
+        == len(DATA) - 5
+    )
     assert server.join() == [DATA[5:]]
     # Blocks of the file's size (at most 1 GiB) while no count is given.
-    assert calls == [(5, len(DATA)), (300005, len(DATA)), (600005, len(DATA)),
-                     (900005, len(DATA)), (len(DATA), len(DATA))]
+    assert calls == [
+        (5, len(DATA)),
+        (300005, len(DATA)),
+        (600005, len(DATA)),
+        (900005, len(DATA)),
+        (len(DATA), len(DATA)),
+    ]
     assert data_file.tell() == len(DATA)
 
 
@@ -207,7 +230,10 @@ def test_zero_copy_stops_at_count(serve, certs, data_file, zero_copy):
     calls, state = zero_copy
     state["sendfile_by"] = by_write(4000)
     server = reader(serve, pyssl, certs, 10000)
-    assert send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file, 0, 10000)) == 10000
+    assert (
+        send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file, 0, 10000))
+        == 10000
+    )
     assert server.join() == [DATA[:10000]]
     assert calls == [(0, 10000), (4000, 6000), (8000, 2000)]
     assert data_file.tell() == 10000
@@ -217,7 +243,9 @@ def test_a_first_failure_falls_back_to_send(serve, certs, data_file, zero_copy):
     # Without kernel TLS, the real SSL_sendfile() fails at once.
     calls, _state = zero_copy
     server = reader(serve, pyssl, certs, len(DATA))
-    assert send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file)) == len(DATA)
+    assert send_file(pyssl, certs, server, lambda tls: tls.sendfile(data_file)) == len(
+        DATA
+    )
     assert server.join() == [DATA]
     assert len(calls) == 1
 
@@ -276,7 +304,9 @@ def test_a_non_blocking_socket_is_refused(serve, certs, data_file, zero_copy):
     def send(tls):
         tls.setblocking(False)
         try:
-            with pytest.raises(ValueError, match="non-blocking sockets are not supported"):
+            with pytest.raises(
+                ValueError, match="non-blocking sockets are not supported"
+            ):
                 tls.sendfile(data_file)
         finally:
             tls.settimeout(TIMEOUT)
@@ -329,7 +359,9 @@ def test_sendfile_with_kernel_tls(serve, certs, data_file, monkeypatch, version)
     if problem is not None:
         pytest.skip(problem)
     if not lib.PYSSL_HAS_KTLS:
-        pytest.skip(f"pyssl's {pyssl.OPENSSL_VERSION} was built without kTLS (no enable-ktls)")
+        pytest.skip(
+            f"pyssl's {pyssl.OPENSSL_VERSION} was built without kTLS (no enable-ktls)"
+        )
     calls = []
     real_sendfile = SocketConnection.sendfile
 

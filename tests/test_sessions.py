@@ -52,9 +52,12 @@ def visit(serve, server_ctx, client_ctx, session=None, shutdown=False):
             return result
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname="localhost", session=session
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw, server_hostname="localhost", session=session
+        ) as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
         client = tls.session, tls.session_reused
@@ -88,14 +91,19 @@ def test_no_public_constructor(either):
     cls = either.SSLSession
     with pytest.raises(TypeError) as info:
         cls()
-    assert str(info.value) == f"cannot create '{cls.__module__}.{cls.__name__}' instances"
+    assert (
+        str(info.value) == f"cannot create '{cls.__module__}.{cls.__name__}' instances"
+    )
 
 
 def test_not_subclassable(either):
     cls = either.SSLSession
     with pytest.raises(TypeError) as info:
         type("Session", (cls,), {})
-    assert str(info.value) == f"type '{cls.__module__}.{cls.__name__}' is not an acceptable base type"
+    assert (
+        str(info.value)
+        == f"type '{cls.__module__}.{cls.__name__}' is not an acceptable base type"
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -148,7 +156,10 @@ def test_equality(serve, contexts):
 
 
 def test_each_read_is_a_new_equal_object(serve, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        client_context(either, certs),
+    )
 
     def handler(conn):
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
@@ -156,7 +167,10 @@ def test_each_read_is_a_new_equal_object(serve, certs, either):
             tls.recv(1)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.recv(1)
         one, two = tls.session, tls.session
         assert one == two
@@ -186,7 +200,9 @@ def test_resumption(serve, certs, either, peer, version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_session_nothing_verified_is_not_offered_once_verification_is_required(serve, certs, version):
+def test_a_session_nothing_verified_is_not_offered_once_verification_is_required(
+    serve, certs, version
+):
     """pyssl alone: the stdlib resumes the session, and so skips the
     verification the context now requires."""
     server_ctx = server_context(pyssl, certs)
@@ -205,7 +221,9 @@ def test_a_session_nothing_verified_is_not_offered_once_verification_is_required
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_session_no_host_name_was_checked_for_is_not_offered_to_a_check(serve, certs, version):
+def test_a_session_no_host_name_was_checked_for_is_not_offered_to_a_check(
+    serve, certs, version
+):
     server_ctx = server_context(pyssl, certs)
     client_ctx = limited(client_context(pyssl, certs), pyssl, version)
     client_ctx.check_hostname = False  # the chain verified, no host name checked
@@ -217,7 +235,9 @@ def test_a_session_no_host_name_was_checked_for_is_not_offered_to_a_check(serve,
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_server_that_now_requires_a_certificate_resumes_no_session_without(serve, certs, version):
+def test_a_server_that_now_requires_a_certificate_resumes_no_session_without(
+    serve, certs, version
+):
     """pyssl alone: a stdlib server resumes the session, and so accepts a
     client without the certificate it now requires."""
     server_ctx = server_context(pyssl, certs)
@@ -238,7 +258,9 @@ def test_a_server_that_now_requires_a_certificate_resumes_no_session_without(ser
     with server.connect() as raw:
         try:
             # A TLS 1.3 client learns of the refusal when it reads.
-            with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            with client_ctx.wrap_socket(
+                raw, server_hostname="localhost", session=session
+            ) as tls:
                 tls.recv(1)
         except pyssl.SSLError:
             pass
@@ -251,13 +273,17 @@ def test_a_server_that_now_requires_a_certificate_resumes_no_session_without(ser
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_session_survives_connections_closed_without_shutdown(serve, contexts, version):
+def test_a_session_survives_connections_closed_without_shutdown(
+    serve, contexts, version
+):
     # Every visit() ends without close_notify, which OpenSSL treats as a
     # reason to drop a session; the one taken from the first connection
     # still resumes each later one.
     server_ctx, client_ctx = contexts(version)
     session = visit(serve, server_ctx, client_ctx).session
-    assert [visit(serve, server_ctx, client_ctx, session=session).reused for _ in range(3)] == [True] * 3
+    assert [
+        visit(serve, server_ctx, client_ctx, session=session).reused for _ in range(3)
+    ] == [True] * 3
 
 
 def test_a_tls_1_3_session_before_the_tickets_does_not_resume(serve, contexts):
@@ -269,7 +295,10 @@ def test_a_tls_1_3_session_before_the_tickets_does_not_resume(serve, contexts):
             tls.sendall(b"!")
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         early = tls.session  # the tickets are still unread
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
@@ -297,13 +326,18 @@ def test_session_attribute_of_the_socket_before_connecting(serve, contexts, vers
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_session_set_on_a_connected_socket_before_the_handshake(serve, contexts, version):
+def test_session_set_on_a_connected_socket_before_the_handshake(
+    serve, contexts, version
+):
     server_ctx, client_ctx = contexts(version)
     session = visit(serve, server_ctx, client_ctx).session
     server = serve(lambda conn: visit_handler(server_ctx, conn))
-    with server.connect() as raw, client_ctx.wrap_socket(
-        raw, server_hostname="localhost", do_handshake_on_connect=False
-    ) as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False
+        ) as tls,
+    ):
         assert tls.session is None
         tls.session = session
         assert tls.session == session  # the session the handshake will offer
@@ -328,17 +362,31 @@ def test_wrap_bio_with_a_session(certs, either, peer, version):
 
 
 def test_a_bio_session_resumes_a_socket_connection(serve, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        client_context(either, certs),
+    )
     pair = BioPair(client_ctx, server_ctx).handshake()
     pair.send(b"!", to_server=False)
-    assert visit(serve, server_ctx, client_ctx, session=pair.client.session).reused is True
+    assert (
+        visit(serve, server_ctx, client_ctx, session=pair.client.session).reused is True
+    )
 
 
 # ---- session_stats() -------------------------------------------------------------------
 
 STAT_NAMES = [
-    "number", "connect", "connect_good", "connect_renegotiate", "accept", "accept_good",
-    "accept_renegotiate", "hits", "misses", "timeouts", "cache_full",
+    "number",
+    "connect",
+    "connect_good",
+    "connect_renegotiate",
+    "accept",
+    "accept_good",
+    "accept_renegotiate",
+    "hits",
+    "misses",
+    "timeouts",
+    "cache_full",
 ]
 
 
@@ -376,17 +424,30 @@ def server_without_tickets(module, certs):
 def test_stats_of_a_server_side_session_cache(serve, certs, either):
     # Without tickets a TLS 1.2 server keeps its sessions in its cache
     # ("number"); an id it does not have is a miss.
-    server_ctx, elsewhere = server_without_tickets(either, certs), server_without_tickets(either, certs)
+    server_ctx, elsewhere = (
+        server_without_tickets(either, certs),
+        server_without_tickets(either, certs),
+    )
     client_ctx = limited(client_context(either, certs), either, "TLSv1_2")
     first = visit(serve, server_ctx, client_ctx, shutdown=True)
     assert first.session.has_ticket is False
-    assert visit(serve, server_ctx, client_ctx, session=first.session, shutdown=True).reused is True
+    assert (
+        visit(
+            serve, server_ctx, client_ctx, session=first.session, shutdown=True
+        ).reused
+        is True
+    )
     assert stats(server_ctx) == dict(number=1, accept=2, accept_good=2, hits=1)
-    assert visit(serve, elsewhere, client_ctx, session=first.session, shutdown=True).reused is False
+    assert (
+        visit(serve, elsewhere, client_ctx, session=first.session, shutdown=True).reused
+        is False
+    )
     assert stats(elsewhere) == dict(number=1, accept=1, accept_good=1, misses=1)
 
 
-def test_a_server_side_cache_forgets_sessions_ended_without_shutdown(serve, certs, either):
+def test_a_server_side_cache_forgets_sessions_ended_without_shutdown(
+    serve, certs, either
+):
     # OpenSSL drops a cached session when its connection ends without
     # close_notify (tickets, which the server does not keep, are unaffected).
     server_ctx = server_without_tickets(either, certs)
@@ -440,7 +501,9 @@ KINDS = ["SSLSocket", "SSLObject"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("value", [None, "session", object()], ids=["None", "str", "object"])
+@pytest.mark.parametrize(
+    "value", [None, "session", object()], ids=["None", "str", "object"]
+)
 def test_setting_a_non_session_is_a_type_error(
     session_of, unconnected, either, kind, value
 ):
@@ -466,7 +529,9 @@ def test_wrap_socket_with_a_session_of_another_context(certs, session_of, either
     _client_ctx, session, _server_ctx = session_of
     left, right = socket.socketpair()
     with left, right, pytest.raises(ValueError) as info:
-        client_context(either, certs).wrap_socket(left, server_hostname="localhost", session=session)
+        client_context(either, certs).wrap_socket(
+            left, server_hostname="localhost", session=session
+        )
     assert str(info.value) == "Session refers to a different SSLContext."
 
 
@@ -493,7 +558,12 @@ def test_wrap_bio_refuses_a_session_on_the_server_side(serve, session_of, either
     client_ctx, _session, server_ctx = session_of
     server_session = visit(serve, server_ctx, client_ctx).server_session
     with pytest.raises(ValueError) as info:
-        server_ctx.wrap_bio(either.MemoryBIO(), either.MemoryBIO(), server_side=True, session=server_session)
+        server_ctx.wrap_bio(
+            either.MemoryBIO(),
+            either.MemoryBIO(),
+            server_side=True,
+            session=server_session,
+        )
     assert str(info.value) == "Cannot set session for server-side SSLSocket."
 
 
@@ -510,7 +580,10 @@ def test_no_session_after_the_handshake(serve, session_of, kind):
             tls.recv(1)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         check(tls, session)
         tls.sendall(b".")
     server.join()
@@ -536,7 +609,9 @@ def test_resuming_with_openssl_s_server(openssl_server, certs, version):
     session = None
     for _ in range(2):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            with ctx.wrap_socket(
+                raw, server_hostname="localhost", session=session
+            ) as tls:
                 tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 page = b""
                 while chunk := tls.recv(65536):
@@ -564,11 +639,23 @@ def test_openssl_s_client_resumes_with_a_pyssl_server(serve, certs, version, tmp
     server = serve(handler, connections=2)
     saved = str(tmp_path / "session.pem")
     flag = "-tls1_2" if version == "TLSv1_2" else "-tls1_3"
-    for session_args, expected in ((["-sess_out", saved], b"New, "), (["-sess_in", saved], b"Reused, ")):
-        client = OpenSSLProcess([
-            "s_client", "-connect", f"127.0.0.1:{server.port}", "-CAfile", certs.ca,
-            "-servername", "localhost", flag, *session_args,
-        ])
+    for session_args, expected in (
+        (["-sess_out", saved], b"New, "),
+        (["-sess_in", saved], b"Reused, "),
+    ):
+        client = OpenSSLProcess(
+            [
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{server.port}",
+                "-CAfile",
+                certs.ca,
+                "-servername",
+                "localhost",
+                flag,
+                *session_args,
+            ]
+        )
         try:
             line = client.wait_for(expected)
             client.wait_for(b"hello")

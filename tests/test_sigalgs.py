@@ -31,13 +31,21 @@ import pyssl
 
 ERROR_LOCATION = re.compile(r" \((?:_ssl\.c|pyssl):[^)]*\)$")
 NAMES_IN = "OpenSSL 3.5 names the signature algorithm a handshake used; this is "
-needs_names = pytest.mark.skipif(not openssl_at_least(pyssl, 3, 5), reason=NAMES_IN + pyssl.OPENSSL_VERSION)
-without_names = pytest.mark.skipif(openssl_at_least(pyssl, 3, 5), reason=NAMES_IN + pyssl.OPENSSL_VERSION)
+needs_names = pytest.mark.skipif(
+    not openssl_at_least(pyssl, 3, 5), reason=NAMES_IN + pyssl.OPENSSL_VERSION
+)
+without_names = pytest.mark.skipif(
+    openssl_at_least(pyssl, 3, 5), reason=NAMES_IN + pyssl.OPENSSL_VERSION
+)
 
 
 def sigalgs_module(name):
-    return module_offering(name, "SSLContext", "set_server_sigalgs",
-                           "signature algorithm API (new in 3.15)")
+    return module_offering(
+        name,
+        "SSLContext",
+        "set_server_sigalgs",
+        "signature algorithm API (new in 3.15)",
+    )
 
 
 @pytest.fixture(params=["pyssl", "stdlib"])
@@ -85,20 +93,30 @@ def test_each_name_is_on_the_stdlib_s_layer():
 # ---- get_sigalgs() ---------------------------------------------------------------
 
 
-@pytest.mark.skipif(openssl_at_least(pyssl, 3, 4),
-                    reason="OpenSSL 3.4 lists its signature algorithms; this is " + pyssl.OPENSSL_VERSION)
+@pytest.mark.skipif(
+    openssl_at_least(pyssl, 3, 4),
+    reason="OpenSSL 3.4 lists its signature algorithms; this is "
+    + pyssl.OPENSSL_VERSION,
+)
 def test_get_sigalgs_needs_openssl_3_4():
     with pytest.raises(NotImplementedError, match="OpenSSL 3.4"):
         pyssl.get_sigalgs()
 
 
-@pytest.mark.skipif(not openssl_at_least(pyssl, 3, 4),
-                    reason="get_sigalgs() needs OpenSSL 3.4; this is " + pyssl.OPENSSL_VERSION)
+@pytest.mark.skipif(
+    not openssl_at_least(pyssl, 3, 4),
+    reason="get_sigalgs() needs OpenSSL 3.4; this is " + pyssl.OPENSSL_VERSION,
+)
 def test_get_sigalgs_lists_what_the_setters_take():
     names = pyssl.get_sigalgs()
     assert all(type(name) is str and name for name in names)
     assert len(set(names)) == len(names)
-    assert {"ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256", "rsa_pkcs1_sha256", "ed25519"} <= set(names)
+    assert {
+        "ecdsa_secp256r1_sha256",
+        "rsa_pss_rsae_sha256",
+        "rsa_pkcs1_sha256",
+        "ed25519",
+    } <= set(names)
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
     for name in names:
         assert ctx.set_client_sigalgs(name) is None
@@ -112,14 +130,23 @@ SETTERS = ["set_client_sigalgs", "set_server_sigalgs"]
 
 
 @pytest.mark.parametrize("setter", SETTERS)
-@pytest.mark.parametrize("sigalgs", ["ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256:ed25519", "ECDSA+SHA256:RSA-PSS+SHA384"])
+@pytest.mark.parametrize(
+    "sigalgs",
+    [
+        "ecdsa_secp256r1_sha256",
+        "rsa_pss_rsae_sha256:ed25519",
+        "ECDSA+SHA256:RSA-PSS+SHA384",
+    ],
+)
 def test_the_setters_take_openssl_lists(either, setter, sigalgs):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     assert getattr(ctx, setter)(sigalgs) is None
 
 
 @pytest.mark.parametrize("setter", SETTERS)
-@pytest.mark.parametrize("sigalgs", ["", "FOO", "ecdsa_secp256r1_sha256:FOO", "ECDSA+MD4", ":"])
+@pytest.mark.parametrize(
+    "sigalgs", ["", "FOO", "ecdsa_secp256r1_sha256:FOO", "ECDSA+MD4", ":"]
+)
 def test_an_unknown_algorithm_is_an_sslerror(either, setter, sigalgs):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     with pytest.raises(either.SSLError) as info:
@@ -157,8 +184,13 @@ def test_server_sigalgs_the_server_cannot_satisfy_fail_the_handshake(either, cer
         BioPair(client_ctx, server_ctx).handshake()
 
 
-@pytest.mark.parametrize("allowed, sent", [("ecdsa_secp384r1_sha384", False), ("ecdsa_secp256r1_sha256", True)])
-def test_client_sigalgs_decide_whether_the_client_can_authenticate(either, certs, allowed, sent):
+@pytest.mark.parametrize(
+    "allowed, sent",
+    [("ecdsa_secp384r1_sha384", False), ("ecdsa_secp256r1_sha256", True)],
+)
+def test_client_sigalgs_decide_whether_the_client_can_authenticate(
+    either, certs, allowed, sent
+):
     # The client's key is on P-256: in TLS 1.3 the curve is part of the scheme.
     client_ctx, server_ctx = contexts(either, certs, client_auth=True)
     server_ctx.set_client_sigalgs(allowed)
@@ -220,13 +252,27 @@ PSS = "rsa_pss_rsae_sha{}".format
         # What the client accepts from the server, and, without a list of
         # its own for client authentication, signs with itself.
         ({"client": {"set_server_sigalgs": PSS(384)}}, (PSS(384), PSS(384))),
-        ({"client": {"set_server_sigalgs": PSS(384), "set_client_sigalgs": PSS(512)}}, (PSS(512), PSS(384))),
+        (
+            {
+                "client": {
+                    "set_server_sigalgs": PSS(384),
+                    "set_client_sigalgs": PSS(512),
+                }
+            },
+            (PSS(512), PSS(384)),
+        ),
     ],
     ids=["defaults", "server-asks", "client-accepts", "client-both"],
 )
-def test_rsa_signatures_follow_the_lists(either, rsa_certs, version, settings, expected):
-    client_ctx, server_ctx = contexts(either, rsa_certs, client_auth=True,
-                                      maximum_version=getattr(either.TLSVersion, version))
+def test_rsa_signatures_follow_the_lists(
+    either, rsa_certs, version, settings, expected
+):
+    client_ctx, server_ctx = contexts(
+        either,
+        rsa_certs,
+        client_auth=True,
+        maximum_version=getattr(either.TLSVersion, version),
+    )
     for side, ctx in (("client", client_ctx), ("server", server_ctx)):
         for setter, value in settings.get(side, {}).items():
             getattr(ctx, setter)(value)
@@ -237,7 +283,9 @@ def test_rsa_signatures_follow_the_lists(either, rsa_certs, version, settings, e
 
 @needs_names
 def test_tls_1_2_pkcs1_signature(either, rsa_certs):
-    client_ctx, server_ctx = contexts(either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2)
+    client_ctx, server_ctx = contexts(
+        either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2
+    )
     server_ctx.set_server_sigalgs("rsa_pkcs1_sha384")  # what the server may use
     pair = BioPair(client_ctx, server_ctx).handshake()
     assert sigalgs_of(pair) == {(None, "rsa_pkcs1_sha384")}
@@ -245,15 +293,22 @@ def test_tls_1_2_pkcs1_signature(either, rsa_certs):
 
 @needs_names
 def test_nothing_signed_in_an_rsa_key_transport(either, rsa_certs):
-    client_ctx, server_ctx = contexts(either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2)
+    client_ctx, server_ctx = contexts(
+        either, rsa_certs, maximum_version=either.TLSVersion.TLSv1_2
+    )
     for ctx in (client_ctx, server_ctx):
         ctx.set_ciphers("AES128-GCM-SHA256")
     pair = BioPair(client_ctx, server_ctx).handshake()
     # The client got no signed key exchange. OpenSSL picks a scheme for the
     # server's certificate all the same, and reports it on the server side.
-    assert {(pair.client.client_sigalg(), pair.client.server_sigalg()),
-            (pair.client._sslobj.client_sigalg(), pair.client._sslobj.server_sigalg())} == {(None, None)}
-    assert (pair.server.client_sigalg(), pair.server.server_sigalg()) == (None, PSS(256))
+    assert {
+        (pair.client.client_sigalg(), pair.client.server_sigalg()),
+        (pair.client._sslobj.client_sigalg(), pair.client._sslobj.server_sigalg()),
+    } == {(None, None)}
+    assert (pair.server.client_sigalg(), pair.server.server_sigalg()) == (
+        None,
+        PSS(256),
+    )
 
 
 @needs_names
@@ -269,7 +324,9 @@ def test_nothing_signed_in_a_resumed_session(either, certs):
 
 @needs_names
 def test_sockets_and_post_handshake_authentication(serve, certs):
-    client_ctx, server_ctx = contexts(pyssl, certs, client_auth=True, post_handshake_auth=True)
+    client_ctx, server_ctx = contexts(
+        pyssl, certs, client_auth=True, post_handshake_auth=True
+    )
     server_ctx.post_handshake_auth = True
 
     def probe(tls):
@@ -285,20 +342,32 @@ def test_sockets_and_post_handshake_authentication(serve, certs):
             return before, probe(tls)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
         tls.sendall(b".")
         client_after = probe(tls)
     [(server_before, server_after)] = server.join()
     assert server_before == (None, "ecdsa_secp256r1_sha256", None)
-    assert server_after == client_after == ("ecdsa_secp256r1_sha256", "ecdsa_secp256r1_sha256",
-                                            "ecdsa_secp256r1_sha256")
+    assert (
+        server_after
+        == client_after
+        == (
+            "ecdsa_secp256r1_sha256",
+            "ecdsa_secp256r1_sha256",
+            "ecdsa_secp256r1_sha256",
+        )
+    )
 
 
 def test_a_socket_without_tls_has_none(either, certs):
     with socket.socket() as sock:
-        with client_context(either, certs).wrap_socket(sock, server_hostname="localhost") as tls:
+        with client_context(either, certs).wrap_socket(
+            sock, server_hostname="localhost"
+        ) as tls:
             assert (tls.client_sigalg(), tls.server_sigalg()) == (None, None)
 
 
@@ -306,8 +375,12 @@ def test_a_socket_without_tls_has_none(either, certs):
 
 
 @needs_openssl
-@pytest.mark.parametrize("sigalgs, digest", [(None, "SHA256"), ("rsa_pss_rsae_sha384", "SHA384")])
-def test_s_client_sees_the_signature_a_pyssl_server_chose(serve, openssl_client, rsa_certs, sigalgs, digest):
+@pytest.mark.parametrize(
+    "sigalgs, digest", [(None, "SHA256"), ("rsa_pss_rsae_sha384", "SHA384")]
+)
+def test_s_client_sees_the_signature_a_pyssl_server_chose(
+    serve, openssl_client, rsa_certs, sigalgs, digest
+):
     ctx = server_context(pyssl, rsa_certs)
     if sigalgs is not None:
         ctx.set_server_sigalgs(sigalgs)
@@ -341,6 +414,9 @@ def test_pyssl_client_names_s_server_s_signature(openssl_server, certs):
     ctx = client_context(pyssl, certs)
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert (tls.client_sigalg(), tls.server_sigalg()) == (None, "ecdsa_secp256r1_sha256")
+            assert (tls.client_sigalg(), tls.server_sigalg()) == (
+                None,
+                "ecdsa_secp256r1_sha256",
+            )
             tls.sendall(b"signed\n")
             proc.wait_for(b"signed")

@@ -56,13 +56,17 @@ NAMES = {
 
 @pytest.mark.parametrize("setter", SETTERS)
 @pytest.mark.parametrize("case", NAMES)
-def test_callback_receives_socket_name_and_context(serve, certs, either, peer, setter, case):
+def test_callback_receives_socket_name_and_context(
+    serve, certs, either, peer, setter, case
+):
     given, expected = NAMES[case]
     server_ctx = server_context(either, certs)
     calls = []
     install(server_ctx, setter, recording(calls))
     client_ctx = client_context(peer, certs, check_hostname=False)
-    sockets = converse(serve, server_ctx, client_ctx, lambda tls: tls, server_hostname=given)
+    sockets = converse(
+        serve, server_ctx, client_ctx, lambda tls: tls, server_hostname=given
+    )
     [(sock, name, ctx)] = calls
     assert sock is sockets[0]
     assert isinstance(sock, either.SSLSocket)
@@ -127,11 +131,15 @@ def switching_server(module, certs, second_server, setter):
 
 
 @pytest.mark.parametrize("setter", SETTERS)
-def test_switching_the_context_switches_the_certificate(serve, certs, either, peer, second_server, setter):
+def test_switching_the_context_switches_the_certificate(
+    serve, certs, either, peer, second_server, setter
+):
     first, second = switching_server(either, certs, second_server, setter)
     client_ctx = client_context(peer, certs)
     client_ctx.load_verify_locations(second_server[2])
-    server_end, client_end = converse(serve, first, client_ctx, lambda tls: (tls.context, peer_der(tls)))
+    server_end, client_end = converse(
+        serve, first, client_ctx, lambda tls: (tls.context, peer_der(tls))
+    )
     assert server_end[0] is second
     assert client_end[1] == der_of(second_server[1])
 
@@ -146,7 +154,9 @@ def test_switching_the_context_of_an_sslobject(certs, either, second_server):
 
 
 @needs_openssl
-def test_openssl_s_client_sees_the_switched_certificate(serve, certs, openssl_client, second_server):
+def test_openssl_s_client_sees_the_switched_certificate(
+    serve, certs, openssl_client, second_server
+):
     first, _second = switching_server(pyssl, certs, second_server, "sni_callback")
 
     def handler(conn):
@@ -182,9 +192,15 @@ def refused(handshake, server_ctx, client_ctx):
 
 @pytest.mark.parametrize("setter", SETTERS)
 @pytest.mark.parametrize("alert", ALERTS)
-def test_returning_an_alert_refuses_the_handshake(handshake, certs, either, peer, setter, alert):
+def test_returning_an_alert_refuses_the_handshake(
+    handshake, certs, either, peer, setter, alert
+):
     server_ctx = server_context(either, certs)
-    install(server_ctx, setter, lambda sock, name, ctx: getattr(either, f"ALERT_DESCRIPTION_{alert}"))
+    install(
+        server_ctx,
+        setter,
+        lambda sock, name, ctx: getattr(either, f"ALERT_DESCRIPTION_{alert}"),
+    )
     client, server = refused(handshake, server_ctx, client_context(peer, certs))
     assert type(client) is peer.SSLError
     assert (client.library, client.reason) == ("SSL", ALERTS[alert])
@@ -197,7 +213,9 @@ def test_returning_an_alert_refuses_the_handshake(handshake, certs, either, peer
 @needs_openssl
 def test_openssl_s_client_receives_the_alert(serve, certs, openssl_client):
     server_ctx = server_context(pyssl, certs)
-    server_ctx.sni_callback = lambda sock, name, ctx: pyssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+    server_ctx.sni_callback = lambda sock, name, ctx: (
+        pyssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+    )
 
     def handler(conn):
         with pytest.raises(pyssl.SSLError):
@@ -245,7 +263,9 @@ FAILURES = {
 
 @pytest.mark.parametrize("setter", SETTERS)
 @pytest.mark.parametrize("failure", FAILURES)
-def test_a_failing_callback_fails_the_handshake(handshake, certs, either, peer, unraisable, setter, failure):
+def test_a_failing_callback_fails_the_handshake(
+    handshake, certs, either, peer, unraisable, setter, failure
+):
     callback, reason, error = FAILURES[failure]
     server_ctx = server_context(either, certs)
     install(server_ctx, setter, callback)
@@ -259,7 +279,9 @@ def test_a_failing_callback_fails_the_handshake(handshake, certs, either, peer, 
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_the_failure_is_the_cause_of_the_servers_error(handshake, certs, unraisable, failure):
+def test_the_failure_is_the_cause_of_the_servers_error(
+    handshake, certs, unraisable, failure
+):
     # pyssl alone: the stdlib reports the exception to sys.unraisablehook
     # and nowhere else.
     callback, _reason, error = FAILURES[failure]
@@ -280,7 +302,9 @@ def test_a_failing_callback_fails_an_sslobject_handshake(certs, either, unraisab
 
 def test_the_next_connection_is_not_affected(handshake, certs, either, unraisable):
     answers = iter([raising, lambda sock, name, ctx: None])
-    server_ctx = server_context(either, certs, sni_callback=lambda *args: next(answers)(*args))
+    server_ctx = server_context(
+        either, certs, sni_callback=lambda *args: next(answers)(*args)
+    )
     client_ctx = client_context(either, certs)
     refused(handshake, server_ctx, client_ctx)
     assert handshake(server_ctx, client_ctx) == ("TLSv1.3", "TLSv1.3")
@@ -300,7 +324,9 @@ def test_client_contexts_take_no_callback(either, setter):
 
 
 @pytest.mark.parametrize("setter", SETTERS)
-@pytest.mark.parametrize("value", [42, "callback", b"callback"], ids=["int", "str", "bytes"])
+@pytest.mark.parametrize(
+    "value", [42, "callback", b"callback"], ids=["int", "str", "bytes"]
+)
 def test_non_callables_are_type_errors(either, setter, value):
     ctx = either.SSLContext(either.PROTOCOL_TLS_SERVER)
     with pytest.raises(TypeError) as info:
@@ -327,7 +353,10 @@ def test_none_removes_the_callback(handshake, certs, either, setter):
     install(server_ctx, setter, recording(calls))
     install(server_ctx, setter, None)
     assert server_ctx.sni_callback is None
-    assert handshake(server_ctx, client_context(either, certs)) == ("TLSv1.3", "TLSv1.3")
+    assert handshake(server_ctx, client_context(either, certs)) == (
+        "TLSv1.3",
+        "TLSv1.3",
+    )
     assert calls == []
 
 
@@ -341,4 +370,3 @@ def test_server_contexts_of_protocol_tls_take_a_callback(serve, certs, either):
     server_ctx.sni_callback = recording(calls)
     converse(serve, server_ctx, client_context(either, certs), lambda tls: None)
     assert [name for _sock, name, _ctx in calls] == ["localhost"]
-

@@ -23,21 +23,28 @@ import pyssl
 
 
 def test_context_is_the_wrapping_context(serve, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        client_context(either, certs),
+    )
     ends = converse(serve, server_ctx, client_ctx, lambda tls: tls.context)
     assert ends[0] is server_ctx
     assert ends[1] is client_ctx
 
 
 @pytest.mark.parametrize("client_module", ["pyssl", "stdlib"])
-def test_assigning_a_context_switches_the_certificate(serve, certs, either, second_server, client_module):
+def test_assigning_a_context_switches_the_certificate(
+    serve, certs, either, second_server, client_module
+):
     chain, cert, ca = second_server
     first = server_context(either, certs)
     second = either.SSLContext(either.PROTOCOL_TLS_SERVER)
     second.load_cert_chain(chain)
 
     def handler(conn):
-        with first.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+        with first.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        ) as tls:
             assert tls.context is first
             tls.context = second
             assert tls.context is second
@@ -49,7 +56,10 @@ def test_assigning_a_context_switches_the_certificate(serve, certs, either, seco
     server = serve(handler)
     ctx = client_context(module_named(client_module), certs)
     ctx.load_verify_locations(ca)  # trusts both certificates
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         received = tls.getpeercert(binary_form=True)
         tls.sendall(b"?")
         assert tls.recv(1) == b"!"
@@ -58,20 +68,29 @@ def test_assigning_a_context_switches_the_certificate(serve, certs, either, seco
     assert received != der_of(certs.server_cert)
 
 
-def test_without_assignment_the_first_certificate_is_used(serve, certs, either, second_server):
+def test_without_assignment_the_first_certificate_is_used(
+    serve, certs, either, second_server
+):
     # The counterpart of the test above: the certificate does depend on
     # the context.
     ctx = client_context(either, certs)
     ctx.load_verify_locations(second_server[2])
-    ders = converse(serve, server_context(either, certs), ctx, lambda tls: tls.getpeercert(True))
+    ders = converse(
+        serve, server_context(either, certs), ctx, lambda tls: tls.getpeercert(True)
+    )
     assert ders[1] == der_of(certs.server_cert)
 
 
-@pytest.mark.parametrize("value", [None, "context", object()], ids=["None", "str", "object"])
+@pytest.mark.parametrize(
+    "value", [None, "context", object()], ids=["None", "str", "object"]
+)
 def test_assigning_a_non_context_is_a_type_error(certs, either, value):
     ctx = server_context(either, certs)
     left, right = socket.socketpair()
-    with right, ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls:
+    with (
+        right,
+        ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls,
+    ):
         with pytest.raises(TypeError) as info:
             tls.context = value
         assert str(info.value) == "The value must be a SSLContext"
@@ -82,7 +101,10 @@ def test_failed_assignment_keeps_the_context(certs):
     # leaving a socket whose .context is not its context.
     ctx = server_context(pyssl, certs)
     left, right = socket.socketpair()
-    with right, ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls:
+    with (
+        right,
+        ctx.wrap_socket(left, server_side=True, do_handshake_on_connect=False) as tls,
+    ):
         with pytest.raises(TypeError):
             tls.context = "context"
         assert tls.context is ctx
@@ -92,8 +114,12 @@ def test_failed_assignment_keeps_the_context(certs):
 
 
 def test_server_side(serve, certs, either):
-    ends = converse(serve, server_context(either, certs), client_context(either, certs),
-                    lambda tls: tls.server_side)
+    ends = converse(
+        serve,
+        server_context(either, certs),
+        client_context(either, certs),
+        lambda tls: tls.server_side,
+    )
     assert ends == (True, False)
     assert all(type(end) is bool for end in ends)
 
@@ -128,20 +154,28 @@ def hostname(tls):
 )
 def test_server_hostname_and_the_sni_sent(serve, certs, either, given, expected, sni):
     server_ctx, names = sni_recording_context(certs)
-    client_ctx = client_context(either, certs, check_hostname=False)  # the names are not all the certificate's
+    client_ctx = client_context(
+        either, certs, check_hostname=False
+    )  # the names are not all the certificate's
     ends = converse(serve, server_ctx, client_ctx, hostname, server_hostname=given)
     assert ends == (None, expected)
     assert names == [sni]
 
 
 def test_server_hostname_is_none_on_server_sockets(serve, certs, either):
-    ends = converse(serve, server_context(either, certs), client_context(either, certs), hostname)
+    ends = converse(
+        serve, server_context(either, certs), client_context(either, certs), hostname
+    )
     assert ends == (None, "localhost")
 
 
 @pytest.mark.parametrize(
     "given, error",
-    [("a..b", UnicodeError), ("x" * 64 + ".org", UnicodeError), (b"caf\xc3\xa9.org", UnicodeDecodeError)],
+    [
+        ("a..b", UnicodeError),
+        ("x" * 64 + ".org", UnicodeError),
+        (b"caf\xc3\xa9.org", UnicodeDecodeError),
+    ],
     ids=["empty label", "64-character label", "non-ASCII bytes"],
 )
 def test_names_without_an_a_label_are_refused(certs, either, given, error):

@@ -28,7 +28,10 @@ def echo(tls):
             # and later may also fail to send the alert about the EOF, which
             # the stdlib before CPython gh-127257 reports as
             # SSLError("[SYS] unknown error").
-            if isinstance(exc, ConnectionError) or getattr(exc, "library", None) == "SYS":
+            if (
+                isinstance(exc, ConnectionError)
+                or getattr(exc, "library", None) == "SYS"
+            ):
                 return
             raise
         if not data:
@@ -181,7 +184,9 @@ def test_recv_into_nbytes_zero_means_the_whole_buffer(serve_tls, certs, either):
 
 
 @pytest.mark.parametrize("size", [2**63, -(2**63) - 1])
-def test_a_read_size_beyond_ssize_t_is_an_overflow_error(serve_tls, certs, either, size):
+def test_a_read_size_beyond_ssize_t_is_an_overflow_error(
+    serve_tls, certs, either, size
+):
     server = serve_tls(either, echo)
     with connect_tls(either, certs, server) as tls:
         with pytest.raises(OverflowError):
@@ -243,7 +248,9 @@ def test_zero_length_operations(serve_tls, certs, either):
     server.join()
 
 
-def test_sendall_of_nothing_writes_nothing_even_after_the_peer_closed(serve_tls, certs, either):
+def test_sendall_of_nothing_writes_nothing_even_after_the_peer_closed(
+    serve_tls, certs, either
+):
     """sendall(b"") makes no SSL_write: after the peer's EOF an empty
     SSL_write fails (BAD_LENGTH), and sendall() of nothing must not."""
     outcome = []

@@ -86,7 +86,8 @@ def test_a_server_context_refuses_a_client_socket(either, certs):
     left, right = socket.socketpair()
     with left, right:
         with pytest.raises(
-            either.SSLError, match="Cannot create a client socket with a PROTOCOL_TLS_SERVER context"
+            either.SSLError,
+            match="Cannot create a client socket with a PROTOCOL_TLS_SERVER context",
         ):
             ctx.wrap_socket(left, do_handshake_on_connect=False)
         # The socket was taken over, then closed.
@@ -514,7 +515,9 @@ def test_close_after_calls_of_every_kind_still_frees_the_layer_in_one_call(
     server.join()
 
 
-def test_close_reports_a_descriptor_closed_behind_its_back(connected_pair, certs, either):
+def test_close_reports_a_descriptor_closed_behind_its_back(
+    connected_pair, certs, either
+):
     raw, _ = connected_pair
     tls = client_context(either, certs).wrap_socket(
         raw, server_hostname="localhost", do_handshake_on_connect=False
@@ -527,4 +530,3 @@ def test_close_reports_a_descriptor_closed_behind_its_back(connected_pair, certs
     assert caught.value.errno == errno.EBADF
     assert tls.fileno() == -1
     tls.close()  # closed now: harmless
-

@@ -65,7 +65,10 @@ class TakingTurns:
     def __init__(self, tls, module):
         self.tls = tls
         self.lock = threading.Lock()
-        self.want_read, self.want_write = module.SSLWantReadError, module.SSLWantWriteError
+        self.want_read, self.want_write = (
+            module.SSLWantReadError,
+            module.SSLWantWriteError,
+        )
         self.deadline = time.monotonic() + TIMEOUT * 4
 
     def call(self, method, *args):
@@ -83,10 +86,16 @@ class TakingTurns:
 
 
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
-def test_reader_and_writer_threads_taking_turns_lose_nothing(serve_tls, certs, either, version):
+def test_reader_and_writer_threads_taking_turns_lose_nothing(
+    serve_tls, certs, either, version
+):
     server = serve_tls(either, echo)
-    ctx = client_context(either, certs, maximum_version=getattr(either.TLSVersion, version))
-    with ctx.wrap_socket(server.connect(timeout=TIMEOUT), server_hostname="localhost") as tls:
+    ctx = client_context(
+        either, certs, maximum_version=getattr(either.TLSVersion, version)
+    )
+    with ctx.wrap_socket(
+        server.connect(timeout=TIMEOUT), server_hostname="localhost"
+    ) as tls:
         assert tls.version() == version.replace("_", ".")
         tls.setblocking(False)
         turns = TakingTurns(tls, either)
@@ -96,7 +105,7 @@ def test_reader_and_writer_threads_taking_turns_lose_nothing(serve_tls, certs, e
             for _ in range(TOTAL // CHUNK):
                 view = memoryview(PATTERN)
                 while view:
-                    view = view[turns.call(tls.send, view):]
+                    view = view[turns.call(tls.send, view) :]
 
         def read():
             while len(received) < TOTAL:
@@ -110,7 +119,9 @@ def test_reader_and_writer_threads_taking_turns_lose_nothing(serve_tls, certs, e
 
 
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
-def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, certs, version):
+def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(
+    serve_tls, certs, version
+):
     """One thread is inside recv(), between a record's header and its body,
     when another closes the socket and a new connection gets the same
     descriptor number. The read must not go on with the new connection:
@@ -132,7 +143,9 @@ def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, c
     with socket.create_server(("127.0.0.1", 0)) as listener:
         read = HeldCall(server, certs, version, "read", "recv", 100)
         read.tls.close()
-        with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as bystander:
+        with socket.create_connection(
+            listener.getsockname(), timeout=TIMEOUT
+        ) as bystander:
             # The system gives the lowest free number, which is another one
             # when a descriptor was freed in between (the garbage collector
             # of an earlier test): then the new connection is put on it.
@@ -155,7 +168,9 @@ def test_socket_closed_under_a_read_is_not_replaced_by_the_next_one(serve_tls, c
 
 
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
-def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(serve_tls, certs, version):
+def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(
+    serve_tls, certs, version
+):
     """One thread is inside sendall(), its record made but not yet sent,
     when another closes the socket and a new connection gets the same
     descriptor number: the record must not go out on the new connection.
@@ -189,7 +204,11 @@ def test_socket_closed_under_a_write_is_not_replaced_by_the_next_one(serve_tls, 
 
 # Where the thread that holds the call is, once it waits: the function of
 # its innermost Python frame.
-WAITING_IN = {"recv": "read", "recv with a timeout": "_ready", "do_handshake": "_handshake_steps"}
+WAITING_IN = {
+    "recv": "read",
+    "recv with a timeout": "_ready",
+    "do_handshake": "_handshake_steps",
+}
 
 
 @pytest.mark.parametrize("call", list(WAITING_IN))
@@ -279,21 +298,29 @@ class HeldCall:
         self.armed = threading.Event()
         self.at_header = threading.Event()
         self.released = threading.Event()
-        ctx = client_context(pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version))
+        ctx = client_context(
+            pyssl, certs, maximum_version=getattr(pyssl.TLSVersion, version)
+        )
         ctx._msg_callback = self._on_message
         self.direction = direction
-        self.tls = ctx.wrap_socket(server.connect(timeout=None), server_hostname="localhost")
+        self.tls = ctx.wrap_socket(
+            server.connect(timeout=None), server_hostname="localhost"
+        )
         self.number = self.tls.fileno()
         self.outcome = []
         method = getattr(self.tls, call)
-        self.thread = threading.Thread(target=lambda: self.outcome.append(result_of(method, *args)))
+        self.thread = threading.Thread(
+            target=lambda: self.outcome.append(result_of(method, *args))
+        )
         self.armed.set()
         self.thread.start()
         assert self.at_header.wait(TIMEOUT)
 
     def _on_message(self, conn, direction, version_, content_type, message_type, data):
         if self.armed.is_set() and (direction, int(content_type), data[:1]) == (
-            self.direction, 0x100, b"\x17"
+            self.direction,
+            0x100,
+            b"\x17",
         ):
             self.armed.clear()
             self.at_header.set()

@@ -38,7 +38,11 @@ def client_ctx(module):
 def store_view(ctx):
     """What a context's store shows: the counts, and the CA certificates
     (dicts and DER) in order."""
-    return ctx.cert_store_stats(), ctx.get_ca_certs(), ctx.get_ca_certs(binary_form=True)
+    return (
+        ctx.cert_store_stats(),
+        ctx.get_ca_certs(),
+        ctx.get_ca_certs(binary_form=True),
+    )
 
 
 def pem(path) -> str:
@@ -98,11 +102,20 @@ def crl_pem(ca: trustme.CA, revoked_serial: int = 0x1234) -> str:
     key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
     issuer = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
     now = datetime.datetime(2025, 1, 1)
-    revoked = (x509.RevokedCertificateBuilder().serial_number(revoked_serial)
-               .revocation_date(now).build())
-    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer).last_update(now)
-           .next_update(now + datetime.timedelta(days=3650)).add_revoked_certificate(revoked)
-           .sign(key, hashes.SHA256()))
+    revoked = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(revoked_serial)
+        .revocation_date(now)
+        .build()
+    )
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(now)
+        .next_update(now + datetime.timedelta(days=3650))
+        .add_revoked_certificate(revoked)
+        .sign(key, hashes.SHA256())
+    )
     return crl.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -110,9 +123,21 @@ def trusted_certificate_pem(path: str) -> str:
     """The certificate in ``path`` as a TRUSTED CERTIFICATE block (with
     trust settings: serverAuth trusted, emailProtection rejected)."""
     return subprocess.run(
-        [OPENSSL or "openssl", "x509", "-in", path, "-addtrust", "serverAuth",
-         "-addreject", "emailProtection", "-setalias", "pyssl test"],
-        capture_output=True, text=True, check=True,
+        [
+            OPENSSL or "openssl",
+            "x509",
+            "-in",
+            path,
+            "-addtrust",
+            "serverAuth",
+            "-addreject",
+            "emailProtection",
+            "-setalias",
+            "pyssl test",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -149,7 +174,9 @@ def mixed_bundle(tmp_path_factory) -> str:
 # ---- the same store as the stdlib's -----------------------------------------------
 
 
-def test_default_context_holds_what_the_stdlibs_holds(stdlib_on_the_same_openssl, default_ca_file):
+def test_default_context_holds_what_the_stdlibs_holds(
+    stdlib_on_the_same_openssl, default_ca_file
+):
     stdlib = stdlib_on_the_same_openssl
     default_ca_file(system_bundle())
     expected = store_view(stdlib.create_default_context())
@@ -164,7 +191,9 @@ def test_default_context_holds_what_the_stdlibs_holds(stdlib_on_the_same_openssl
 
 
 @pytest.mark.parametrize("bundle", ["system", "mixed"])
-def test_cafile_loads_what_the_stdlib_loads(stdlib_on_the_same_openssl, mixed_bundle, bundle):
+def test_cafile_loads_what_the_stdlib_loads(
+    stdlib_on_the_same_openssl, mixed_bundle, bundle
+):
     stdlib = stdlib_on_the_same_openssl
     path = system_bundle() if bundle == "system" else mixed_bundle
     expected = client_ctx(stdlib)
@@ -180,7 +209,8 @@ def test_cafile_loads_what_the_stdlib_loads(stdlib_on_the_same_openssl, mixed_bu
 
 
 def test_a_store_that_held_something_gets_what_the_stdlibs_gets(
-        stdlib_on_the_same_openssl, mixed_bundle, certs):
+    stdlib_on_the_same_openssl, mixed_bundle, certs
+):
     """Loads into a store that is not empty add one by one, as OpenSSL
     does: the same store, in contents and order, whichever load came
     first."""
@@ -203,8 +233,9 @@ def test_a_store_that_held_something_gets_what_the_stdlibs_gets(
 
 
 @needs_openssl
-def test_trust_settings_of_a_trusted_certificate_block_are_kept(stdlib_on_the_same_openssl, tmp_path,
-                                                                verify_with):
+def test_trust_settings_of_a_trusted_certificate_block_are_kept(
+    stdlib_on_the_same_openssl, tmp_path, verify_with
+):
     """A TRUSTED CERTIFICATE block keeps its trust settings (X509 aux) in
     the shared certificate: a CA rejected for serverAuth fails
     verification as in the stdlib."""
@@ -214,7 +245,9 @@ def test_trust_settings_of_a_trusted_certificate_block_are_kept(stdlib_on_the_sa
     ca.cert_pem.write_to_path(str(ca_path))
     rejected = subprocess.run(
         [OPENSSL, "x509", "-in", str(ca_path), "-addreject", "serverAuth"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "TRUSTED CERTIFICATE" in rejected
     bundle = tmp_path / "rejected.pem"
@@ -241,11 +274,16 @@ def test_trust_settings_of_a_trusted_certificate_block_are_kept(stdlib_on_the_sa
             thread = threading.Thread(target=serve)
             thread.start()
             try:
-                with socket.create_connection(listener.getsockname(), timeout=15) as raw:
+                with socket.create_connection(
+                    listener.getsockname(), timeout=15
+                ) as raw:
                     with ctx.wrap_socket(raw, server_hostname="localhost"):
                         result["outcome"] = "verified"
             except Exception as exc:
-                result["outcome"] = (type(exc).__name__, getattr(exc, "verify_code", None))
+                result["outcome"] = (
+                    type(exc).__name__,
+                    getattr(exc, "verify_code", None),
+                )
             thread.join(15)
         return result["outcome"]
 
@@ -265,8 +303,9 @@ def bundle_with_test_ca(tmp_path, certs) -> str:
     return str(path)
 
 
-def test_verification_outcomes_match_the_stdlibs(either, certs, verify_with, bundle_with_test_ca,
-                                                 default_ca_file):
+def test_verification_outcomes_match_the_stdlibs(
+    either, certs, verify_with, bundle_with_test_ca, default_ca_file
+):
     default_ca_file(bundle_with_test_ca)
     for _ in range(2):
         assert verify_with(either.create_default_context()) in ("TLSv1.3", "TLSv1.2")
@@ -278,7 +317,9 @@ def test_verification_outcomes_match_the_stdlibs(either, certs, verify_with, bun
         assert failure.verify_code == 20  # unable to get local issuer certificate
 
 
-def test_contexts_stay_isolated(certs, verify_with, second_server, default_ca_file, handshake):
+def test_contexts_stay_isolated(
+    certs, verify_with, second_server, default_ca_file, handshake
+):
     """A CA one context adds, and its verification flags, are its own."""
     default_ca_file(system_bundle())
     first = pyssl.create_default_context()
@@ -389,7 +430,9 @@ def bad_files(certs, base: pathlib.Path) -> dict[str, str]:
     return paths
 
 
-def test_bad_files_fail_as_in_the_stdlib_and_are_not_kept(stdlib_on_the_same_openssl, certs, tmp_path):
+def test_bad_files_fail_as_in_the_stdlib_and_are_not_kept(
+    stdlib_on_the_same_openssl, certs, tmp_path
+):
     stdlib = stdlib_on_the_same_openssl
     for name, path in bad_files(certs, tmp_path).items():
         for first in (None, pem(certs.server_cert)):
@@ -415,12 +458,14 @@ def test_a_file_that_failed_loads_once_fixed(certs, tmp_path):
     assert file_keys() == [os.fsencode(path)]
 
 
-def test_bad_default_file_loads_nothing_as_in_the_stdlib(stdlib_on_the_same_openssl, certs, tmp_path,
-                                                        default_ca_file):
+def test_bad_default_file_loads_nothing_as_in_the_stdlib(
+    stdlib_on_the_same_openssl, certs, tmp_path, default_ca_file
+):
     for name, path in bad_files(certs, tmp_path).items():
         default_ca_file(path)
-        assert (store_view(pyssl.create_default_context())
-                == store_view(stdlib_on_the_same_openssl.create_default_context())), name
+        assert store_view(pyssl.create_default_context()) == store_view(
+            stdlib_on_the_same_openssl.create_default_context()
+        ), name
     assert file_keys() == []
 
 
@@ -438,7 +483,9 @@ def bad_cadata(certs) -> dict[str, object]:
     }
 
 
-def test_bad_cadata_fails_as_in_the_stdlib_and_is_not_kept(stdlib_on_the_same_openssl, certs):
+def test_bad_cadata_fails_as_in_the_stdlib_and_is_not_kept(
+    stdlib_on_the_same_openssl, certs
+):
     stdlib = stdlib_on_the_same_openssl
     for name, data in bad_cadata(certs).items():
         views: dict = {}
@@ -536,7 +583,9 @@ def test_threads_load_while_others_verify(certs, bundle_with_test_ca):
             for _ in range(handshakes):
                 ctx = client_ctx(pyssl)
                 ctx.load_verify_locations(cafile=bundle_with_test_ca)
-                with socket.create_connection(listener.getsockname(), timeout=30) as raw:
+                with socket.create_connection(
+                    listener.getsockname(), timeout=30
+                ) as raw:
                     with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                         assert tls.recv(1) == b"x"
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -569,8 +618,12 @@ def test_threads_load_while_others_verify(certs, bundle_with_test_ca):
 def test_cafile_with_capath(stdlib_on_the_same_openssl, certs, tmp_path, verify_with):
     """The file from its source, the directory looked up lazily by OpenSSL
     as before: nothing of it counted until a handshake needs it."""
-    name = subprocess.run([OPENSSL, "x509", "-in", certs.ca, "-noout", "-subject_hash"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    name = subprocess.run(
+        [OPENSSL, "x509", "-in", certs.ca, "-noout", "-subject_hash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     directory = tmp_path / "hashed"
     directory.mkdir()
     (directory / f"{name}.0").write_text(pem(certs.ca))

@@ -20,11 +20,14 @@ from peers import server_context
 
 import pyssl
 
-DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "truststore_driver.py")
+DRIVER = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "truststore_driver.py"
+)
 
 pytestmark = pytest.mark.skipif(
     sys.platform in ("win32", "darwin"),
-    reason="truststore verifies through the system's own API there, not OpenSSL's default paths")
+    reason="truststore verifies through the system's own API there, not OpenSSL's default paths",
+)
 
 CLIENTS = ["http.client", "urllib3", "requests"]
 VERIFY_FAILURE_RAISED = {
@@ -57,16 +60,31 @@ def made_after_inject(inject):
     look up by name when called."""
     if not inject:
         return {}
-    return {"made after inject_into_ssl": {"ssl.create_default_context()": "truststore._api.SSLContext",
-                                           "urllib3 create_urllib3_context()": "truststore._api.SSLContext"}}
+    return {
+        "made after inject_into_ssl": {
+            "ssl.create_default_context()": "truststore._api.SSLContext",
+            "urllib3 create_urllib3_context()": "truststore._api.SSLContext",
+        }
+    }
 
 
-@pytest.mark.parametrize("inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"])
+@pytest.mark.parametrize(
+    "inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"]
+)
 @pytest.mark.parametrize("client", CLIENTS)
-def test_truststore_verifies_through_the_system_store(client_setup, certs, https_server, client, inject):
+def test_truststore_verifies_through_the_system_store(
+    client_setup, certs, https_server, client, inject
+):
     require("truststore", "urllib3", client.split(".")[0])
-    result = run(client_setup, "truststore_get", driver=DRIVER, env={"SSL_CERT_FILE": certs.ca},
-                 client=client, url=https_server.url + "checked", inject=inject)
+    result = run(
+        client_setup,
+        "truststore_get",
+        driver=DRIVER,
+        env={"SSL_CERT_FILE": certs.ca},
+        client=client,
+        url=https_server.url + "checked",
+        inject=inject,
+    )
     module = ssl_module(client_setup)
     seen = {"path": "/checked", "client_cert": None, "socket": "pyssl.SSLSocket"}
     assert checked(result, client_setup) == {
@@ -86,12 +104,25 @@ def test_truststore_verifies_through_the_system_store(client_setup, certs, https
     assert https_server.seen == [seen]
 
 
-@pytest.mark.parametrize("inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"])
+@pytest.mark.parametrize(
+    "inject", [False, True], ids=["truststore.SSLContext", "inject_into_ssl"]
+)
 @pytest.mark.parametrize("client", CLIENTS)
-def test_truststore_refuses_a_ca_the_system_store_lacks(client_setup, certs, https_server, client, inject):
+def test_truststore_refuses_a_ca_the_system_store_lacks(
+    client_setup, certs, https_server, client, inject
+):
     require("truststore", "urllib3", client.split(".")[0])
-    result = run(client_setup, "truststore_get", driver=DRIVER, env={"SSL_CERT_FILE": certs.other_ca},
-                 client=client, url=https_server.url, inject=inject)
+    result = run(
+        client_setup,
+        "truststore_get",
+        driver=DRIVER,
+        env={"SSL_CERT_FILE": certs.other_ca},
+        client=client,
+        url=https_server.url,
+        inject=inject,
+    )
     assert checked(result, client_setup) == {
-        **made_after_inject(inject), **verify_failure(client_setup, VERIFY_FAILURE_RAISED[client])}
+        **made_after_inject(inject),
+        **verify_failure(client_setup, VERIFY_FAILURE_RAISED[client]),
+    }
     assert https_server.seen == []

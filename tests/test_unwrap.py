@@ -62,19 +62,28 @@ def run(serve, certs, server_module, client_module, initiator):
             return tls_then_clear_text(tls, "server", initiator)
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         client_got = tls_then_clear_text(tls, "client", initiator)
     return server.join(), client_got
 
 
 @pytest.mark.parametrize("initiator", ["client", "server"])
 def test_pyssl_client_goes_on_in_clear_text(serve, certs, peer, initiator):
-    assert run(serve, certs, peer, pyssl, initiator) == ([b"clear from client"], b"clear from server")
+    assert run(serve, certs, peer, pyssl, initiator) == (
+        [b"clear from client"],
+        b"clear from server",
+    )
 
 
 @pytest.mark.parametrize("initiator", ["client", "server"])
 def test_pyssl_server_goes_on_in_clear_text(serve, certs, peer, initiator):
-    assert run(serve, certs, pyssl, peer, initiator) == ([b"clear from client"], b"clear from server")
+    assert run(serve, certs, pyssl, peer, initiator) == (
+        [b"clear from client"],
+        b"clear from server",
+    )
 
 
 def test_the_peer_reads_clear_text_after_unwrap(serve, certs, either):
@@ -87,7 +96,10 @@ def test_the_peer_reads_clear_text_after_unwrap(serve, certs, either):
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         plain = tls.unwrap()
         plain.sendall(b"GET / HTTP/1.0\r\n")
     assert server.join() == [b"GET / HTTP/1.0\r\n"]
@@ -129,17 +141,27 @@ def test_second_unwrap_and_unwrap_after_close_raise_value_error(serve, certs, ei
 def test_unwrap_before_the_handshake_is_an_sslerror(either):
     ctx = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
     left, right = socket.socketpair()
-    with right, ctx.wrap_socket(left, server_hostname="localhost", do_handshake_on_connect=False) as tls:
+    with (
+        right,
+        ctx.wrap_socket(
+            left, server_hostname="localhost", do_handshake_on_connect=False
+        ) as tls,
+    ):
         with pytest.raises(either.SSLError) as info:
             tls.unwrap()
         assert info.value.args[0] == either.SSL_ERROR_SSL
-        assert (info.value.library, info.value.reason) == ("SSL", "SHUTDOWN_WHILE_IN_INIT")
+        assert (info.value.library, info.value.reason) == (
+            "SSL",
+            "SHUTDOWN_WHILE_IN_INIT",
+        )
 
 
 # ---- a peer that does not answer as it should -----------------------------------
 
 
-def test_non_blocking_unwrap_raises_want_read_until_the_peer_answers(serve, certs, either):
+def test_non_blocking_unwrap_raises_want_read_until_the_peer_answers(
+    serve, certs, either
+):
     answer = threading.Event()
 
     def handler(conn):
@@ -150,7 +172,10 @@ def test_non_blocking_unwrap_raises_want_read_until_the_peer_answers(serve, cert
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.setblocking(False)
         with pytest.raises(either.SSLWantReadError) as info:
             tls.unwrap()  # sends close_notify; the answer has not come yet
@@ -159,7 +184,9 @@ def test_non_blocking_unwrap_raises_want_read_until_the_peer_answers(serve, cert
         answer.set()
         deadline = time.monotonic() + TIMEOUT
         while True:
-            assert select.select([tls], [], [], deadline - time.monotonic())[0], "no close_notify"
+            assert select.select([tls], [], [], deadline - time.monotonic())[0], (
+                "no close_notify"
+            )
             try:
                 plain = tls.unwrap()
             except either.SSLWantReadError:
@@ -180,7 +207,10 @@ def test_timeout_when_the_peer_never_answers_close_notify(serve, certs, either):
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.settimeout(0.2)
         started = time.monotonic()
         with pytest.raises(TimeoutError) as info:
@@ -199,7 +229,10 @@ def test_eof_instead_of_close_notify(serve, certs, either):
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         with pytest.raises(either.SSLEOFError) as info:
             tls.unwrap()
         assert info.value.args[0] == either.SSL_ERROR_EOF
@@ -218,7 +251,10 @@ def test_garbage_instead_of_close_notify(serve, certs, either):
 
     server = serve(handler)
     ctx = client_context(either, certs)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         with pytest.raises(either.SSLError) as info:
             tls.unwrap()
         assert info.value.args[0] == either.SSL_ERROR_SSL

@@ -76,10 +76,16 @@ def chain_client(chain, callback, **settings):
 
 def test_callback_sees_each_certificate_root_first(handshake, chain, peer):
     calls = []
-    client, _server = handshake(chain_server(peer, chain), chain_client(chain, recording(calls)))
+    client, _server = handshake(
+        chain_server(peer, chain), chain_client(chain, recording(calls))
+    )
     assert client == "TLSv1.3"
     root, intermediate, leaf = chain[2]
-    assert calls == [(root, 2, OK, True), (intermediate, 1, OK, True), (leaf, 0, OK, True)]
+    assert calls == [
+        (root, 2, OK, True),
+        (intermediate, 1, OK, True),
+        (leaf, 0, OK, True),
+    ]
 
 
 def test_certificates_are_those_of_the_verified_chain(handshake, chain):
@@ -92,8 +98,9 @@ def test_certificates_are_those_of_the_verified_chain(handshake, chain):
     def verified(tls):
         return tls._sslobj.get_verified_chain()
 
-    client, _server = handshake(chain_server(pyssl, chain), chain_client(chain, callback),
-                                on_client=verified)
+    client, _server = handshake(
+        chain_server(pyssl, chain), chain_client(chain, callback), on_client=verified
+    )
     assert [type(c) for c in seen] == [type(client[0])] * 3
     assert seen == client[::-1]
 
@@ -117,18 +124,23 @@ def test_arguments_have_the_documented_types(handshake, chain):
         ("wrong host name", "other.example", True, (0, HOSTNAME_MISMATCH)),
     ],
 )
-def test_callback_sees_the_fault_openssl_found(handshake, certs, chain, case, server_hostname,
-                                               trusted, expected):
+def test_callback_sees_the_fault_openssl_found(
+    handshake, certs, chain, case, server_hostname, trusted, expected
+):
     calls = []
     ctx = chain_client(chain, recording(calls))
     if not trusted:
         ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(certs.other_ca)
         ctx.set_verify_callback(recording(calls))
-    client, _server = handshake(chain_server(pyssl, chain), ctx, server_hostname=server_hostname)
+    client, _server = handshake(
+        chain_server(pyssl, chain), ctx, server_hostname=server_hostname
+    )
     assert type(client) is pyssl.SSLCertVerificationError
     assert client.verify_code == expected[1]
-    assert [(depth, code, ok) for _der, depth, code, ok in calls if not ok] == [(*expected, False)]
+    assert [(depth, code, ok) for _der, depth, code, ok in calls if not ok] == [
+        (*expected, False)
+    ]
 
 
 # ---- the verdict ---------------------------------------------------------------
@@ -136,11 +148,17 @@ def test_callback_sees_the_fault_openssl_found(handshake, certs, chain, case, se
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
 @pytest.mark.parametrize("pinned", [True, False], ids=["pin matches", "pin differs"])
-def test_pinning_by_fingerprint_decides_alone(handshake, certs, chain, peer, trusted, pinned):
+def test_pinning_by_fingerprint_decides_alone(
+    handshake, certs, chain, peer, trusted, pinned
+):
     """A callback that pins the server's certificate by its SHA-256
     fingerprint accepts a chain OpenSSL rejects and rejects one it accepts."""
     leaf_fingerprint = hashlib.sha256(chain[2][2]).hexdigest()
-    pin = leaf_fingerprint if pinned else hashlib.sha256(b"another certificate").hexdigest()
+    pin = (
+        leaf_fingerprint
+        if pinned
+        else hashlib.sha256(b"another certificate").hexdigest()
+    )
 
     def pinning(certificate, depth, error_code, preverified):
         return fingerprint(certificate) == pin if depth == 0 else True
@@ -157,7 +175,9 @@ def test_pinning_by_fingerprint_decides_alone(handshake, certs, chain, peer, tru
     # The fault OpenSSL found in the untrusted chain was accepted (at
     # depth 1): what fails is the application's own check.
     assert (client.verify_code, client.verify_message) == (
-        APPLICATION_VERIFICATION, "application verification failure")
+        APPLICATION_VERIFICATION,
+        "application verification failure",
+    )
     assert isinstance(server, peer.SSLError)
 
 
@@ -168,12 +188,16 @@ def test_refusing_a_fault_keeps_openssls_reason(handshake, certs, chain):
     client, _server = handshake(chain_server(pyssl, chain), ctx)
     assert type(client) is pyssl.SSLCertVerificationError
     assert (client.verify_code, client.verify_message) == (
-        UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate")
+        UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+        "unable to get local issuer certificate",
+    )
 
 
 @pytest.mark.parametrize("result", [None, 0, "", []], ids=repr)
 def test_a_false_result_rejects(handshake, chain, result):
-    client, _server = handshake(chain_server(pyssl, chain), chain_client(chain, lambda *a: result))
+    client, _server = handshake(
+        chain_server(pyssl, chain), chain_client(chain, lambda *a: result)
+    )
     assert type(client) is pyssl.SSLCertVerificationError
     assert client.verify_code == APPLICATION_VERIFICATION
 
@@ -191,8 +215,11 @@ def test_accepted_peer_certificate_is_reported(handshake, certs, chain):
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(certs.other_ca)
     ctx.set_verify_callback(lambda *a: True)
-    client, _server = handshake(chain_server(pyssl, chain), ctx,
-                                on_client=lambda tls: tls.getpeercert(binary_form=True))
+    client, _server = handshake(
+        chain_server(pyssl, chain),
+        ctx,
+        on_client=lambda tls: tls.getpeercert(binary_form=True),
+    )
     assert client == chain[2][2]
 
 
@@ -267,8 +294,11 @@ def raising(exception):
     return callback
 
 
-@pytest.mark.parametrize("exception", [Refused("pinned elsewhere"), KeyboardInterrupt()],
-                         ids=["Exception", "KeyboardInterrupt"])
+@pytest.mark.parametrize(
+    "exception",
+    [Refused("pinned elsewhere"), KeyboardInterrupt()],
+    ids=["Exception", "KeyboardInterrupt"],
+)
 def test_exception_is_raised_by_the_handshake(serve, chain, exception):
     server_ctx = chain_server(pyssl, chain)
     server_errors = []
@@ -312,7 +342,9 @@ def test_exception_is_raised_when_verification_is_off(serve, chain):
 
     server = serve(handler)
     exception = Refused("not swallowed")
-    ctx = chain_client(chain, raising(exception), check_hostname=False, verify_mode=pyssl.CERT_NONE)
+    ctx = chain_client(
+        chain, raising(exception), check_hostname=False, verify_mode=pyssl.CERT_NONE
+    )
     with server.connect() as raw, pytest.raises(Refused) as info:
         ctx.wrap_socket(raw, server_hostname="localhost")
     assert server.join() == ["TLSv1.3"]
@@ -352,7 +384,10 @@ def client_certificate_handshake(serve, server_ctx, client_ctx):
             return exc
 
     server = serve(handler)
-    with server.connect() as raw, client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         try:
             client = tls.recv(8)
         except OSError as exc:
@@ -366,8 +401,14 @@ def test_server_callback_judges_the_client_certificate(serve, certs, peer, verdi
     calls = []
     decide = None if verdict else refusing_the_peer
     server, client = client_certificate_handshake(
-        serve, verifying_server(certs, recording(calls, decide)), certificate_client(peer, certs))
-    assert calls == [(der_of(certs.ca), 1, OK, True), (der_of(certs.client_cert), 0, OK, True)]
+        serve,
+        verifying_server(certs, recording(calls, decide)),
+        certificate_client(peer, certs),
+    )
+    assert calls == [
+        (der_of(certs.ca), 1, OK, True),
+        (der_of(certs.client_cert), 0, OK, True),
+    ]
     if verdict:
         assert (server, client) == (der_of(certs.client_cert), b"accepted")
     else:
@@ -381,7 +422,10 @@ def test_server_callback_judges_the_client_certificate(serve, certs, peer, verdi
 def test_server_callback_exception_is_raised_on_the_server(serve, certs, peer):
     exception = Refused("client refused")
     server, client = client_certificate_handshake(
-        serve, verifying_server(certs, raising(exception)), certificate_client(peer, certs))
+        serve,
+        verifying_server(certs, raising(exception)),
+        certificate_client(peer, certs),
+    )
     assert server is exception
     assert type(server.__cause__) is pyssl.SSLCertVerificationError
     assert type(client) is peer.SSLError
@@ -391,8 +435,12 @@ def test_callback_judges_a_post_handshake_certificate(serve, certs):
     """TLS 1.3 post-handshake authentication verifies the client's
     certificate with the callback too."""
     calls = []
-    server_ctx = verifying_server(certs, recording(calls), post_handshake_auth=True,
-                                  verify_mode=pyssl.CERT_OPTIONAL)
+    server_ctx = verifying_server(
+        certs,
+        recording(calls),
+        post_handshake_auth=True,
+        verify_mode=pyssl.CERT_OPTIONAL,
+    )
 
     def handler(conn):
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
@@ -405,13 +453,18 @@ def test_callback_judges_a_post_handshake_certificate(serve, certs):
 
     server = serve(handler)
     ctx = certificate_client(pyssl, certs, post_handshake_auth=True)
-    with server.connect() as raw, ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        server.connect() as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         tls.sendall(b"hello\n")
         assert tls.recv(1024) == b"who are you?\n"
         tls.sendall(b"it is me\n")
     assert server.join() == [der_of(certs.client_cert)]
     assert [(cert, depth) for cert, depth, _code, _ok in calls] == [
-        (der_of(certs.ca), 1), (der_of(certs.client_cert), 0)]
+        (der_of(certs.ca), 1),
+        (der_of(certs.client_cert), 0),
+    ]
 
 
 # ---- against the openssl programs --------------------------------------------------
@@ -421,7 +474,9 @@ def test_callback_judges_a_post_handshake_certificate(serve, certs):
 @pytest.mark.parametrize("pinned", [True, False], ids=["pin matches", "pin differs"])
 def test_client_pins_the_certificate_of_openssl_s_server(certs, openssl_server, pinned):
     proc, port = openssl_server("-www")
-    pin = hashlib.sha256(der_of(certs.server_cert) if pinned else b"elsewhere").hexdigest()
+    pin = hashlib.sha256(
+        der_of(certs.server_cert) if pinned else b"elsewhere"
+    ).hexdigest()
     calls = []
 
     def pinning(certificate, depth, error_code, preverified):
@@ -446,7 +501,9 @@ def test_client_pins_the_certificate_of_openssl_s_server(certs, openssl_server, 
 @pytest.mark.parametrize("verdict", [True, False], ids=["accepts", "rejects"])
 def test_server_judges_the_certificate_of_openssl_s_client(serve, certs, verdict):
     calls = []
-    server_ctx = verifying_server(certs, recording(calls, None if verdict else refusing_the_peer))
+    server_ctx = verifying_server(
+        certs, recording(calls, None if verdict else refusing_the_peer)
+    )
 
     def handler(conn):
         try:
@@ -457,10 +514,21 @@ def test_server_judges_the_certificate_of_openssl_s_client(serve, certs, verdict
             return exc
 
     server = serve(handler)
-    client = OpenSSLProcess([
-        "s_client", "-connect", f"127.0.0.1:{server.port}", "-CAfile", certs.ca,
-        "-servername", "localhost", "-cert", certs.client_cert, "-key", certs.client_key,
-    ])
+    client = OpenSSLProcess(
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{server.port}",
+            "-CAfile",
+            certs.ca,
+            "-servername",
+            "localhost",
+            "-cert",
+            certs.client_cert,
+            "-key",
+            certs.client_key,
+        ]
+    )
     try:
         if verdict:
             client.wait_for(b"accepted")

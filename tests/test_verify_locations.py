@@ -40,7 +40,9 @@ CADATA_FORMS = {
     "der-bytes": lambda certs: der_of(certs.ca),
     "der-bytes-concatenated": lambda certs: der_of(certs.other_ca) + der_of(certs.ca),
     "der-bytearray": lambda certs: bytearray(der_of(certs.other_ca) + der_of(certs.ca)),
-    "der-memoryview": lambda certs: memoryview(der_of(certs.other_ca) + der_of(certs.ca)),
+    "der-memoryview": lambda certs: memoryview(
+        der_of(certs.other_ca) + der_of(certs.ca)
+    ),
 }
 
 

@@ -26,15 +26,24 @@ def test_negotiated_version_on_both_ends(serve, certs, peer, pyssl_end, maximum)
     # The version is capped on the peer's end; pyssl follows.
     cap = {"maximum_version": getattr(peer.TLSVersion, maximum)}
     if pyssl_end == "client":
-        server_ctx, client_ctx = server_context(peer, certs, **cap), client_context(pyssl, certs)
+        server_ctx, client_ctx = (
+            server_context(peer, certs, **cap),
+            client_context(pyssl, certs),
+        )
     else:
-        server_ctx, client_ctx = server_context(pyssl, certs), client_context(peer, certs, **cap)
+        server_ctx, client_ctx = (
+            server_context(pyssl, certs),
+            client_context(peer, certs, **cap),
+        )
     expected = VERSIONS[maximum]
     assert converse(serve, server_ctx, client_ctx, version) == (expected, expected)
 
 
 @needs_openssl
-@pytest.mark.parametrize("args, expected", [(["-tls1_2"], "TLSv1.2"), (["-tls1_3"], "TLSv1.3"), ([], "TLSv1.3")])
+@pytest.mark.parametrize(
+    "args, expected",
+    [(["-tls1_2"], "TLSv1.2"), (["-tls1_3"], "TLSv1.3"), ([], "TLSv1.3")],
+)
 def test_pyssl_client_with_openssl_s_server(openssl_server, certs, args, expected):
     proc, port = openssl_server(*args)
     ctx = client_context(pyssl, certs)
@@ -47,7 +56,9 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs, args, expecte
 
 @needs_openssl
 @pytest.mark.parametrize("args, expected", [(["-tls1_2"], "TLSv1.2"), ([], "TLSv1.3")])
-def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, args, expected):
+def test_pyssl_server_with_openssl_s_client(
+    serve, certs, openssl_client, args, expected
+):
     def handler(conn):
         with server_context(pyssl, certs).wrap_socket(conn, server_side=True) as tls:
             tls.sendall(b"hello\n")
@@ -61,13 +72,18 @@ def test_pyssl_server_with_openssl_s_client(serve, certs, openssl_client, args, 
 
 
 def test_none_before_the_handshake(serve, certs, either):
-    server_ctx, client_ctx = server_context(either, certs), client_context(either, certs)
+    server_ctx, client_ctx = (
+        server_context(either, certs),
+        client_context(either, certs),
+    )
     ends = converse(serve, server_ctx, client_ctx, version, probe_before_handshake=True)
     assert ends == ((None, "TLSv1.3"), (None, "TLSv1.3"))
 
 
 def test_none_on_an_unconnected_socket(certs, either):
-    with client_context(either, certs).wrap_socket(socket.socket(), server_hostname="localhost") as tls:
+    with client_context(either, certs).wrap_socket(
+        socket.socket(), server_hostname="localhost"
+    ) as tls:
         assert tls.version() is None
 
 

@@ -35,7 +35,9 @@ def _http_client(url, context):
     if context is None:
         context = ssl.create_default_context()  # truststore's, once injected
     parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=TIMEOUT)
+    conn = http.client.HTTPSConnection(
+        parts.hostname, parts.port, context=context, timeout=TIMEOUT
+    )
     try:
         conn.request("GET", parts.path)
         response = conn.getresponse()
@@ -49,7 +51,9 @@ def _urllib3(url, context):
 
     # Without a context of ours, urllib3 makes one with the SSLContext
     # class truststore put in its namespace.
-    with urllib3.PoolManager(ssl_context=context, retries=False, timeout=TIMEOUT) as pool:
+    with urllib3.PoolManager(
+        ssl_context=context, retries=False, timeout=TIMEOUT
+    ) as pool:
         response = pool.request("GET", url, preload_content=False)
         facts = layers_of(response.connection.sock)
         body = response.read()
@@ -105,7 +109,9 @@ def truststore_get(client, url, inject):
         truststore.inject_into_ssl()
         report["made after inject_into_ssl"] = {
             "ssl.create_default_context()": _made(ssl.create_default_context),
-            "urllib3 create_urllib3_context()": _made(urllib3.util.ssl_.create_urllib3_context),
+            "urllib3 create_urllib3_context()": _made(
+                urllib3.util.ssl_.create_urllib3_context
+            ),
         }
     else:
         context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -120,4 +126,6 @@ def truststore_get(client, url, inject):
 
 
 if __name__ == "__main__":
-    injected_driver.main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD)
+    injected_driver.main(
+        sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), SCENARIOS, PRELOAD
+    )

@@ -46,7 +46,11 @@ class Finding(AssertionError):
 
 def _scratch_root() -> str:
     # In memory where the system offers it: targets write a file per input.
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    base = (
+        "/dev/shm"
+        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+        else None
+    )
     path = tempfile.mkdtemp(prefix="pyssl-fuzz-", dir=base)
     atexit.register(shutil.rmtree, path, True)
     return path
@@ -63,7 +67,9 @@ def scratch_file(name: str, content: bytes) -> str:
     return path
 
 
-def outcome(action: Callable[[], Any], *allowed: type[BaseException]) -> tuple[str, Any]:
+def outcome(
+    action: Callable[[], Any], *allowed: type[BaseException]
+) -> tuple[str, Any]:
     """("returned", value) or ("raised", exception) for an allowed exception
     (the documented ones plus ``allowed``); any other exception escapes."""
     try:
@@ -109,7 +115,9 @@ def run(test_one_input: Callable[[bytes], None]) -> None:
     atheris.Fuzz()
 
 
-def handshake(module: Any, client_ctx: Any, server_ctx: Any, **client_settings: Any) -> tuple[Any, ...]:
+def handshake(
+    module: Any, client_ctx: Any, server_ctx: Any, **client_settings: Any
+) -> tuple[Any, ...]:
     """A handshake between ``module``'s SSLObjects over MemoryBIOs:
     (client, server, client outcome, server outcome). Each outcome is
     ("returned", None) or ("raised", the exception that ended that side)."""
@@ -157,5 +165,7 @@ def credentials() -> dict[str, str]:
         ca = trustme.CA()
         leaf = ca.issue_cert("localhost", "127.0.0.1", "xn--bcher-kva.example")
         _credentials["ca"] = scratch_file("ca.pem", ca.cert_pem.bytes())
-        _credentials["chain"] = scratch_file("chain.pem", leaf.private_key_and_cert_chain_pem.bytes())
+        _credentials["chain"] = scratch_file(
+            "chain.pem", leaf.private_key_and_cert_chain_pem.bytes()
+        )
     return _credentials

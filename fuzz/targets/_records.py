@@ -42,7 +42,10 @@ EXPECTED = (pyssl.SSLError, ValueError)
 WAIT = object()  # a step that needs more input
 # What callbacks found wrong: they cannot raise it through OpenSSL.
 FINDINGS: list[Finding] = []
-MESSAGES = {"client": b"client says: GET / HTTP/1.1\r\n\r\n", "server": b"server says: 200 OK"}
+MESSAGES = {
+    "client": b"client says: GET / HTTP/1.1\r\n\r\n",
+    "server": b"server says: 200 OK",
+}
 
 _ca = trustme.CA()
 _server_cert = _ca.issue_cert("localhost")
@@ -54,7 +57,9 @@ CHAINS = {
 
 
 def _context(server: bool, tls12: bool, client_auth: bool, alpn: bool, sni: bool):
-    ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER if server else pyssl.PROTOCOL_TLS_CLIENT)
+    ctx = pyssl.SSLContext(
+        pyssl.PROTOCOL_TLS_SERVER if server else pyssl.PROTOCOL_TLS_CLIENT
+    )
     ctx.load_verify_locations(cadata=_ca.cert_pem.bytes().decode("ascii"))
     ctx.load_cert_chain(CHAINS["server" if server else "client"])
     if tls12:
@@ -82,7 +87,9 @@ def _note_message(conn, direction, version, content_type, msg_type, data):
 CONTEXTS = {
     flags: (
         _context(False, bool(flags & 1), bool(flags & 2), bool(flags & 8), False),
-        _context(True, bool(flags & 1), bool(flags & 2), bool(flags & 8), bool(flags & 16)),
+        _context(
+            True, bool(flags & 1), bool(flags & 2), bool(flags & 8), bool(flags & 16)
+        ),
     )
     for flags in range(32)
 }
@@ -102,7 +109,9 @@ for by_flags in MESSAGE_CONTEXTS.values():
 class Side:
     """One end of the conversation and what it saw."""
 
-    def __init__(self, name: str, obj, incoming: pyssl.MemoryBIO, outgoing: pyssl.MemoryBIO):
+    def __init__(
+        self, name: str, obj, incoming: pyssl.MemoryBIO, outgoing: pyssl.MemoryBIO
+    ):
         self.name = name
         self.obj = obj
         self.incoming = incoming
@@ -165,16 +174,29 @@ def session_for(client_ctx, server_ctx) -> pyssl.SSLSession:
         _move(server, client)
         client.step()
         if client.failed or server.failed or not client.obj.session:
-            raise RuntimeError(f"no session to resume: {client.failed!r} {server.failed!r}")
+            raise RuntimeError(
+                f"no session to resume: {client.failed!r} {server.failed!r}"
+            )
         _sessions[key] = client.obj.session
     return _sessions[key]
 
 
 def _pair(client_ctx, server_ctx, session):
     bios = [pyssl.MemoryBIO() for _ in range(4)]
-    client = Side("client", client_ctx.wrap_bio(bios[0], bios[1], server_hostname="localhost",
-                                                session=session), bios[0], bios[1])
-    server = Side("server", server_ctx.wrap_bio(bios[2], bios[3], server_side=True), bios[2], bios[3])
+    client = Side(
+        "client",
+        client_ctx.wrap_bio(
+            bios[0], bios[1], server_hostname="localhost", session=session
+        ),
+        bios[0],
+        bios[1],
+    )
+    server = Side(
+        "server",
+        server_ctx.wrap_bio(bios[2], bios[3], server_side=True),
+        bios[2],
+        bios[3],
+    )
     return client, server
 
 
@@ -192,7 +214,9 @@ def _move(source: Side, target: Side, tamper=None) -> bool:
 
 
 EXPECTED_PEERS = {
-    side: pyssl._ssl._test_decode_cert(scratch_file(f"{side}-peer.pem", cert.cert_chain_pems[0].bytes()))
+    side: pyssl._ssl._test_decode_cert(
+        scratch_file(f"{side}-peer.pem", cert.cert_chain_pems[0].bytes())
+    )
     for side, cert in (("client", _server_cert), ("server", _client_cert))
 }
 
@@ -232,7 +256,9 @@ def _tamper(mode: int, offset: int, payload: bytes):
             target.ended = True
         # mode 7: dropped
 
-    harmless = mode == 5 or (mode == 1 and not any(payload)) or (mode == 3 and not payload)
+    harmless = (
+        mode == 5 or (mode == 1 and not any(payload)) or (mode == 3 and not payload)
+    )
     return tamper, harmless
 
 
@@ -240,10 +266,20 @@ def _inspect(side: Side) -> None:
     """The getters and another read after whatever happened: each gives a
     value or a documented exception."""
     obj = side.obj
-    for getter in (obj.version, obj.cipher, obj.shared_ciphers, obj.compression, obj.pending,
-                   obj.selected_alpn_protocol, lambda: obj.getpeercert(),
-                   lambda: obj.getpeercert(True), lambda: obj.get_channel_binding("tls-unique"),
-                   lambda: obj.session, lambda: obj.session_reused, obj.get_unverified_chain):
+    for getter in (
+        obj.version,
+        obj.cipher,
+        obj.shared_ciphers,
+        obj.compression,
+        obj.pending,
+        obj.selected_alpn_protocol,
+        lambda: obj.getpeercert(),
+        lambda: obj.getpeercert(True),
+        lambda: obj.get_channel_binding("tls-unique"),
+        lambda: obj.session,
+        lambda: obj.session_reused,
+        obj.get_unverified_chain,
+    ):
         try:
             getter()
         except EXPECTED:
@@ -259,7 +295,12 @@ def _inspect(side: Side) -> None:
 
 def converse(data: bytes, fuzzed_name: str) -> None:
     reader = Reader(data)
-    flags, stage, mode, offset = reader.byte(), reader.byte(), reader.byte() % 8, reader.number()
+    flags, stage, mode, offset = (
+        reader.byte(),
+        reader.byte(),
+        reader.byte() % 8,
+        reader.number(),
+    )
     payload = reader.rest()
     client_ctx, server_ctx = CONTEXTS[flags & 31]
     if flags & 32:
@@ -300,23 +341,34 @@ def converse(data: bytes, fuzzed_name: str) -> None:
                 side.act(side.obj.unwrap)
         moved = _move(fuzzed, honest)
         moved = to_fuzzed() or moved
-        if not moved and (client.failed or server.failed or (unwrapped and client.closed)):
+        if not moved and (
+            client.failed or server.failed or (unwrapped and client.closed)
+        ):
             break
 
     for side, peer in ((client, server), (server, client)):
         if not peer.wrote.startswith(side.read):
-            raise Finding(f"{side.name} read {side.read!r}, its peer wrote {peer.wrote!r}")
+            raise Finding(
+                f"{side.name} read {side.read!r}, its peer wrote {peer.wrote!r}"
+            )
     for side in (client, server):
         if side.done and side.failed is None:
             if side.name == "client" or flags & 2:
                 cert = side.obj.getpeercert()
                 if cert != EXPECTED_PEERS[side.name]:
-                    raise Finding(f"{side.name} completed the handshake with the peer {cert!r}")
+                    raise Finding(
+                        f"{side.name} completed the handshake with the peer {cert!r}"
+                    )
     if not tampered or harmless:
         for side in (client, server):
-            if side.failed is not None or side.read != MESSAGES["server" if side is client else "client"]:
-                raise Finding(f"an untouched conversation failed: {side.name} {side.failed!r} "
-                              f"read {side.read!r}")
+            if (
+                side.failed is not None
+                or side.read != MESSAGES["server" if side is client else "client"]
+            ):
+                raise Finding(
+                    f"an untouched conversation failed: {side.name} {side.failed!r} "
+                    f"read {side.read!r}"
+                )
     for side in (client, server):
         _inspect(side)
     if FINDINGS:

@@ -31,7 +31,9 @@ def loaded(module, **where):
     (the outcome of the load, the store as the context reports it)."""
     ctx = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
     # A certificate OpenSSL stored may still fail to decode (SSLError).
-    attempt = (lambda action: outcome(action, TypeError)) if module is pyssl else reference
+    attempt = (
+        (lambda action: outcome(action, TypeError)) if module is pyssl else reference
+    )
     result = attempt(lambda: ctx.load_verify_locations(**where))
     store = (
         ctx.cert_store_stats(),
@@ -48,7 +50,11 @@ def TestOneInput(data: bytes) -> None:
     if form == 0:
         where = {"cadata": body}
     elif form == 1:
-        where = {"cadata": body.decode("utf-8", "replace") if data[0] & 0x80 else ascii_text(body)}
+        where = {
+            "cadata": body.decode("utf-8", "replace")
+            if data[0] & 0x80
+            else ascii_text(body)
+        }
     elif form == 2:
         where = {"cafile": scratch_file("ca.pem", body)}
     else:
@@ -63,7 +69,9 @@ def TestOneInput(data: bytes) -> None:
     theirs, their_store = loaded(stdlib_ssl, **where)
     same("load_verify_locations", ours, theirs)
     if our_store != their_store:
-        raise Finding(f"the store after loading: pyssl {our_store!r}, the stdlib {their_store!r}")
+        raise Finding(
+            f"the store after loading: pyssl {our_store!r}, the stdlib {their_store!r}"
+        )
 
 
 if __name__ == "__main__":

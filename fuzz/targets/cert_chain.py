@@ -38,11 +38,16 @@ ENCRYPTED = [
     scratch_file(
         f"encrypted-{number}.pem",
         _key.private_bytes(
-            serialization.Encoding.PEM, fmt, serialization.BestAvailableEncryption(PASSWORD)
+            serialization.Encoding.PEM,
+            fmt,
+            serialization.BestAvailableEncryption(PASSWORD),
         ),
     )
     for number, fmt in enumerate(
-        (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL)
+        (
+            serialization.PrivateFormat.PKCS8,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+        )
     )
 ]
 del _key
@@ -117,15 +122,22 @@ def TestOneInput(data: bytes) -> None:
     ours = load(pyssl, certfile, keyfile, password)
     if case == 3:
         if password is _raise_refused and not isinstance(ours[1], Refused):
-            raise Finding(f"the password callable raised Refused, load_cert_chain {ours!r}")
+            raise Finding(
+                f"the password callable raised Refused, load_cert_chain {ours!r}"
+            )
         accepted = ours[0] == "returned"
         if accepted != opens(meant, pkcs8=data[0] >> 7 == 0):
             raise Finding(f"password {password!r}: {ours!r}")
     if stdlib_ssl is not None:
         theirs = load(stdlib_ssl, certfile, keyfile, password)
         same("load_cert_chain", ours, theirs)
-        if kind(ours) == ("raised", "SSLError") and ours[1].args[:1] != theirs[1].args[:1]:
-            raise Finding(f"SSLError numbers differ: pyssl {ours!r}, the stdlib {theirs!r}")
+        if (
+            kind(ours) == ("raised", "SSLError")
+            and ours[1].args[:1] != theirs[1].args[:1]
+        ):
+            raise Finding(
+                f"SSLError numbers differ: pyssl {ours!r}, the stdlib {theirs!r}"
+            )
 
 
 if __name__ == "__main__":

@@ -118,7 +118,11 @@ def TestOneInput(data: bytes) -> None:
         text = ascii_text(body)
         ours = outcome(lambda: pyssl.PEM_cert_to_DER_cert(text))
         if stdlib_ssl is not None:
-            same("PEM_cert_to_DER_cert", ours, reference(lambda: stdlib_ssl.PEM_cert_to_DER_cert(text)))
+            same(
+                "PEM_cert_to_DER_cert",
+                ours,
+                reference(lambda: stdlib_ssl.PEM_cert_to_DER_cert(text)),
+            )
     else:
         made = made_certificate(Reader(body))
         if made is None:
@@ -129,7 +133,11 @@ def TestOneInput(data: bytes) -> None:
     if ours[0] == "returned" and not isinstance(ours[1], dict):
         raise Finding(f"_test_decode_cert returned {ours[1]!r}")
     if stdlib_ssl is not None:
-        same("_test_decode_cert", ours, reference(lambda: stdlib_ssl._ssl._test_decode_cert(path)))
+        same(
+            "_test_decode_cert",
+            ours,
+            reference(lambda: stdlib_ssl._ssl._test_decode_cert(path)),
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ def attempt(module, flags: int, value):
         return kind(result), (ciphers,)
     server = module.SSLContext(module.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(credentials()["chain"])
-    tls, _, client_result, server_result = handshake(module, client, server, server_hostname="localhost")
+    tls, _, client_result, server_result = handshake(
+        module, client, server, server_hostname="localhost"
+    )
     cipher = tls.cipher()
     return kind(result), (ciphers, kind(client_result), kind(server_result), cipher)
 

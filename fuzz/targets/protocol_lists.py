@@ -37,7 +37,9 @@ def protocols(reader: Reader) -> list:
         form = reader.byte() % 4
         value = reader.chunk()
         items.append(
-            [value.decode("utf-8", "replace"), value, bytearray(value), len(value)][form]
+            [value.decode("utf-8", "replace"), value, bytearray(value), len(value)][
+                form
+            ]
         )
     return items
 
@@ -66,7 +68,9 @@ def contexts(module, client_list, server_list, npn: bool, tls12: bool):
 
 
 def wire(items: list) -> list[bytes]:
-    return [item.encode("ascii") if isinstance(item, str) else bytes(item) for item in items]
+    return [
+        item.encode("ascii") if isinstance(item, str) else bytes(item) for item in items
+    ]
 
 
 def TestOneInput(data: bytes) -> None:
@@ -76,13 +80,17 @@ def TestOneInput(data: bytes) -> None:
     client_list, server_list = protocols(reader), protocols(reader)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # NPN is deprecated
-        client_ctx, server_ctx, ours = contexts(pyssl, client_list, server_list, npn, tls12)
+        client_ctx, server_ctx, ours = contexts(
+            pyssl, client_list, server_list, npn, tls12
+        )
         if not npn and stdlib_ssl is not None:
             theirs = contexts(stdlib_ssl, client_list, server_list, npn, tls12)
             same("set_alpn_protocols", ours, theirs[2])
         if ours[0] == "raised":
             return
-        client, server, client_result, server_result = handshake(pyssl, client_ctx, server_ctx)
+        client, server, client_result, server_result = handshake(
+            pyssl, client_ctx, server_ctx
+        )
         if client_result[0] == "raised" or server_result[0] == "raised":
             raise Finding(f"handshake failed: {client_result!r} {server_result!r}")
         offered, served = wire(client_list), wire(server_list)
@@ -99,9 +107,16 @@ def TestOneInput(data: bytes) -> None:
         chosen = (client.selected_alpn_protocol(), server.selected_alpn_protocol())
         if stdlib_ssl is not None:
             std = handshake(stdlib_ssl, theirs[0], theirs[1])
-            if kind(std[2]) != kind(client_result) or kind(std[3]) != kind(server_result):
-                raise Finding(f"handshake: pyssl {client_result!r} {server_result!r}, the stdlib {std[2:]!r}")
-            theirs_chosen = (std[0].selected_alpn_protocol(), std[1].selected_alpn_protocol())
+            if kind(std[2]) != kind(client_result) or kind(std[3]) != kind(
+                server_result
+            ):
+                raise Finding(
+                    f"handshake: pyssl {client_result!r} {server_result!r}, the stdlib {std[2:]!r}"
+                )
+            theirs_chosen = (
+                std[0].selected_alpn_protocol(),
+                std[1].selected_alpn_protocol(),
+            )
             if chosen != theirs_chosen:
                 raise Finding(f"ALPN chose {chosen!r}, the stdlib {theirs_chosen!r}")
 

@@ -55,7 +55,9 @@ def conversation(module, name, check_hostname: bool, tls12: bool):
     # TypeError: documented for a name that is not str or bytes; the
     # stdlib's SSLContext raises AttributeError for an object without
     # decode() (an int), and pyssl does as the stdlib does.
-    made = outcome(wrap, TypeError, AttributeError) if module is pyssl else reference(wrap)
+    made = (
+        outcome(wrap, TypeError, AttributeError) if module is pyssl else reference(wrap)
+    )
     if made[0] == "raised":
         return made, None
     made = ("returned", None)  # the objects are compared by what they do
@@ -104,14 +106,18 @@ def taken_as_host_name(name, made, ours, theirs, check_hostname: bool) -> None:
     else:
         expected = (text, *theirs[1:4], [text])
     if ours != expected:
-        raise Finding(f"server_hostname={name!r} as a host name: pyssl {ours!r}, not {expected!r}")
+        raise Finding(
+            f"server_hostname={name!r} as a host name: pyssl {ours!r}, not {expected!r}"
+        )
 
 
 def TestOneInput(data: bytes) -> None:
     reader = Reader(data)
     flags = reader.byte()
     raw = reader.rest()
-    name = [raw.decode("utf-8", "replace"), raw, bytearray(raw), len(raw)][(flags >> 1) & 3]
+    name = [raw.decode("utf-8", "replace"), raw, bytearray(raw), len(raw)][
+        (flags >> 1) & 3
+    ]
     check_hostname, tls12 = bool(flags & 1), bool(flags & 8)
     made, ours = conversation(pyssl, name, check_hostname, tls12)
     if made[0] == "returned" and ours[1] == ("returned", None) and check_hostname:
@@ -122,13 +128,19 @@ def TestOneInput(data: bytes) -> None:
     if stdlib_ssl is not None:
         their_made, theirs = conversation(stdlib_ssl, name, check_hostname, tls12)
         # The stdlib sends no SNI for a name it takes as an address.
-        if theirs is not None and theirs[4] == [None] and isinstance(theirs[0], str) \
-                and not exact_address(theirs[0]):
+        if (
+            theirs is not None
+            and theirs[4] == [None]
+            and isinstance(theirs[0], str)
+            and not exact_address(theirs[0])
+        ):
             taken_as_host_name(name, made, ours, theirs, check_hostname)
             return
         same("wrap_bio(server_hostname=...)", made, their_made)
         if ours != theirs:
-            raise Finding(f"with server_hostname={name!r}: pyssl {ours!r}, the stdlib {theirs!r}")
+            raise Finding(
+                f"with server_hostname={name!r}: pyssl {ours!r}, the stdlib {theirs!r}"
+            )
 
 
 if __name__ == "__main__":

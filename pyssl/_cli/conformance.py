@@ -27,7 +27,16 @@ DEVIATIONS_FILE = Path(__file__).with_name("conformance_deviations.txt")
 # At most this many deliberate deviations per Python version.
 MAX_DEVIATIONS = 5
 # regrtest's resources, but for the network: no test may leave loopback.
-RESOURCES = ["audio", "curses", "largefile", "decimal", "cpu", "subprocess", "gui", "walltime"]
+RESOURCES = [
+    "audio",
+    "curses",
+    "largefile",
+    "decimal",
+    "cpu",
+    "subprocess",
+    "gui",
+    "walltime",
+]
 CHILD_TIMEOUT = 1800
 
 
@@ -81,7 +90,9 @@ def _run_child(use_pyssl: bool, output: str) -> None:
     class Recorder(unittest.TestResult):
         if TYPE_CHECKING:
             # TestResult's, which its type stubs leave out.
-            def _exc_info_to_string(self, err: object, test: unittest.TestCase) -> str: ...
+            def _exc_info_to_string(
+                self, err: object, test: unittest.TestCase
+            ) -> str: ...
 
         def _mark(self, test: unittest.TestCase, kind: str, err: object = None) -> None:
             test_id = test.id().split(" ", 1)[0]
@@ -111,7 +122,9 @@ def _run_child(use_pyssl: bool, output: str) -> None:
         def addSubTest(self, test, subtest, err):  # type: ignore[no-untyped-def]
             super().addSubTest(test, subtest, err)
             if err is not None:
-                kind = "failed" if issubclass(err[0], test.failureException) else "error"
+                kind = (
+                    "failed" if issubclass(err[0], test.failureException) else "error"
+                )
                 self._mark(test, kind, err)
 
         def addExpectedFailure(self, test, err):  # type: ignore[no-untyped-def]
@@ -148,15 +161,21 @@ def run_conformance(use_pyssl: bool = True) -> Outcome:
             check=False,
         )
         if not os.path.exists(output):
-            raise RuntimeError("the test_ssl run ended without a result (it crashed or hung)")
+            raise RuntimeError(
+                "the test_ssl run ended without a result (it crashed or hung)"
+            )
         with open(output, encoding="utf-8") as f:
             data = json.load(f)
     # Every test case with an outcome; unittest's testsRun leaves out the
     # tests of classes skipped as a whole.
     result = Outcome(run=len(data["outcome"]), details=data["details"])
     for test_id, kind in sorted(data["outcome"].items()):
-        {"passed": result.passed, "failed": result.failed, "error": result.errors,
-         "skipped": result.skipped}[kind].append(test_id)
+        {
+            "passed": result.passed,
+            "failed": result.failed,
+            "error": result.errors,
+            "skipped": result.skipped,
+        }[kind].append(test_id)
     return result
 
 
@@ -165,9 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pyssl conformance",
         description="Run this interpreter's test.test_ssl against pyssl.",
     )
-    parser.add_argument("--stdlib", action="store_true", help="run it on the stdlib ssl instead")
+    parser.add_argument(
+        "--stdlib", action="store_true", help="run it on the stdlib ssl instead"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the failures' tracebacks")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the failures' tracebacks"
+    )
     parser.add_argument("--child", metavar="OUTPUT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -195,12 +218,24 @@ def main(argv: list[str] | None = None) -> int:
             print("    " + result.details.get(test_id, "").replace("\n", "\n    "))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"python": version, "subject": subject, "run": result.run,
-                       "passed": result.passed, "failed": result.failed,
-                       "errors": result.errors, "skipped": result.skipped,
-                       "deviations": deviated}, f, indent=2)
+            json.dump(
+                {
+                    "python": version,
+                    "subject": subject,
+                    "run": result.run,
+                    "passed": result.passed,
+                    "failed": result.failed,
+                    "errors": result.errors,
+                    "skipped": result.skipped,
+                    "deviations": deviated,
+                },
+                f,
+                indent=2,
+            )
     if len(deviations) > MAX_DEVIATIONS:
-        print(f"too many deviations listed for Python {version}: {len(deviations)} > {MAX_DEVIATIONS}")
+        print(
+            f"too many deviations listed for Python {version}: {len(deviations)} > {MAX_DEVIATIONS}"
+        )
         return 1
     return 1 if bad else 0
 

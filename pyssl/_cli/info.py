@@ -12,8 +12,18 @@ import pyssl
 from pyssl._cli.selfsigned import write_self_signed
 
 FEATURES = (
-    "HAS_SNI", "HAS_ALPN", "HAS_NPN", "HAS_ECDH", "HAS_PSK", "HAS_NEVER_CHECK_COMMON_NAME",
-    "HAS_SSLv2", "HAS_SSLv3", "HAS_TLSv1", "HAS_TLSv1_1", "HAS_TLSv1_2", "HAS_TLSv1_3",
+    "HAS_SNI",
+    "HAS_ALPN",
+    "HAS_NPN",
+    "HAS_ECDH",
+    "HAS_PSK",
+    "HAS_NEVER_CHECK_COMMON_NAME",
+    "HAS_SSLv2",
+    "HAS_SSLv3",
+    "HAS_TLSv1",
+    "HAS_TLSv1_1",
+    "HAS_TLSv1_2",
+    "HAS_TLSv1_3",
 )
 
 # What pyssl adds beyond the stdlib (docs/additions.md), each with the flag
@@ -33,7 +43,10 @@ ADDITIONS = (
 
 def additions() -> dict[str, bool]:
     """Each addition by name: whether this pyssl and its OpenSSL offer it."""
-    return {name: flag is None or bool(getattr(pyssl, flag, False)) for name, flag in ADDITIONS}
+    return {
+        name: flag is None or bool(getattr(pyssl, flag, False))
+        for name, flag in ADDITIONS
+    }
 
 
 def loopback_handshake(alpn: tuple[str, ...] = ("h2", "http/1.1")) -> dict[str, Any]:
@@ -84,8 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     major, minor, _fix, patch, _status = pyssl._OPENSSL_API_VERSION
     api = f"{major}.{minor}.{patch}"
     print(f"compiled against OpenSSL {api}; Python {sys.version.split()[0]}")
-    print("features: " + " ".join(f"{name}={getattr(pyssl, name)}" for name in FEATURES))
-    print("additions: " + " ".join(f"{name}={'yes' if on else 'no'}" for name, on in additions().items()))
+    print(
+        "features: " + " ".join(f"{name}={getattr(pyssl, name)}" for name in FEATURES)
+    )
+    print(
+        "additions: "
+        + " ".join(
+            f"{name}={'yes' if on else 'no'}" for name, on in additions().items()
+        )
+    )
     try:
         result = loopback_handshake()
     except Exception as exc:

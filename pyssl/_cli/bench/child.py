@@ -23,7 +23,9 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module("ssl")
     from pyssl._cli.bench.workloads import BY_NAME, Files
 
-    value = BY_NAME[workload_name].run(module, Files(ec=ec_chain, rsa=rsa_chain), float(seconds))
+    value = BY_NAME[workload_name].run(
+        module, Files(ec=ec_chain, rsa=rsa_chain), float(seconds)
+    )
     print(json.dumps({"value": value}))
     return 0
 

@@ -57,15 +57,27 @@ def _child_environment() -> dict[str, str]:
 
 def stdlib_ssl_available() -> bool:
     probe = subprocess.run(
-        [sys.executable, "-c", "import ssl"], capture_output=True, cwd=tempfile.gettempdir(),
+        [sys.executable, "-c", "import ssl"],
+        capture_output=True,
+        cwd=tempfile.gettempdir(),
         env=_child_environment(),
     )
     return probe.returncode == 0
 
 
-def measure(module: str, workload: Workload, seconds: float, chains: tuple[str, str]) -> float:
+def measure(
+    module: str, workload: Workload, seconds: float, chains: tuple[str, str]
+) -> float:
     result = subprocess.run(
-        [sys.executable, "-m", "pyssl._cli.bench.child", module, workload.name, str(seconds), *chains],
+        [
+            sys.executable,
+            "-m",
+            "pyssl._cli.bench.child",
+            module,
+            workload.name,
+            str(seconds),
+            *chains,
+        ],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -122,7 +134,9 @@ def _ratio(value: float) -> str:
 def _cell(values: list[float]) -> str:
     if not values:
         return "-"
-    return f"{_fmt(statistics.median(values))} ({_fmt(min(values))}–{_fmt(max(values))})"
+    return (
+        f"{_fmt(statistics.median(values))} ({_fmt(min(values))}–{_fmt(max(values))})"
+    )
 
 
 def machine_description() -> dict[str, Any]:
@@ -138,14 +152,19 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool) -> list[dict[str, Any]]:
+def run(
+    workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool
+) -> list[dict[str, Any]]:
     import pyssl._cli.selfsigned as selfsigned
 
     modules = ["stdlib", "pyssl"] if with_stdlib else ["pyssl"]
     order_draw = random.Random()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        chains = (selfsigned.write_self_signed(tmp, "ec"), selfsigned.write_self_signed(tmp, "rsa"))
+        chains = (
+            selfsigned.write_self_signed(tmp, "ec"),
+            selfsigned.write_self_signed(tmp, "rsa"),
+        )
         progress = Progress(len(workloads) * runs * len(modules))
         for workload in workloads:
             values: dict[str, list[float]] = {m: [] for m in modules}
@@ -159,9 +178,12 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
                 for module in order:
                     progress.step(f"{workload.name}: {module} run {i + 1}/{runs}")
                     values[module].append(measure(module, workload, seconds, chains))
-            row: dict[str, Any] = {"workload": workload.name, "unit": workload.unit,
-                                   "higher_is_better": workload.higher_is_better,
-                                   "target": target_for(workload)}
+            row: dict[str, Any] = {
+                "workload": workload.name,
+                "unit": workload.unit,
+                "higher_is_better": workload.higher_is_better,
+                "target": target_for(workload),
+            }
             for module in modules:
                 row[module] = values[module]
                 row[f"{module}_median"] = statistics.median(values[module])
@@ -173,7 +195,8 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
                 # the medians of each module's runs do not: shown beside the
                 # ratio the target is judged on.
                 row["pair_ratio"] = statistics.median(
-                    p / s for s, p in zip(values["stdlib"], values["pyssl"], strict=True)
+                    p / s
+                    for s, p in zip(values["stdlib"], values["pyssl"], strict=True)
                 )
             rows.append(row)
         progress.finish()
@@ -183,8 +206,10 @@ def run(workloads: list[Workload], runs: int, seconds: float, with_stdlib: bool)
 def print_table(rows: list[dict[str, Any]], with_stdlib: bool) -> None:
     name_width = max(len(r["workload"]) for r in rows)
     if with_stdlib:
-        print(f"{'workload':<{name_width}}  {'unit':<7}  {'stdlib median (min–max)':<28}"
-              f"{'pyssl median (min–max)':<28}{'ratio':>6}{'pairs':>7}  target")
+        print(
+            f"{'workload':<{name_width}}  {'unit':<7}  {'stdlib median (min–max)':<28}"
+            f"{'pyssl median (min–max)':<28}{'ratio':>6}{'pairs':>7}  target"
+        )
     else:
         print(f"{'workload':<{name_width}}  {'unit':<7}  pyssl median (min–max)")
     for r in rows:
@@ -192,8 +217,10 @@ def print_table(rows: list[dict[str, Any]], with_stdlib: bool) -> None:
         if with_stdlib:
             mark = "" if r["meets_target"] else "  MISSED"
             sign = "≥" if r["higher_is_better"] else "≤"
-            line += (f"{_cell(r['stdlib']):<28}{_cell(r['pyssl']):<28}{_ratio(r['ratio']):>6}"
-                     f"{_ratio(r['pair_ratio']):>7}  {sign}{r['target']:.2f}{mark}")
+            line += (
+                f"{_cell(r['stdlib']):<28}{_cell(r['pyssl']):<28}{_ratio(r['ratio']):>6}"
+                f"{_ratio(r['pair_ratio']):>7}  {sign}{r['target']:.2f}{mark}"
+            )
         else:
             line += _cell(r["pyssl"])
         print(line)
@@ -204,10 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pyssl bench",
         description="Measure the stdlib ssl and pyssl side by side in one run.",
     )
-    parser.add_argument("--quick", action="store_true", help="3 short runs each (about a minute)")
-    parser.add_argument("--runs", type=int, help="runs per module and workload (default 15)")
-    parser.add_argument("--seconds", type=float, help="measuring time per run (default 1)")
-    parser.add_argument("--only", metavar="TEXT", help="only the workloads whose name contains TEXT")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 short runs each (about a minute)"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="runs per module and workload (default 15)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="measuring time per run (default 1)"
+    )
+    parser.add_argument(
+        "--only", metavar="TEXT", help="only the workloads whose name contains TEXT"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -222,24 +257,46 @@ def main(argv: list[str] | None = None) -> int:
         workloads = [w for w in workloads if args.only.lower() in w.name.lower()]
     with_stdlib = stdlib_ssl_available()
     info = machine_description()
-    print(f"pyssl benchmark, {info['date']}: {info['cores']} cores ({info['machine']}), "
-          f"{info['implementation']} {info['python']}, {info['openssl']}")
+    print(
+        f"pyssl benchmark, {info['date']}: {info['cores']} cores ({info['machine']}), "
+        f"{info['implementation']} {info['python']}, {info['openssl']}"
+    )
     if not with_stdlib:
         print("this interpreter has no stdlib ssl module: measuring pyssl alone")
-    print(f"{runs} runs per module and workload, {seconds:g} s each, each in a fresh process"
-          + (", alternating stdlib and pyssl (each pair in random order)" if with_stdlib else ""))
+    print(
+        f"{runs} runs per module and workload, {seconds:g} s each, each in a fresh process"
+        + (
+            ", alternating stdlib and pyssl (each pair in random order)"
+            if with_stdlib
+            else ""
+        )
+    )
     if with_stdlib:
-        print("ratio: pyssl's median / the stdlib's (the target applies to it); "
-              "pairs: the median of each pair's pyssl/stdlib")
+        print(
+            "ratio: pyssl's median / the stdlib's (the target applies to it); "
+            "pairs: the median of each pair's pyssl/stdlib"
+        )
     for workload in skipped:
-        lacking = "a program that is not installed" if workload.needs != SYSTEM_CA_BUNDLE \
+        lacking = (
+            "a program that is not installed"
+            if workload.needs != SYSTEM_CA_BUNDLE
             else SYSTEM_CA_BUNDLE
+        )
         print(f"skipped (needs {lacking}): {workload.name}")
     rows = run(workloads, runs, seconds, with_stdlib)
     print()
     print_table(rows, with_stdlib)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({**info, "runs": runs, "seconds": seconds, "with_stdlib": with_stdlib,
-                       "results": rows}, f, indent=2)
+            json.dump(
+                {
+                    **info,
+                    "runs": runs,
+                    "seconds": seconds,
+                    "with_stdlib": with_stdlib,
+                    "results": rows,
+                },
+                f,
+                indent=2,
+            )
     return 0

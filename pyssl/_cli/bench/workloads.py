@@ -48,8 +48,13 @@ class Workload:
 # ---- contexts and a server thread ------------------------------------------------
 
 
-def _contexts(ssl: Any, files: Files, key: str = "ec", version: str = "TLSv1_3",
-              alpn: bool = False) -> tuple[Any, Any]:
+def _contexts(
+    ssl: Any,
+    files: Files,
+    key: str = "ec",
+    version: str = "TLSv1_3",
+    alpn: bool = False,
+) -> tuple[Any, Any]:
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(files.chain(key))
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -124,7 +129,9 @@ def _timed(seconds: float, step: Callable[[], int]) -> float:
 # ---- handshakes ------------------------------------------------------------------
 
 
-def _handshakes(key: str, version: str, resumed: bool = False) -> Callable[[Any, Files, float], float]:
+def _handshakes(
+    key: str, version: str, resumed: bool = False
+) -> Callable[[Any, Files, float], float]:
     def run(ssl: Any, files: Files, seconds: float) -> float:
         server_ctx, client_ctx = _contexts(ssl, files, key, version)
 
@@ -140,7 +147,9 @@ def _handshakes(key: str, version: str, resumed: bool = False) -> Callable[[Any,
         def one() -> int:
             nonlocal session, reused
             with _connect(server.address) as raw:
-                with client_ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                with client_ctx.wrap_socket(
+                    raw, server_hostname="localhost", session=session
+                ) as tls:
                     tls.recv(1)
                     tls.sendall(b"y")
                     if resumed:
@@ -215,9 +224,22 @@ def _one_core() -> Callable[[], None]:
 def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
     unpin = _one_core()
     proc = subprocess.Popen(
-        ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", files.ec, "-key", files.ec,
-         "-rev", "-naccept", "1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            files.ec,
+            "-key",
+            files.ec,
+            "-rev",
+            "-naccept",
+            "1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         assert proc.stdout is not None
@@ -256,7 +278,9 @@ def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
 # ---- SSLObject over MemoryBIO (the asyncio path, without sockets) ---------------
 
 
-def memory_pair(ssl: Any, server_ctx: Any, client_ctx: Any) -> tuple[Any, Any, Any, Any]:
+def memory_pair(
+    ssl: Any, server_ctx: Any, client_ctx: Any
+) -> tuple[Any, Any, Any, Any]:
     """A client and a server SSLObject over memory BIOs, handshake done:
     (client, server, the client's incoming BIO, the server's outgoing BIO)."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
@@ -318,8 +342,9 @@ def _asyncio_bulk(ssl: Any, files: Files, seconds: float) -> float:
 
         server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx,
-                                                       server_hostname="localhost")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
+        )
         await reader.readexactly(64 * KIB)
         total = 0
         start = time.perf_counter()
@@ -351,8 +376,9 @@ def _asyncio_round_trips(ssl: Any, files: Files, seconds: float) -> float:
 
         server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx,
-                                                       server_hostname="localhost")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost"
+        )
         message = b"r" * 64
         count = 0
         start = time.perf_counter()
@@ -371,7 +397,9 @@ def _asyncio_round_trips(ssl: Any, files: Files, seconds: float) -> float:
 # ---- per-call latency of getters ----------------------------------------------------
 
 
-def _getter(name: str, call: Callable[[Any], Any]) -> Callable[[Any, Files, float], float]:
+def _getter(
+    name: str, call: Callable[[Any], Any]
+) -> Callable[[Any, Files, float], float]:
     def run(ssl: Any, files: Files, seconds: float) -> float:
         server_ctx, client_ctx = _contexts(ssl, files, alpn=True)
         server = _Server(ssl, server_ctx, lambda tls: tls.recv(1))
@@ -453,8 +481,11 @@ def system_ca_bundle() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def _microseconds_per_call(seconds: float, call: Callable[[Any], Any],
-                           prepare: Callable[[], Any] = lambda: None) -> float:
+def _microseconds_per_call(
+    seconds: float,
+    call: Callable[[Any], Any],
+    prepare: Callable[[], Any] = lambda: None,
+) -> float:
     """Time ``call(prepare())`` alone, repeated for about ``seconds``;
     microseconds per call. What ``call`` returns is dropped inside the
     timing: freeing a context is part of its cost."""
@@ -488,7 +519,8 @@ def _load_bundle_warm(ssl: Any, files: Files, seconds: float) -> float:
     bundle = system_ca_bundle()
     ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=bundle)
     return _microseconds_per_call(
-        seconds, lambda ctx: ctx.load_verify_locations(cafile=bundle),
+        seconds,
+        lambda ctx: ctx.load_verify_locations(cafile=bundle),
         prepare=lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
     )
 
@@ -505,7 +537,7 @@ def _urlopen(ssl: Any, files: Files, seconds: float) -> float:
     assert bundle is not None
     with open(files.ec, "rb") as f:
         chain = f.read()
-    certificate = chain[chain.index(b"-----BEGIN CERTIFICATE-----"):]
+    certificate = chain[chain.index(b"-----BEGIN CERTIFICATE-----") :]
     with tempfile.NamedTemporaryFile(suffix=".pem", delete=False) as trusted:
         with open(bundle, "rb") as f:
             trusted.write(f.read().rstrip(b"\n") + b"\n" + certificate)
@@ -513,8 +545,11 @@ def _urlopen(ssl: Any, files: Files, seconds: float) -> float:
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(files.ec)
     body = b"ok"
-    response = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-                + body)
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body)
+        + body
+    )
 
     def serve(tls: Any) -> None:
         request = b""
@@ -543,32 +578,78 @@ def _urlopen(ssl: Any, files: Files, seconds: float) -> float:
 
 
 WORKLOADS: list[Workload] = [
-    Workload("handshakes TLS 1.3 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_3")),
+    Workload(
+        "handshakes TLS 1.3 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_3")
+    ),
     Workload("handshakes TLS 1.3 RSA-2048", "/s", True, _handshakes("rsa", "TLSv1_3")),
-    Workload("handshakes TLS 1.2 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_2")),
+    Workload(
+        "handshakes TLS 1.2 ECDSA P-256", "/s", True, _handshakes("ec", "TLSv1_2")
+    ),
     Workload("handshakes TLS 1.2 RSA-2048", "/s", True, _handshakes("rsa", "TLSv1_2")),
-    Workload("resumed handshakes TLS 1.2", "/s", True, _handshakes("ec", "TLSv1_2", resumed=True)),
-    Workload("resumed handshakes TLS 1.3", "/s", True, _handshakes("ec", "TLSv1_3", resumed=True)),
+    Workload(
+        "resumed handshakes TLS 1.2",
+        "/s",
+        True,
+        _handshakes("ec", "TLSv1_2", resumed=True),
+    ),
+    Workload(
+        "resumed handshakes TLS 1.3",
+        "/s",
+        True,
+        _handshakes("ec", "TLSv1_3", resumed=True),
+    ),
     Workload("bulk 16 KiB writes, recv_into", "MiB/s", True, _bulk(16 * KIB)),
     Workload("bulk 64 KiB writes, recv_into", "MiB/s", True, _bulk(64 * KIB)),
-    Workload("64-byte round trips vs s_server", "/s", True, _round_trips, needs="openssl"),
+    Workload(
+        "64-byte round trips vs s_server", "/s", True, _round_trips, needs="openssl"
+    ),
     Workload("SSLObject/MemoryBIO 16 KiB", "MiB/s", True, _memory_bio),
     Workload("asyncio streams bulk", "MiB/s", True, _asyncio_bulk),
     Workload("asyncio streams round trips", "/s", True, _asyncio_round_trips),
     Workload("pending()", "ns/call", False, _getter("pending", lambda s: s.pending())),
     Workload("version()", "ns/call", False, _getter("version", lambda s: s.version())),
-    Workload("selected_alpn_protocol()", "ns/call", False,
-             _getter("alpn", lambda s: s.selected_alpn_protocol())),
+    Workload(
+        "selected_alpn_protocol()",
+        "ns/call",
+        False,
+        _getter("alpn", lambda s: s.selected_alpn_protocol()),
+    ),
     Workload("cipher()", "ns/call", False, _getter("cipher", lambda s: s.cipher())),
-    Workload("getpeercert()", "ns/call", False, _getter("getpeercert", lambda s: s.getpeercert())),
+    Workload(
+        "getpeercert()",
+        "ns/call",
+        False,
+        _getter("getpeercert", lambda s: s.getpeercert()),
+    ),
     Workload("memory per 1,000 connections", "KiB", False, _memory_per_1000),
-    Workload("CA bundle: create_default_context() warm", "µs/call", False, _default_context_warm,
-             needs=SYSTEM_CA_BUNDLE),
-    Workload("CA bundle: create_default_context() first in process", "ms", False, _default_context_first,
-             needs=SYSTEM_CA_BUNDLE),
-    Workload("CA bundle: load_verify_locations(cafile) warm", "µs/call", False, _load_bundle_warm,
-             needs=SYSTEM_CA_BUNDLE),
-    Workload("CA bundle: urlopen() of a local HTTPS server", "/s", True, _urlopen, needs=SYSTEM_CA_BUNDLE),
+    Workload(
+        "CA bundle: create_default_context() warm",
+        "µs/call",
+        False,
+        _default_context_warm,
+        needs=SYSTEM_CA_BUNDLE,
+    ),
+    Workload(
+        "CA bundle: create_default_context() first in process",
+        "ms",
+        False,
+        _default_context_first,
+        needs=SYSTEM_CA_BUNDLE,
+    ),
+    Workload(
+        "CA bundle: load_verify_locations(cafile) warm",
+        "µs/call",
+        False,
+        _load_bundle_warm,
+        needs=SYSTEM_CA_BUNDLE,
+    ),
+    Workload(
+        "CA bundle: urlopen() of a local HTTPS server",
+        "/s",
+        True,
+        _urlopen,
+        needs=SYSTEM_CA_BUNDLE,
+    ),
 ]
 
 BY_NAME = {w.name: w for w in WORKLOADS}
