@@ -4,7 +4,8 @@ A workload is a function ``(ssl, files, seconds) -> float`` that measures
 for about ``seconds`` and returns one number in the workload's unit. Both
 ends of a connection use the module under test, except the round trips,
 whose peer is the ``openssl s_server`` program so that only the client side
-is Python.
+is Python. The loads of CA bundles are in ``ca_bundle.py``, what all
+workloads share in ``peers.py``; ``WORKLOADS`` below lists them all.
 """
 
 from __future__ import annotations
@@ -17,114 +18,27 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-KIB = 1024
-MIB = 1024 * KIB
-
-
-@dataclass(frozen=True)
-class Files:
-    """Certificate chains (key + self-signed certificate, PEM) per key type."""
-
-    ec: str
-    rsa: str
-
-    def chain(self, key: str) -> str:
-        return self.ec if key == "ec" else self.rsa
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    unit: str
-    higher_is_better: bool
-    run: Callable[[Any, Files, float], float]
-    # What the workload needs: a program ("openssl"), or SYSTEM_CA_BUNDLE.
-    needs: str = ""
-
-
-# ---- contexts and a server thread ------------------------------------------------
-
-
-def _contexts(
-    ssl: Any,
-    files: Files,
-    key: str = "ec",
-    version: str = "TLSv1_3",
-    alpn: bool = False,
-) -> tuple[Any, Any]:
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(files.chain(key))
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(files.chain(key))
-    for ctx in (server, client):
-        ctx.maximum_version = getattr(ssl.TLSVersion, version)
-        if alpn:
-            ctx.set_alpn_protocols(["h2", "http/1.1"])
-    return server, client
-
-
-class _Server:
-    """Accepts connections in a thread and runs ``serve(tls_socket)`` on
-    each, one at a time, until stopped."""
-
-    def __init__(self, ssl: Any, context: Any, serve: Callable[[Any], None]) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address = self.listener.getsockname()
-        self.context = context
-        self.serve = serve
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            _no_delay(conn)
-            try:
-                with self.context.wrap_socket(conn, server_side=True) as tls:
-                    self.serve(tls)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        # Closing alone does not wake a thread blocked in accept() on Linux;
-        # shutting the listener down does.
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(10)
-
-
-def _no_delay(sock: socket.socket) -> socket.socket:
-    # Small handshake flights must not wait for Nagle's algorithm and the
-    # peer's delayed ACK (40 ms on Linux): that would measure the timers.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _connect(address: Any) -> socket.socket:
-    return _no_delay(socket.create_connection(address))
-
-
-def _timed(seconds: float, step: Callable[[], int]) -> float:
-    """Repeat ``step`` (which returns how much it did) for ``seconds``;
-    returns the amount per second."""
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        done += step()
-        now = time.perf_counter()
-        if now >= deadline:
-            return done / (now - start)
-
+from pyssl._cli.bench.ca_bundle import (
+    SYSTEM_CA_BUNDLE,
+    default_context_first,
+    default_context_warm,
+    load_bundle_warm,
+    system_ca_bundle,
+    urlopen_local_server,
+)
+from pyssl._cli.bench.peers import (
+    KIB,
+    MIB,
+    Files,
+    Server,
+    Workload,
+    connect,
+    contexts,
+    no_delay,
+    timed,
+)
 
 # ---- handshakes ------------------------------------------------------------------
 
@@ -133,20 +47,20 @@ def _handshakes(
     key: str, version: str, resumed: bool = False
 ) -> Callable[[Any, Files, float], float]:
     def run(ssl: Any, files: Files, seconds: float) -> float:
-        server_ctx, client_ctx = _contexts(ssl, files, key, version)
+        server_ctx, client_ctx = contexts(ssl, files, key, version)
 
         def serve(tls: Any) -> None:
             # One byte after the handshake carries the TLS 1.3 tickets.
             tls.sendall(b"x")
             tls.recv(1)
 
-        server = _Server(ssl, server_ctx, serve)
+        server = Server(ssl, server_ctx, serve)
         session = None
         reused = 0
 
         def one() -> int:
             nonlocal session, reused
-            with _connect(server.address) as raw:
+            with connect(server.address) as raw:
                 with client_ctx.wrap_socket(
                     raw, server_hostname="localhost", session=session
                 ) as tls:
@@ -159,7 +73,7 @@ def _handshakes(
             return 1
 
         try:
-            rate = _timed(seconds, one)
+            rate = timed(seconds, one)
         finally:
             server.close()
         if resumed and reused == 0:
@@ -174,7 +88,7 @@ def _handshakes(
 
 def _bulk(chunk: int) -> Callable[[Any, Files, float], float]:
     def run(ssl: Any, files: Files, seconds: float) -> float:
-        server_ctx, client_ctx = _contexts(ssl, files)
+        server_ctx, client_ctx = contexts(ssl, files)
         stop = threading.Event()
         payload = os.urandom(chunk)
 
@@ -182,14 +96,14 @@ def _bulk(chunk: int) -> Callable[[Any, Files, float], float]:
             while not stop.is_set():
                 tls.sendall(payload)
 
-        server = _Server(ssl, server_ctx, serve)
+        server = Server(ssl, server_ctx, serve)
         buf = bytearray(chunk)
         view = memoryview(buf)
         try:
-            with _connect(server.address) as raw:
+            with connect(server.address) as raw:
                 with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                     tls.recv_into(view)  # the transfer is under way
-                    rate = _timed(seconds, lambda: _fill(tls, view, chunk))
+                    rate = timed(seconds, lambda: _fill(tls, view, chunk))
                     stop.set()
         finally:
             server.close()
@@ -252,11 +166,11 @@ def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
             raise RuntimeError("openssl s_server did not start")
         # Keep reading what it prints, so that it never blocks on a full pipe.
         threading.Thread(target=proc.stdout.read, daemon=True).start()
-        _, client_ctx = _contexts(ssl, files)
+        _, client_ctx = contexts(ssl, files)
         message = b"m" * 63 + b"\n"
         expected = message[-2::-1] + b"\n"
         buf = bytearray(64)
-        with _connect(("127.0.0.1", port)) as raw:
+        with connect(("127.0.0.1", port)) as raw:
             with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
 
                 def one() -> int:
@@ -268,7 +182,7 @@ def _round_trips(ssl: Any, files: Files, seconds: float) -> float:
                         raise RuntimeError("the echo came back wrong")
                     return 1
 
-                return _timed(seconds, one)
+                return timed(seconds, one)
     finally:
         proc.kill()
         proc.wait()
@@ -301,7 +215,7 @@ def memory_pair(
 
 
 def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
-    client, server, c_in, s_out = memory_pair(ssl, *_contexts(ssl, files))
+    client, server, c_in, s_out = memory_pair(ssl, *contexts(ssl, files))
     chunk = os.urandom(16 * KIB)
     buf = bytearray(16 * KIB)
 
@@ -313,7 +227,7 @@ def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
             got += client.read(len(chunk) - got, memoryview(buf)[got:])
         return got
 
-    return _timed(seconds, one) / MIB
+    return timed(seconds, one) / MIB
 
 
 # ---- asyncio streams ----------------------------------------------------------------
@@ -322,7 +236,7 @@ def _memory_bio(ssl: Any, files: Files, seconds: float) -> float:
 def _asyncio_bulk(ssl: Any, files: Files, seconds: float) -> float:
     import asyncio
 
-    server_ctx, client_ctx = _contexts(ssl, files)
+    server_ctx, client_ctx = contexts(ssl, files)
     chunk = os.urandom(64 * KIB)
 
     async def main() -> float:
@@ -366,7 +280,7 @@ def _asyncio_bulk(ssl: Any, files: Files, seconds: float) -> float:
 def _asyncio_round_trips(ssl: Any, files: Files, seconds: float) -> float:
     import asyncio
 
-    server_ctx, client_ctx = _contexts(ssl, files)
+    server_ctx, client_ctx = contexts(ssl, files)
 
     async def main() -> float:
         async def serve(reader: Any, writer: Any) -> None:
@@ -401,10 +315,10 @@ def _getter(
     name: str, call: Callable[[Any], Any]
 ) -> Callable[[Any, Files, float], float]:
     def run(ssl: Any, files: Files, seconds: float) -> float:
-        server_ctx, client_ctx = _contexts(ssl, files, alpn=True)
-        server = _Server(ssl, server_ctx, lambda tls: tls.recv(1))
+        server_ctx, client_ctx = contexts(ssl, files, alpn=True)
+        server = Server(ssl, server_ctx, lambda tls: tls.recv(1))
         try:
-            with _connect(server.address) as raw:
+            with connect(server.address) as raw:
                 with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                     call(tls)
                     batch = 1000
@@ -435,7 +349,7 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
     """Resident memory added by 1,000 established, idle connections (both
     ends in this process), in KiB."""
     count = 1000
-    server_ctx, client_ctx = _contexts(ssl, files)
+    server_ctx, client_ctx = contexts(ssl, files)
     listener = socket.create_server(("127.0.0.1", 0), backlog=count)
     address = listener.getsockname()
     servers: list[Any] = []
@@ -443,7 +357,7 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
     def accept_all() -> None:
         for _ in range(count):
             conn, _ = listener.accept()
-            servers.append(server_ctx.wrap_socket(_no_delay(conn), server_side=True))
+            servers.append(server_ctx.wrap_socket(no_delay(conn), server_side=True))
 
     # Warm up allocators and caches with one connection first.
     with socket.create_connection(address) as raw:
@@ -456,7 +370,7 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
     thread.start()
     clients = []
     for _ in range(count):
-        raw = _connect(address)
+        raw = connect(address)
         clients.append(client_ctx.wrap_socket(raw, server_hostname="localhost"))
     thread.join()
     gc.collect()
@@ -465,116 +379,6 @@ def _memory_per_1000(ssl: Any, files: Files, seconds: float) -> float:
         tls.close()
     listener.close()
     return (after - before) / KIB
-
-
-# ---- CA certificates ------------------------------------------------------------
-
-
-SYSTEM_CA_BUNDLE = "the system's CA bundle"
-
-
-def system_ca_bundle() -> str | None:
-    """The file of CA certificates OpenSSL loads by default, if there is one."""
-    import pyssl
-
-    path = pyssl.get_default_verify_paths().openssl_cafile
-    return path if os.path.isfile(path) else None
-
-
-def _microseconds_per_call(
-    seconds: float,
-    call: Callable[[Any], Any],
-    prepare: Callable[[], Any] = lambda: None,
-) -> float:
-    """Time ``call(prepare())`` alone, repeated for about ``seconds``;
-    microseconds per call. What ``call`` returns is dropped inside the
-    timing: freeing a context is part of its cost."""
-    calls = 0
-    spent = 0.0
-    deadline = time.perf_counter() + seconds
-    while calls == 0 or time.perf_counter() < deadline:
-        argument = prepare()
-        start = time.perf_counter()
-        call(argument)
-        spent += time.perf_counter() - start
-        calls += 1
-        del argument
-    return spent / calls * 1e6
-
-
-def _default_context_warm(ssl: Any, files: Files, seconds: float) -> float:
-    ssl.create_default_context()
-    return _microseconds_per_call(seconds, lambda _: ssl.create_default_context())
-
-
-def _default_context_first(ssl: Any, files: Files, seconds: float) -> float:
-    # Each measurement is a fresh process (child.py): this call is the
-    # first of the process, whatever ``seconds`` says.
-    start = time.perf_counter()
-    ssl.create_default_context()
-    return (time.perf_counter() - start) * 1e3
-
-
-def _load_bundle_warm(ssl: Any, files: Files, seconds: float) -> float:
-    bundle = system_ca_bundle()
-    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=bundle)
-    return _microseconds_per_call(
-        seconds,
-        lambda ctx: ctx.load_verify_locations(cafile=bundle),
-        prepare=lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
-    )
-
-
-def _urlopen(ssl: Any, files: Files, seconds: float) -> float:
-    """``urllib.request.urlopen()`` of a local HTTPS server: urllib makes a
-    new default context for each request. The server's certificate is
-    trusted through SSL_CERT_FILE: the system bundle plus that certificate,
-    which every default context then loads."""
-    import tempfile
-    import urllib.request
-
-    bundle = system_ca_bundle()
-    assert bundle is not None
-    with open(files.ec, "rb") as f:
-        chain = f.read()
-    certificate = chain[chain.index(b"-----BEGIN CERTIFICATE-----") :]
-    with tempfile.NamedTemporaryFile(suffix=".pem", delete=False) as trusted:
-        with open(bundle, "rb") as f:
-            trusted.write(f.read().rstrip(b"\n") + b"\n" + certificate)
-    os.environ["SSL_CERT_FILE"] = trusted.name
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(files.ec)
-    body = b"ok"
-    response = (
-        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-        % len(body)
-        + body
-    )
-
-    def serve(tls: Any) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            data = tls.recv(4096)
-            if not data:
-                return
-            request += data
-        tls.sendall(response)
-
-    server = _Server(ssl, server_ctx, serve)
-    url = f"https://localhost:{server.address[1]}/"
-
-    def one() -> int:
-        with urllib.request.urlopen(url, timeout=30) as reply:
-            if reply.read() != body:
-                raise RuntimeError("the server's answer came back wrong")
-        return 1
-
-    try:
-        one()
-        return _timed(seconds, one)
-    finally:
-        server.close()
-        os.unlink(trusted.name)
 
 
 WORKLOADS: list[Workload] = [
@@ -626,28 +430,28 @@ WORKLOADS: list[Workload] = [
         "CA bundle: create_default_context() warm",
         "µs/call",
         False,
-        _default_context_warm,
+        default_context_warm,
         needs=SYSTEM_CA_BUNDLE,
     ),
     Workload(
         "CA bundle: create_default_context() first in process",
         "ms",
         False,
-        _default_context_first,
+        default_context_first,
         needs=SYSTEM_CA_BUNDLE,
     ),
     Workload(
         "CA bundle: load_verify_locations(cafile) warm",
         "µs/call",
         False,
-        _load_bundle_warm,
+        load_bundle_warm,
         needs=SYSTEM_CA_BUNDLE,
     ),
     Workload(
         "CA bundle: urlopen() of a local HTTPS server",
         "/s",
         True,
-        _urlopen,
+        urlopen_local_server,
         needs=SYSTEM_CA_BUNDLE,
     ),
 ]
