@@ -31,6 +31,17 @@ def pyssl_verify_cb(preverify_ok: int, store_ctx: Any) -> int:
     if ssl_ptr == ffi.NULL:
         return preverify_ok
     connection = connection_of(ffi.cast("SSL *", ssl_ptr))
+    if (
+        preverify_ok
+        and connection is not None
+        and connection._no_name_to_check
+        and lib.X509_STORE_CTX_get_error_depth(store_ctx) == 0
+    ):
+        # The server's own certificate, which OpenSSL accepts: with no
+        # name to check it against, it is not accepted (see
+        # Connection.refuse_unnamed_peer).
+        lib.X509_STORE_CTX_set_error(store_ctx, lib.X509_V_ERR_HOSTNAME_MISMATCH)
+        preverify_ok = 0
     # The callback of the context the connection was made with: OpenSSL
     # keeps that context's verify settings when SNI switches the context.
     context = connection._original_context if connection is not None else None

@@ -86,6 +86,9 @@ class Connection(Negotiated):
         # The server_hostname the peer's certificate is checked against,
         # or None (see Negotiated.session).
         "_checked_name",
+        # True for a client made while check_hostname was set but without a
+        # server_hostname (see refuse_unnamed_peer).
+        "_no_name_to_check",
     )
 
     # False over memory BIOs: errno then says nothing about the transport.
@@ -141,11 +144,15 @@ class Connection(Negotiated):
         self.callback_error: BaseException | None = None
         self._early_data_finished = False
         self._checked_name: str | None = None
+        self._no_name_to_check = False
         self._forget()  # nothing settled yet
         if context._post_handshake_auth:
             self._enable_post_handshake_auth()
         if server_hostname is not None:
             self._configure_hostname(server_hostname)
+        elif not server_side and context._check_hostname:
+            # wrap_socket() refuses this; wrap_bio() and _wrap_socket() go on.
+            self.refuse_unnamed_peer()
         if session is not None:
             self.session = session
 
@@ -187,6 +194,19 @@ class Connection(Negotiated):
             raise error_from_queue("server_hostname")
         self.server_hostname = hostname
         self._checked_name = hostname if check else None
+
+    def refuse_unnamed_peer(self) -> None:
+        """For a client whose context checks host names but that was given
+        no server_hostname: the handshake fails when the server's
+        certificate would be accepted, as a host name mismatch, since there
+        is no name to check it against (the stdlib's connection checks no
+        name). Failing there rather than on creation leaves earlier errors,
+        such as the transport's, to be seen as they are with the stdlib."""
+        self._no_name_to_check = True
+        ssl_ptr = self.ssl_ptr
+        lib.SSL_set_verify(
+            ssl_ptr, lib.SSL_get_verify_mode(ssl_ptr), lib.pyssl_verify_cb
+        )
 
     # ---- waiting -----------------------------------------------------------
 

@@ -222,7 +222,11 @@ def clear_queue() -> None:
 
 def _verify_details(conn: Any) -> tuple[int, str]:
     code = lib.SSL_get_verify_result(conn.ssl_ptr)
-    if code == lib.X509_V_ERR_HOSTNAME_MISMATCH:
+    if code == lib.X509_V_ERR_HOSTNAME_MISMATCH and conn.server_hostname is None:
+        message = (
+            "Hostname mismatch: check_hostname is set and no server_hostname was given."
+        )
+    elif code == lib.X509_V_ERR_HOSTNAME_MISMATCH:
         message = (
             f"Hostname mismatch, certificate is not valid for {conn.server_hostname!r}."
         )

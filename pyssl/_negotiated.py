@@ -73,6 +73,7 @@ class Negotiated:
     server_side: bool
     _context: Any
     _checked_name: str | None
+    _no_name_to_check: bool
 
     def _forget(self) -> None:
         """Drop what the getters keep. Called when a handshake may have
@@ -448,7 +449,8 @@ class Negotiated:
         if lib.SSL_is_init_finished(self.ssl_ptr):
             raise ValueError("Cannot set session after handshake.")
         if lib.SSL_get_verify_mode(self.ssl_ptr) & lib.SSL_VERIFY_PEER and (
-            session._verified_for is None
+            self._no_name_to_check
+            or session._verified_for is None
             or (
                 self._checked_name is not None
                 and session._verified_for != self._checked_name

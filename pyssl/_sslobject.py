@@ -51,11 +51,6 @@ class SSLObject:
             owner=self,
             session=session,
         )
-        if not server_side and context.check_hostname and not server_hostname:
-            # As wrap_socket() refuses it (after the arguments' types, here);
-            # the stdlib's wrap_bio() makes a connection that checks no host
-            # name.
-            raise ValueError("check_hostname requires server_hostname")
         self._sslobj = connection
         # asyncio and trio call read() and write() for every record: unless
         # a subclass has its own, they go straight to the connection. (An

@@ -10,6 +10,7 @@ import threading
 import warnings
 
 import pytest
+from peers import BioPair, client_context, server_context
 
 import pyssl
 
@@ -248,23 +249,45 @@ def test_wrap_bio_takes_two_memory_bios(either):
         context.wrap_bio(either.MemoryBIO(), None)
 
 
-def test_wrap_bio_with_check_hostname_requires_a_server_hostname(either):
-    """As wrap_socket() refuses it (the stdlib's wrap_bio() goes on, and
-    the handshake checks no host name)."""
-    context = either.SSLContext(either.PROTOCOL_TLS_CLIENT)
+def test_a_client_without_a_name_to_check_refuses_the_server(either, certs):
+    """A client wrap_bio() without server_hostname while check_hostname is
+    set: the stdlib's handshake checks no host name and succeeds; pyssl's
+    fails at the server's certificate, as a host name mismatch."""
+    client_ctx = client_context(either, certs)
+    pair = BioPair(client_ctx, server_context(either, certs), server_hostname=None)
+    assert pair.client.server_hostname is None
     if either is not pyssl:
-        assert (
-            context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname
-            is None
-        )
+        pair.handshake()
+        assert pair.client.getpeercert()
         return
-    with pytest.raises(ValueError) as info:
-        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO())
-    assert str(info.value) == "check_hostname requires server_hostname"
-    context.check_hostname = False
-    assert (
-        context.wrap_bio(either.MemoryBIO(), either.MemoryBIO()).server_hostname is None
+    with pytest.raises(pyssl.SSLCertVerificationError) as info:
+        pair.handshake()
+    assert info.value.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
+    assert info.value.verify_message == (
+        "Hostname mismatch: check_hostname is set and no server_hostname was given."
     )
+
+
+def test_a_client_without_a_name_to_check_resumes_no_session(certs):
+    """A session verified for a name does not let a client without one skip
+    the verification that refuses it."""
+    client_ctx = client_context(pyssl, certs)
+    client_ctx.maximum_version = pyssl.TLSVersion.TLSv1_2
+    server_ctx = server_context(pyssl, certs)
+    named = BioPair(client_ctx, server_ctx).handshake()
+    session = named.client.session
+    assert session is not None
+    unnamed = BioPair(client_ctx, server_ctx, server_hostname=None, session=session)
+    with pytest.raises(pyssl.SSLCertVerificationError):
+        unnamed.handshake()
+    assert not unnamed.client.session_reused
+
+
+def test_a_client_without_a_name_connects_once_names_are_not_checked(either, certs):
+    client_ctx = client_context(either, certs, check_hostname=False)
+    pair = BioPair(client_ctx, server_context(either, certs), server_hostname=None)
+    pair.handshake()
+    assert pair.client.getpeercert()
 
 
 def resident_kib():
