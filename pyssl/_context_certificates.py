@@ -175,6 +175,8 @@ class CertificateSettings:
         copy taken under the store's lock (see pyssl_store_objects): a
         handshake in another thread may add to the store meanwhile. The
         copy, and the references it holds, live as long as the iteration."""
+        # A lazily read file is all in the store before it is read.
+        _trust_store.materialize(self._ctx_ptr)
         objects = lib.pyssl_store_objects(self._ctx_ptr)
         if objects == ffi.NULL:
             clear_queue()
@@ -561,6 +563,9 @@ def load_verify_locations(
         capath_path = filesystem_path(
             capath, "capath should be a valid filesystem path"
         )
+    if cafile is not None or cadata is not None:
+        # What is added goes after all of a lazily read file, as it would.
+        _trust_store.materialize(ctx_ptr)
     if cadata is not None:
         add_ca_certs(ctx_ptr, cadata)
     if cafile is not None and _trust_store.load_file(ctx_ptr, cafile_path):

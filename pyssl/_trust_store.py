@@ -8,8 +8,13 @@ parameters, and what later loads add to it); what it shares is the
 immutable X509/X509_CRL objects of a source, which its store holds
 references to (``_native/trust_store.h``). A load that the uncached path
 would fail is never cached: the caller then runs the uncached load, which
-fails in its own words. docs/performance.md gives the design and its
-figures.
+fails in its own words.
+
+A file of plain PEM blocks is read without decoding its certificates; a
+context that loads it into an empty store gets each certificate when
+verification first asks for its subject, and all of them before anything
+reads or adds to the whole store (``materialize()``). docs/performance.md
+gives the design and its figures.
 """
 
 from __future__ import annotations
@@ -133,14 +138,44 @@ def _data_source(data: bytes, pem: bool) -> Any:
     return source
 
 
+def set_lazy(lazy: bool) -> None:
+    """Read files lazily where the platform allows (the default), or
+    always eagerly; sources already kept stay as they were read."""
+    lib.pyssl_trust_set_lazy(bool(lazy))
+
+
+def is_lazy(source: Any) -> bool:
+    return bool(lib.pyssl_trust_source_is_lazy(source))
+
+
+def materialize(ctx_ptr: Any) -> None:
+    """Put every object of the context's lazily read file into its store,
+    as the eager load has it: before anything reads the whole store or
+    adds to it."""
+    if lib.pyssl_trust_pending(ctx_ptr) and not lib.pyssl_trust_materialize(ctx_ptr):
+        raise MemoryError()
+
+
+def _fill(fill: Any, ctx_ptr: Any, source: Any, *arguments: Any) -> int:
+    """``fill(ctx_ptr, source, *arguments)``, decoding the source first when
+    it must go into the store eagerly."""
+    materialize(ctx_ptr)
+    clear_queue()
+    done = fill(ctx_ptr, source, *arguments)
+    if done < 0:
+        if not lib.pyssl_trust_source_decode(source):
+            raise MemoryError()
+        done = fill(ctx_ptr, source, *arguments)
+    return done
+
+
 def load_file(ctx_ptr: Any, path: bytes) -> bool:
     """``load_verify_locations(cafile=path)`` from the file's source: True
     when done, False when the caller must run the uncached load."""
     source = _file_source(path)
     if source is None:
         return False
-    clear_queue()
-    if not lib.pyssl_trust_fill(ctx_ptr, source, 0):
+    if not _fill(lib.pyssl_trust_fill, ctx_ptr, source, 0):
         raise error_from_queue("load_verify_locations")
     return True
 
@@ -154,8 +189,7 @@ def add_data(ctx_ptr: Any, data: Any, pem: bool) -> bool:
     source = _data_source(bytes(ffi.buffer(data)), pem)
     if source is None:
         return False
-    clear_queue()
-    if not lib.pyssl_trust_fill(ctx_ptr, source, 1):
+    if not _fill(lib.pyssl_trust_fill, ctx_ptr, source, 1):
         raise error_from_queue("load_verify_locations")
     return True
 
@@ -166,8 +200,8 @@ def set_default_verify_paths(ctx_ptr: Any) -> bool:
     when done, False when the caller must run the uncached call."""
     source = _file_source(ffi.string(lib.pyssl_trust_default_file()))
     if source is None:
+        materialize(ctx_ptr)
         return False
-    clear_queue()
-    if not lib.pyssl_trust_set_default_paths(ctx_ptr, source):
+    if not _fill(lib.pyssl_trust_set_default_paths, ctx_ptr, source):
         raise error_from_queue("set_default_verify_paths")
     return True
