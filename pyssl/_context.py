@@ -50,6 +50,32 @@ _UINT32_MAX = 0xFFFFFFFF
 # The stdlib's default cipher string (its --with-ssl-default-suites=python).
 DEFAULT_CIPHERS = "@SECLEVEL=2:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 
+# What a new context starts with, worked out once: a context is made per
+# request by some clients.
+_DEFAULT_CIPHERS_ASCII = DEFAULT_CIPHERS.encode("ascii")
+_DEFAULT_OPTIONS = int(
+    Options.OP_ALL
+    | Options.OP_NO_SSLv2
+    | Options.OP_NO_SSLv3
+    | Options.OP_NO_COMPRESSION
+    | Options.OP_CIPHER_SERVER_PREFERENCE
+    | Options.OP_SINGLE_DH_USE
+    | Options.OP_SINGLE_ECDH_USE
+)
+# The protocols that start at TLS 1.2, and the side each one fixes.
+_FLEXIBLE_PROTOCOLS = frozenset(
+    int(p)
+    for p in (
+        _SSLMethod.PROTOCOL_TLS,
+        _SSLMethod.PROTOCOL_TLS_CLIENT,
+        _SSLMethod.PROTOCOL_TLS_SERVER,
+    )
+)
+_ONLY_SERVER_SIDE = {
+    int(_SSLMethod.PROTOCOL_TLS_SERVER): True,
+    int(_SSLMethod.PROTOCOL_TLS_CLIENT): False,
+}
+
 # The option bits that pin protocol versions; setting them is deprecated
 # in favour of minimum_version/maximum_version.
 _OP_NO_VERSIONS = (
@@ -157,10 +183,7 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
             raise error_from_queue("SSLContext")
         self._ctx_ptr = ffi.gc(ctx_ptr, lib.SSL_CTX_free)
         self._protocol = _SSLMethod(protocol)
-        self._only_server_side = {
-            _SSLMethod.PROTOCOL_TLS_SERVER: True,
-            _SSLMethod.PROTOCOL_TLS_CLIENT: False,
-        }.get(self._protocol)
+        self._only_server_side = _ONLY_SERVER_SIDE.get(protocol)
         self._key = register(self)
         self._alpn_protocols = ()
         self._npn_protocols = ()
@@ -177,23 +200,10 @@ class _SSLContext(CertificateSettings, ContextCallbacks):
         else:
             self._check_hostname = False
             self._set_verify_mode(VerifyMode.CERT_NONE)
-        options = (
-            Options.OP_ALL
-            | Options.OP_NO_SSLv2
-            | Options.OP_NO_SSLv3
-            | Options.OP_NO_COMPRESSION
-            | Options.OP_CIPHER_SERVER_PREFERENCE
-            | Options.OP_SINGLE_DH_USE
-            | Options.OP_SINGLE_ECDH_USE
-        )
-        lib.SSL_CTX_set_options(ctx_ptr, options)
-        if lib.SSL_CTX_set_cipher_list(ctx_ptr, DEFAULT_CIPHERS.encode("ascii")) != 1:
+        lib.SSL_CTX_set_options(ctx_ptr, _DEFAULT_OPTIONS)
+        if lib.SSL_CTX_set_cipher_list(ctx_ptr, _DEFAULT_CIPHERS_ASCII) != 1:
             raise plain_error("No cipher can be selected.")
-        if self._protocol in (
-            _SSLMethod.PROTOCOL_TLS,
-            _SSLMethod.PROTOCOL_TLS_CLIENT,
-            _SSLMethod.PROTOCOL_TLS_SERVER,
-        ):
+        if self._protocol in _FLEXIBLE_PROTOCOLS:
             lib.SSL_CTX_set_min_proto_version(ctx_ptr, lib.TLS1_2_VERSION)
         # Idle connections give their read/write buffers back.
         lib.SSL_CTX_set_mode(ctx_ptr, lib.SSL_MODE_RELEASE_BUFFERS)
