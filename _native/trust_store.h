@@ -523,7 +523,9 @@ typedef struct {
 } pyssl_pem_block;
 
 /* The blocks of `text`, their DER decoded into `der` (as long as the text
- * at least): the count, or -1 where the text is not of the plain form. */
+ * at least, or the text itself: each block's DER is shorter than what was
+ * read to make it): the count, or -1 where the text is not of the plain
+ * form. */
 static int pyssl_pem_scan(const unsigned char *text, size_t size, unsigned char *der,
                           pyssl_pem_block **blocks_out)
 {
@@ -695,19 +697,27 @@ static unsigned char *pyssl_trust_slurp(const char *path, size_t *size)
     FILE *f = fopen(path, "rb");
     unsigned char *data = NULL, *grown;
     size_t capacity = 0, n;
+    long hint;
 
     *size = 0;
     if (f == NULL)
         return NULL;
+    /* The size it has now, read at once; a file that grows meanwhile is
+     * read to its end all the same. */
+    if (fseek(f, 0, SEEK_END) == 0 && (hint = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0)
+        capacity = (size_t)hint + 1;
     for (;;) {
-        if (*size == capacity) {
+        if (capacity == 0 || *size == capacity) {
             capacity = capacity ? capacity * 2 : 256 * 1024;
-            if (capacity > 64 * 1024 * 1024 || (grown = OPENSSL_realloc(data, capacity + 1)) == NULL) {
+            if (capacity > 64 * 1024 * 1024 || (grown = OPENSSL_realloc(data, capacity)) == NULL) {
                 OPENSSL_free(data);
                 fclose(f);
                 return NULL;
             }
             data = grown;
+        } else if (data == NULL && (data = OPENSSL_malloc(capacity)) == NULL) {
+            fclose(f);
+            return NULL;
         }
         n = fread(data + *size, 1, capacity - *size, f);
         *size += n;
@@ -740,9 +750,10 @@ static pyssl_trust_source *pyssl_trust_read_lazily(const char *path)
     text = pyssl_trust_slurp(path, &size);
     if (text == NULL)
         return NULL;
-    der = OPENSSL_malloc(size ? size : 1);
-    count = der == NULL ? -1 : pyssl_pem_scan(text, size, der, &blocks);
-    OPENSSL_free(text);
+    /* The DER goes over the text it is decoded from: it never overtakes
+     * the line being read. */
+    der = text;
+    count = pyssl_pem_scan(text, size, der, &blocks);
     if (count <= 0)
         goto done;
     entries = OPENSSL_zalloc(sizeof(*entries) * (size_t)count);
@@ -1018,6 +1029,7 @@ int pyssl_trust_source_decode(pyssl_trust_source *source)
 typedef struct {
     pyssl_trust_source *source;
     unsigned char *pushed; /* per entry: in the store (or a copy) */
+    int objects;           /* the source's objects in the store */
     int touched;           /* verification has read the store */
     int done;              /* every entry is in the store */
 } pyssl_trust_attachment;
@@ -1072,15 +1084,69 @@ static int pyssl_trust_push(STACK_OF(X509_OBJECT) *objs, X509 *cert, X509_CRL *c
     return 1;
 }
 
-static int pyssl_trust_push_entry(STACK_OF(X509_OBJECT) *objs, pyssl_trust_attachment *attachment, int i)
+/* The name an object is sorted by in a store. */
+static const X509_NAME *pyssl_trust_name_of(X509_OBJECT *obj)
 {
-    pyssl_trust_entry *e = &attachment->source->entries[i];
+    if (X509_OBJECT_get_type(obj) == X509_LU_X509)
+        return X509_get_subject_name(X509_OBJECT_get0_X509(obj));
+    return X509_CRL_get_issuer(X509_OBJECT_get0_X509_CRL(obj));
+}
 
-    if (attachment->pushed[i])
+/* Whether the store takes `obj` for the entry's object (X509_OBJECT_retrieve_match). */
+static int pyssl_trust_same(X509_OBJECT *obj, const pyssl_trust_entry *e)
+{
+    if (X509_OBJECT_get_type(obj) == X509_LU_X509)
+        return X509_cmp(X509_OBJECT_get0_X509(obj), e->x509) == 0;
+    return X509_CRL_match(X509_OBJECT_get0_X509_CRL(obj), e->crl) == 0;
+}
+
+/* The source's objects of one name (keys [first, first + n)) into the
+ * store where the eager store has them: ahead of every other object of
+ * that name, all of which came later; one that repeats an object of the
+ * file goes, as its add would have added nothing. Called with the store
+ * locked. */
+static int pyssl_trust_insert_group(STACK_OF(X509_OBJECT) *objs, pyssl_trust_attachment *attachment,
+                                    int first, int n)
+{
+    pyssl_trust_source *source = attachment->source;
+    pyssl_trust_key *keys = source->keys;
+    X509_OBJECT *obj;
+    int at = -1, i, k, removed;
+
+    if (attachment->pushed[keys[first].entry])
         return 1;
-    if (!e->copy && !pyssl_trust_push(objs, e->x509, e->crl))
-        return 0;
-    attachment->pushed[i] = 1;
+    /* Only objects of other origins share the name: the file's go in a
+     * name at a time. */
+    for (i = 0; sk_X509_OBJECT_num(objs) != attachment->objects && i < sk_X509_OBJECT_num(objs);) {
+        obj = sk_X509_OBJECT_value(objs, i);
+        if ((int)X509_OBJECT_get_type(obj) != keys[first].type
+            || X509_NAME_cmp(pyssl_trust_name_of(obj), keys[first].name) != 0) {
+            i++;
+            continue;
+        }
+        for (removed = 0, k = first; !removed && k < first + n; k++)
+            removed = pyssl_trust_same(obj, &source->entries[keys[k].entry]);
+        if (removed) {
+            (void)sk_X509_OBJECT_delete(objs, i);
+            X509_OBJECT_free(obj);
+            continue;
+        }
+        if (at < 0)
+            at = i;
+        i++;
+    }
+    for (k = first; k < first + n; k++) {
+        pyssl_trust_entry *e = &source->entries[keys[k].entry];
+        obj = X509_OBJECT_new();
+        if (obj == NULL
+            || !(e->x509 != NULL ? X509_OBJECT_set1_X509(obj, e->x509) : X509_OBJECT_set1_X509_CRL(obj, e->crl))
+            || !(at < 0 ? sk_X509_OBJECT_push(objs, obj) : sk_X509_OBJECT_insert(objs, obj, at++))) {
+            X509_OBJECT_free(obj);
+            return 0;
+        }
+        attachment->pushed[keys[k].entry] = 1;
+        attachment->objects++;
+    }
     return 1;
 }
 
@@ -1091,8 +1157,7 @@ static void pyssl_trust_prepare(const X509_STORE_CTX *ctx, int type, const X509_
 {
     X509_STORE *store = X509_STORE_CTX_get0_store(ctx);
     pyssl_trust_attachment *attachment;
-    STACK_OF(X509_OBJECT) *objs;
-    int first, n, i;
+    int first, n;
 
     if (store == NULL || name == NULL || !X509_STORE_lock(store))
         return;
@@ -1105,10 +1170,8 @@ static void pyssl_trust_prepare(const X509_STORE_CTX *ctx, int type, const X509_
     ERR_set_mark();
     if (pyssl_trust_group(attachment->source, type, name, &first, &n) && n > 0
         && X509_STORE_lock(store)) {
-        objs = X509_STORE_get0_objects(store);
-        for (i = first; !attachment->done && i < first + n; i++)
-            if (!pyssl_trust_push_entry(objs, attachment, attachment->source->keys[i].entry))
-                break;
+        if (!attachment->done)
+            pyssl_trust_insert_group(X509_STORE_get0_objects(store), attachment, first, n);
         X509_STORE_unlock(store);
     }
     ERR_pop_to_mark();
@@ -1210,8 +1273,9 @@ int pyssl_trust_materialize(SSL_CTX *ctx)
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     pyssl_trust_attachment *attachment;
     STACK_OF(X509_OBJECT) *objs, *arranged;
+    pyssl_trust_key *keys;
     X509_OBJECT *from;
-    int i, ok = 1;
+    int i, j, ok = 1;
 
     if (pyssl_trust_store_index < 0 || !X509_STORE_lock(store))
         return 1;
@@ -1219,7 +1283,8 @@ int pyssl_trust_materialize(SSL_CTX *ctx)
     X509_STORE_unlock(store);
     if (attachment == NULL)
         return 1;
-    if (!pyssl_trust_source_decode(attachment->source) || !X509_STORE_lock(store))
+    if (!pyssl_trust_source_decode(attachment->source) || !pyssl_trust_index(attachment->source)
+        || !X509_STORE_lock(store))
         return 0;
     objs = X509_STORE_get0_objects(store);
     if (!attachment->done && !attachment->touched && sk_X509_OBJECT_num(objs) == 0) {
@@ -1229,8 +1294,14 @@ int pyssl_trust_materialize(SSL_CTX *ctx)
             ok = pyssl_trust_push(objs, X509_OBJECT_get0_X509(from), X509_OBJECT_get0_X509_CRL(from));
         }
     } else if (!attachment->done) {
-        for (i = 0; ok && i < attachment->source->count; i++)
-            ok = pyssl_trust_push_entry(objs, attachment, i);
+        /* Every name not yet asked for, a name at a time. */
+        keys = attachment->source->keys;
+        for (i = 0; ok && i < attachment->source->nkeys; i = j) {
+            for (j = i + 1; j < attachment->source->nkeys && keys[j].type == keys[i].type
+                 && X509_NAME_cmp(keys[j].name, keys[i].name) == 0; j++)
+                ;
+            ok = pyssl_trust_insert_group(objs, attachment, i, j - i);
+        }
         sk_X509_OBJECT_sort(objs);
     }
     if (ok)

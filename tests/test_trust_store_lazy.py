@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 import pytest
+from openssl_cli import OPENSSL, needs_openssl
 from peers import ThreadedServer
 from ssl_modules import module_named, same_openssl
 
@@ -491,6 +492,55 @@ def test_later_loads_into_the_same_store(references, tmp_path, ssl_cert_file):
         got = steps(reading("eager") if reference == "eager" else reference)
         assert expected is None or got == expected
         expected = got
+    reading("lazy")
+    assert steps(pyssl) == expected
+    assert steps(pyssl) == expected
+
+
+@needs_openssl
+def test_a_hashed_directory_that_also_holds_certificates_of_the_file(
+    references, tmp_path, ssl_cert_file
+):
+    """A look-up in a hashed directory, asked for a name the file lacks,
+    may bring certificates of names the file has (here from a file that
+    holds more than its hash names): the store must still hold the file's
+    first and drop what repeats it, as the eager store does."""
+    import subprocess
+
+    twin = issue(name("twin"))
+    other_twin = issue(name("twin"))
+    outsider = issue(name("outsider"))
+    bundle = write(tmp_path / "bundle.pem", system_pem() + twin.pem)
+    directory = tmp_path / "hashed"
+    directory.mkdir()
+    outsider_path = write(tmp_path / "outsider.pem", outsider.pem)
+    hashed = subprocess.run(
+        [OPENSSL, "x509", "-in", outsider_path, "-noout", "-subject_hash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    write(directory / f"{hashed}.0", outsider.pem + other_twin.pem + twin.pem)
+    servers = [
+        server_for(tmp_path, [leaf(outsider)]),
+        server_for(tmp_path, [leaf(twin, akid=False)]),
+        server_for(tmp_path, [leaf(other_twin, akid=False)]),
+    ]
+
+    def steps(module: Any) -> Any:
+        seen = []
+        for order in (servers, servers[::-1]):
+            ctx = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cafile=bundle, capath=str(directory))
+            seen += [connect(ctx, s) for s in order] + [view(ctx)]
+        return seen
+
+    expected = None
+    for reference in references:
+        got = steps(reading("eager") if reference == "eager" else reference)
+        assert expected is None or got == expected
+        expected = got
+    assert expected[0] == "verified"
     reading("lazy")
     assert steps(pyssl) == expected
     assert steps(pyssl) == expected
