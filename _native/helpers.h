@@ -82,7 +82,8 @@ static const char *const pyssl_gil_releasing[] = {
     "pyssl_use_certificate_chain_bio", "pyssl_use_private_key_bio",
     "pyssl_store_objects",
     "pyssl_read_early_data", "pyssl_write_early_data", "pyssl_free_socket_ssl", "pyssl_free_ssl_and_close",
-    "pyssl_trust_read_file", "pyssl_trust_read_data", "pyssl_trust_source_decode", "pyssl_trust_materialize",
+    "pyssl_trust_read_file", "pyssl_trust_read_data", "pyssl_trust_source_decode", "pyssl_trust_pending",
+    "pyssl_trust_materialize",
     "pyssl_sendfile",
     NULL
 };

@@ -1250,7 +1250,8 @@ static int pyssl_trust_attach(X509_STORE *store, pyssl_trust_source *source)
     return 1;
 }
 
-/* 1 if the context's store has a lazy source with objects not yet in it. */
+/* 1 if the context's store has a lazy source with objects not yet in it.
+ * Releases the GIL (see pyssl_gil_releasing): it waits for the store's lock. */
 int pyssl_trust_pending(SSL_CTX *ctx)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
