@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from openssl_cli import OPENSSL, needs_openssl
 from peers import ThreadedServer
-from ssl_modules import module_named, same_openssl
+from ssl_modules import STDLIB_SSL, same_openssl
 
 import pyssl
 from pyssl import _trust_store
-from pyssl._lib import lib
+from pyssl._lib import ffi, lib
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
@@ -38,15 +38,23 @@ NOW = datetime.datetime.now(datetime.timezone.utc)
 @pytest.fixture
 def references() -> list[Any]:
     """What pyssl reading lazily is compared with: pyssl reading eagerly,
-    and the stdlib where it links the same OpenSSL release."""
+    and the stdlib where it links the same OpenSSL release (what a store
+    holds, and in which order, differs between releases)."""
     found: list[Any] = ["eager"]
-    try:
-        stdlib = module_named("stdlib")
-    except Exception:  # noqa: BLE001 - no stdlib ssl here
-        return found
-    if same_openssl(stdlib):
-        found.append(stdlib)
+    if STDLIB_SSL is not None and same_openssl(STDLIB_SSL):
+        found.append(STDLIB_SSL)
     return found
+
+
+def agreed(references: list[Any], steps: Any) -> Any:
+    """What ``steps(module)`` gives for every reference: the same for all,
+    or the test fails."""
+    expected = None
+    for reference in references:
+        got = steps(reading("eager") if reference == "eager" else reference)
+        assert expected is None or got == expected, reference
+        expected = got
+    return expected
 
 
 def reading(how: str) -> Any:
@@ -249,10 +257,14 @@ def view(ctx: Any) -> Any:
 
 
 def raw_count(ctx: Any) -> int:
-    """How many objects the context's X509_STORE holds right now."""
-    return lib.sk_X509_OBJECT_num(
-        lib.X509_STORE_get0_objects(lib.SSL_CTX_get_cert_store(ctx._ctx_ptr))
-    )
+    """How many objects the context's X509_STORE holds right now (a copy
+    taken under the store's lock: handshakes may add to it meanwhile)."""
+    objects = lib.pyssl_store_objects(ctx._ctx_ptr)
+    assert objects != ffi.NULL
+    try:
+        return lib.sk_X509_OBJECT_num(objects)
+    finally:
+        lib.pyssl_free_store_objects(objects)
 
 
 def client(module: Any, bundle: str, how: str, flags: int = 0) -> Any:
@@ -299,12 +311,12 @@ def compare(
     results = []
     for how in ("cafile", "default"):
         for looks in (True, False):
-            expected = None
-            for reference in references:
-                module = reading("eager") if reference == "eager" else reference
-                got = run(module, bundle, how, servers, flags, looks)
-                assert expected is None or got == expected, (reference, how, looks)
-                expected = got
+            expected = agreed(
+                references,
+                lambda module, how=how, looks=looks: run(
+                    module, bundle, how, servers, flags, looks
+                ),
+            )
             reading("lazy")
             for _ in range(2):  # read, then kept
                 assert run(pyssl, bundle, how, servers, flags, looks) == expected, (
@@ -329,13 +341,13 @@ def test_a_plain_bundle_is_read_lazily_and_shows_whole(
     needs_lazy_reading()
     root = issue(name("root"))
     path = write(tmp_path / "bundle.pem", system_pem() + root.pem + crl_pem(root, [5]))
-    expected = None
-    for reference in references:
-        module = reading("eager") if reference == "eager" else reference
+
+    def loaded(module: Any) -> Any:
         other = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
         other.load_verify_locations(cafile=path)
-        assert expected is None or view(other) == expected
-        expected = view(other)
+        return view(other)
+
+    expected = agreed(references, loaded)
     reading("lazy")
     ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile=path)
@@ -487,11 +499,7 @@ def test_later_loads_into_the_same_store(references, tmp_path, ssl_cert_file):
         seen += [connect(ctx, s) for s in servers] + [view(ctx)]
         return seen
 
-    expected = None
-    for reference in references:
-        got = steps(reading("eager") if reference == "eager" else reference)
-        assert expected is None or got == expected
-        expected = got
+    expected = agreed(references, steps)
     reading("lazy")
     assert steps(pyssl) == expected
     assert steps(pyssl) == expected
@@ -535,11 +543,7 @@ def test_a_hashed_directory_that_also_holds_certificates_of_the_file(
             seen += [connect(ctx, s) for s in order] + [view(ctx)]
         return seen
 
-    expected = None
-    for reference in references:
-        got = steps(reading("eager") if reference == "eager" else reference)
-        assert expected is None or got == expected
-        expected = got
+    expected = agreed(references, steps)
     assert expected[0] == "verified"
     reading("lazy")
     assert steps(pyssl) == expected
@@ -585,24 +589,27 @@ class ManyServer:
 
 def test_threads_handshake_while_the_store_is_read(references, tmp_path, ssl_cert_file):
     needs_lazy_reading()
-    reference = references[-1]
-    stdlib = reading("eager") if reference == "eager" else reference
     roots = [issue(name(f"root {i}")) for i in range(4)]
     bundle = write(
         tmp_path / "bundle.pem", system_pem() + "".join(r.pem for r in roots)
     )
     servers = [ManyServer(server_for(tmp_path, [leaf(r)])) for r in roots]
-    # What the store can show: as loaded, or sorted once verification read it.
-    loaded = stdlib.SSLContext(stdlib.PROTOCOL_TLS_CLIENT)
-    loaded.load_verify_locations(cafile=bundle)
-    sorted_ = stdlib.SSLContext(stdlib.PROTOCOL_TLS_CLIENT)
-    sorted_.load_verify_locations(cafile=bundle)
-    sorted_.get_ca_certs()
-    assert connect(sorted_, servers[0].ctx) == "verified"
-    views = (view(loaded), view(sorted_))
-    reading("lazy")
+
+    def shown(module: Any) -> Any:
+        """What the store can show: as loaded, or sorted once verification
+        read it."""
+        loaded = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
+        loaded.load_verify_locations(cafile=bundle)
+        sorted_ = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
+        sorted_.load_verify_locations(cafile=bundle)
+        sorted_.get_ca_certs()
+        assert connect(sorted_, servers[0].ctx) == "verified"
+        return view(loaded), view(sorted_)
+
     errors: list[BaseException] = []
     try:
+        views = agreed(references, shown)
+        reading("lazy")
         for reader_first in (False, True):
             _trust_store.clear()
             ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_CLIENT)
@@ -726,13 +733,9 @@ def load_outcome(module: Any, path: str) -> Any:
 
 def test_odd_files_load_or_fail_as_in_the_stdlib(references, tmp_path):
     for label, path in variants(tmp_path).items():
-        expected = None
-        for reference in references:
-            got = load_outcome(
-                reading("eager") if reference == "eager" else reference, path
-            )
-            assert expected is None or got == expected, label
-            expected = got
+        expected = agreed(
+            references, lambda module, path=path: load_outcome(module, path)
+        )
         assert load_outcome(reading("lazy"), path) == expected, label
         # Read again from what was kept.
         assert load_outcome(pyssl, path) == expected, label
