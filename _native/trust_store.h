@@ -31,9 +31,13 @@
  * are read eagerly. */
 #if defined(__GLIBC__)
 #define PYSSL_TRUST_LAZY 1
+#include <sys/stat.h>
 #else
 #define PYSSL_TRUST_LAZY 0
 #endif
+
+/* Larger than a CA bundle would be: such a file is read eagerly. */
+#define PYSSL_TRUST_LAZY_MAX_SIZE (64 * 1024 * 1024)
 
 enum { PYSSL_TRUST_CERT, PYSSL_TRUST_TRUSTED, PYSSL_TRUST_CRL };
 
@@ -694,22 +698,46 @@ static int pyssl_trust_mark_copies(pyssl_trust_entry *entries, int count, const 
  * bundle would be. */
 static unsigned char *pyssl_trust_slurp(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     unsigned char *data = NULL, *grown;
     size_t capacity = 0, n;
     long hint;
+#if PYSSL_TRUST_LAZY
+    struct stat st;
+#endif
 
     *size = 0;
+#if PYSSL_TRUST_LAZY
+    /* Regular files only, looked at before they are opened: a directory
+     * opens, and gives a size of its own; a named pipe opened or read here
+     * would leave nothing for the eager reading, which opens it once as
+     * the uncached load does. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
+#endif
+    f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
+#if PYSSL_TRUST_LAZY
+    /* Replaced by something else since. */
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return NULL;
+    }
+#endif
     /* The size it has now, read at once; a file that grows meanwhile is
      * read to its end all the same. */
-    if (fseek(f, 0, SEEK_END) == 0 && (hint = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0)
+    if (fseek(f, 0, SEEK_END) == 0 && (hint = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
+        if (hint >= PYSSL_TRUST_LAZY_MAX_SIZE) {
+            fclose(f);
+            return NULL;
+        }
         capacity = (size_t)hint + 1;
+    }
     for (;;) {
         if (capacity == 0 || *size == capacity) {
             capacity = capacity ? capacity * 2 : 256 * 1024;
-            if (capacity > 64 * 1024 * 1024 || (grown = OPENSSL_realloc(data, capacity)) == NULL) {
+            if (capacity > PYSSL_TRUST_LAZY_MAX_SIZE || (grown = OPENSSL_realloc(data, capacity)) == NULL) {
                 OPENSSL_free(data);
                 fclose(f);
                 return NULL;

@@ -741,6 +741,49 @@ def test_odd_files_load_or_fail_as_in_the_stdlib(references, tmp_path):
         assert load_outcome(pyssl, path) == expected, label
 
 
+def through_a_pipe(path: str, text: str, action: Any) -> Any:
+    """``action()`` while a thread writes ``text`` once into a named pipe
+    made at ``path``: opening the pipe a second time finds it empty (the
+    thread lets such an opening end) rather than waiting for a writer."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def feed() -> None:
+        try:
+            with open(path, "w") as pipe:
+                pipe.write(text)
+        except BrokenPipeError:
+            pass
+        while not done.wait(0.2):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader waiting
+                pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        return action()
+    finally:
+        done.set()
+        feeder.join(30)
+        os.unlink(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_read_once_as_in_the_stdlib(references, tmp_path):
+    root = issue(name("root"))
+    path = str(tmp_path / "pipe.pem")
+    for text in (root.pem, root.pem + root.key_pem, "not a certificate\n"):
+
+        def load(module: Any, text: str = text) -> Any:
+            return through_a_pipe(path, text, lambda: load_outcome(module, path))
+
+        expected = agreed(references, load)
+        assert load(reading("lazy")) == expected, text
+        assert not os.path.exists(path)
+
+
 def test_lazy_and_eager_reading_agree_on_changed_files(tmp_path):
     """Certificates of the system bundle, changed at random in their DER or
     their text: each file loads, or fails, the same read either way."""
