@@ -184,3 +184,30 @@ def test_bench_says_which_workloads_need_a_missing_program(tmp_path):
         "skipped (needs a program that is not installed): 64-byte round trips"
         in result.stdout
     )
+
+
+def test_bench_with_nothing_to_measure_says_so(tmp_path):
+    result = run_python(
+        ["-m", "pyssl", "bench", "--runs", "1", "--only", "no such workload"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "no workload to measure" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_ca_bundle_rows_use_the_file_a_default_context_loads(tmp_path):
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"")
+    env = {**os.environ, "SSL_CERT_FILE": str(bundle)}
+    result = run_python(
+        [
+            "-c",
+            "from pyssl._cli.bench.ca_bundle import system_ca_bundle; "
+            "print(system_ca_bundle())",
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(bundle)

@@ -18,11 +18,13 @@ SYSTEM_CA_BUNDLE = "the system's CA bundle"
 
 
 def system_ca_bundle() -> str | None:
-    """The file of CA certificates OpenSSL loads by default, if there is one."""
+    """The file of CA certificates a default context loads, if there is one:
+    SSL_CERT_FILE's, or else OpenSSL's default file (a wheel's OpenSSL may
+    look for it where this system keeps none)."""
     import pyssl
 
-    path = pyssl.get_default_verify_paths().openssl_cafile
-    return path if os.path.isfile(path) else None
+    path = pyssl.get_default_verify_paths().cafile
+    return path if path is not None and os.path.isfile(path) else None
 
 
 def microseconds_per_call(

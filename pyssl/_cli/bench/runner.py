@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             else SYSTEM_CA_BUNDLE
         )
         print(f"skipped (needs {lacking}): {workload.name}")
+    if not workloads:
+        print("no workload to measure", file=sys.stderr)
+        return 1
     rows = run(workloads, runs, seconds, with_stdlib)
     print()
     print_table(rows, with_stdlib)
