@@ -63,6 +63,7 @@ def make_ffibuilder() -> FFI:
         [
             helpers,
             _read("fast_paths.h"),
+            _read("default_store.h"),
             _read("trust_store.h"),
             error_codes.c_source(location.header_dir),
         ]

@@ -1511,23 +1511,15 @@ int pyssl_trust_fill(SSL_CTX *ctx, pyssl_trust_source *source, int cadata)
  * default. */
 const char *pyssl_trust_default_file(void)
 {
-    const char *file;
-#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
-# if __GLIBC_PREREQ(2, 17)
-#  define PYSSL_SECURE_GETENV
-    file = secure_getenv(X509_get_default_cert_file_env());
-# endif
-#endif
-#ifndef PYSSL_SECURE_GETENV
-    file = OPENSSL_issetugid() ? NULL : getenv(X509_get_default_cert_file_env());
-#endif
+    const char *file = pyssl_safe_getenv(X509_get_default_cert_file_env());
+
     return file != NULL ? file : X509_get_default_cert_file();
 }
 
 /* SSL_CTX_set_default_verify_paths() with the default file's objects taken
  * from its source: the file, hashed-directory and store look-ups in the
  * order X509_STORE_set_default_paths() adds them, the directories looked
- * up lazily by OpenSSL as before, and no error left behind. -1 when the
+ * up lazily (default_store.h), and no error left behind. -1 when the
  * source must be decoded first (see pyssl_trust_load). */
 int pyssl_trust_set_default_paths(SSL_CTX *ctx, pyssl_trust_source *file)
 {
@@ -1540,14 +1532,8 @@ int pyssl_trust_set_default_paths(SSL_CTX *ctx, pyssl_trust_source *file)
     /* A failure to load the default file is no failure here. */
     if (pyssl_trust_load(store, file, 0) < 0)
         return -1;
-    lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-    if (lookup == NULL)
+    if (!pyssl_add_default_dirs(store))
         return 0;
-    X509_LOOKUP_add_dir(lookup, NULL, X509_FILETYPE_DEFAULT);
-    lookup = X509_STORE_add_lookup(store, X509_LOOKUP_store());
-    if (lookup == NULL)
-        return 0;
-    X509_LOOKUP_add_store_ex(lookup, NULL, NULL, NULL);
     ERR_clear_error();
     return 1;
 }

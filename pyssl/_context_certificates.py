@@ -161,7 +161,7 @@ class CertificateSettings:
         if _trust_store.set_default_verify_paths(self._ctx_ptr):
             return
         clear_queue()
-        if not lib.SSL_CTX_set_default_verify_paths(self._ctx_ptr):
+        if not lib.pyssl_set_default_verify_paths(self._ctx_ptr):
             raise error_from_queue("set_default_verify_paths")
 
     def load_dh_params(self, path: Any) -> None:
