@@ -98,10 +98,12 @@ def test_what_only_the_store_lookup_finds_is_found_before_openssl_3_4(
     assert ctx.cert_store_stats()["x509"] == held + STORE_SEARCHES_DEFAULT_DIR
 
 
+@pytest.mark.parametrize("form", ONLY_THE_STORE_FINDS)
 def test_the_store_lookup_matches_the_stdlibs_on_the_same_openssl(
-    stdlib_on_the_same_openssl, certs, default_dir, verify_with
+    stdlib_on_the_same_openssl, certs, default_dir, verify_with, form
 ):
-    (default_dir / f"{subject_hash(certs.ca)}.0").write_bytes(der_of(certs.ca))
+    suffix, content = ONLY_THE_STORE_FINDS[form](certs.ca)
+    (default_dir / (subject_hash(certs.ca) + suffix)).write_bytes(content)
     views = []
     for module in (stdlib_on_the_same_openssl, pyssl):
         ctx = module.create_default_context()
@@ -123,7 +125,9 @@ def test_a_missing_or_unrelated_default_dir_finds_nothing(
     assert not verified(either, verify_with)
 
 
-def test_default_paths_twice_search_the_directory_once(certs, default_dir, verify_with):
+def test_default_paths_set_again_find_what_they_found_once(
+    certs, default_dir, verify_with
+):
     (default_dir / f"{subject_hash(certs.ca)}.0").write_bytes(der_of(certs.ca))
     ctx = pyssl.create_default_context()
     ctx.set_default_verify_paths()
