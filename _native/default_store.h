@@ -169,7 +169,11 @@ static int pyssl_add_default_store(X509_STORE *store)
     copy = OPENSSL_strdup(uri);
     if (copy == NULL)
         return 0;
-    return X509_LOOKUP_set_method_data(lookup, copy);
+    if (!X509_LOOKUP_set_method_data(lookup, copy)) {
+        OPENSSL_free(copy);
+        return 0;
+    }
+    return 1;
 }
 
 /* The look-ups SSL_CTX_set_default_verify_paths() adds after the default
