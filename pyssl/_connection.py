@@ -1,4 +1,6 @@
-"""Connection: one SSL*, and every per-connection OpenSSL call.
+"""Connection: one SSL*, and every per-connection OpenSSL call (the
+settings it makes on its SSL* are in ``_connection_settings.py``, what early
+data checks first in ``_early_data.py``).
 
 This is the object the stdlib calls ``_ssl._SSLSocket`` (``SSLSocket._sslobj``
 and ``SSLObject._sslobj``). It knows nothing about sockets: when an
@@ -17,8 +19,14 @@ import weakref
 from operator import index
 from typing import Any, NoReturn
 
-from pyssl._arguments import as_clinic_int, exact_address
+from pyssl import _early_data
+from pyssl._arguments import as_clinic_int
 from pyssl._buffers import SCRATCH_SIZE, local, new_scratch, readable_buffer
+from pyssl._connection_settings import (
+    enable_post_handshake_auth,
+    set_server_name,
+    switch_context,
+)
 from pyssl._errors import (
     SSLWantReadError,
     clear_queue,
@@ -54,8 +62,6 @@ _ssl_read_into = getattr(fast_paths, "ssl_read_into", None)
 # Without it, read()'s size is checked as the C path checks it: a ssize_t.
 _SSIZE_LIMIT = sys.maxsize + 1
 _SSIZE_OVERFLOW = "Python int too large to convert to C ssize_t"
-# One SSL_read_early_data() gives at most one record's plaintext.
-_RECORD_MAX = 16384
 # pending() is a getter callers poll: a module global is found faster than
 # an attribute of cffi's lib object.
 _SSL_pending = lib.SSL_pending
@@ -157,41 +163,11 @@ class Connection(Negotiated):
             self.session = session
 
     def _enable_post_handshake_auth(self) -> None:
-        ssl_ptr = self.ssl_ptr
-        if self.server_side:
-            # OpenSSL honours SSL_VERIFY_POST_HANDSHAKE only together with
-            # SSL_VERIFY_PEER, and only servers may carry it.
-            mode = lib.SSL_get_verify_mode(ssl_ptr)
-            if mode & lib.SSL_VERIFY_PEER:
-                callback = lib.SSL_get_verify_callback(ssl_ptr)
-                lib.SSL_set_verify(
-                    ssl_ptr, mode | lib.SSL_VERIFY_POST_HANDSHAKE, callback
-                )
-        else:
-            lib.SSL_set_post_handshake_auth(ssl_ptr, 1)
+        enable_post_handshake_auth(self.ssl_ptr, self.server_side)
 
     def _configure_hostname(self, hostname: str) -> None:
-        # An A-label: an ASCII str without NUL, as the stdlib's "es"
-        # conversion takes it (SSLContext._encode_hostname made it one).
-        if not isinstance(hostname, str):
-            raise TypeError(f"argument must be str, not {type(hostname).__name__}")
-        if "\0" in hostname:
-            raise TypeError(
-                "argument must be encoded string without null bytes, not str"
-            )
-        name = hostname.encode("ascii")
-        if not name or name.startswith(b"."):
-            raise ValueError(
-                "server_hostname cannot be an empty string or start with a leading dot."
-            )
-        address = exact_address(hostname)
-        if address is None:  # a host name
-            address, size = ffi.NULL, 0
-        else:
-            size = len(address)
         check = self._context._check_hostname
-        if not lib.pyssl_set_server_name(self.ssl_ptr, name, address, size, check):
-            raise error_from_queue("server_hostname")
+        set_server_name(self.ssl_ptr, hostname, check)
         self.server_hostname = hostname
         self._checked_name = hostname if check else None
 
@@ -550,55 +526,13 @@ class Connection(Negotiated):
         the client's early data. b'' means there is no (more) early data:
         the client sent none, it was rejected, or it has all been read;
         then finish with do_handshake()."""
-        if not self.server_side:
-            raise ValueError("only a server-side connection can read early data")
-        size = index(len)
-        if size <= 0:
-            if size < 0:
-                raise ValueError("size should not be negative")
-            return b""
-        ssl_ptr = self.ssl_ptr
-        if self._early_data_finished or lib.SSL_is_init_finished(ssl_ptr):
-            return b""
-        size = min(size, _RECORD_MAX)
-        buf = ffi.new("char[]", size)
-        io = (
-            lib.pyssl_read_early_data
-            if self.uses_socket
-            else lib.pyssl_read_early_data_in_memory
-        )
-        got = self._run_early_data(io, buf, size, "read_early_data")
-        if got == 0:
-            self._early_data_finished = True
-            return b""
-        return ffi.unpack(buf, got)
+        return _early_data.read(self, len)
 
     def write_early_data(self, data: Any) -> int:
         """Client side, before the handshake, on a session whose server
         allows early data: send ``data`` as early data. Returns the number
         of bytes written."""
-        if self.server_side:
-            raise ValueError("only a client-side connection can write early data")
-        src = readable_buffer(data)
-        ssl_ptr = self.ssl_ptr
-        try:
-            if lib.SSL_in_before(ssl_ptr):
-                session = lib.SSL_get_session(ssl_ptr)
-                if (
-                    session == ffi.NULL
-                    or lib.SSL_SESSION_get_max_early_data(session) == 0
-                ):
-                    raise ValueError("the session does not allow early data")
-            elif lib.SSL_is_init_finished(ssl_ptr):
-                raise ValueError("early data can only be written before the handshake")
-            io = (
-                lib.pyssl_write_early_data
-                if self.uses_socket
-                else lib.pyssl_write_early_data_in_memory
-            )
-            return self._run_early_data(io, src, _length(src), "write_early_data")
-        finally:
-            ffi.release(src)
+        return _early_data.write(self, data)
 
     def _run_early_data(self, io: Any, buf: Any, size: int, operation: str) -> int:
         """Call the early-data helper ``io`` until it succeeds, waiting for
@@ -624,17 +558,7 @@ class Connection(Negotiated):
 
     @context.setter
     def context(self, context: Any) -> None:
-        from pyssl._context import _SSLContext
-
-        if not isinstance(context, _SSLContext):
-            raise TypeError("The value must be a SSLContext")
-        lib.SSL_set_SSL_CTX(self.ssl_ptr, context._ctx_ptr)
-        # The message callback follows the context (SSL_set_SSL_CTX keeps
-        # the old one).
-        msg_callback = (
-            lib.pyssl_msg_cb if context._msg_callback is not None else ffi.NULL
-        )
-        lib.SSL_set_msg_callback(self.ssl_ptr, msg_callback)
+        switch_context(self.ssl_ptr, context)
         self._context = context
         # getpeercert() depends on the context's verify mode.
         self._forget()

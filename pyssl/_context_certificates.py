@@ -201,7 +201,7 @@ class CertificateSettings:
 
     def get_ca_certs(self, binary_form: bool = False) -> list[Any]:
         """The loaded CA certificates, as dicts or DER bytes."""
-        from pyssl import _x509
+        from pyssl import _certificate_info, _x509
 
         certs = []
         for kind, obj in self._store_certificates():
@@ -213,7 +213,7 @@ class CertificateSettings:
             certs.append(
                 _x509.certificate_to_der(cert)
                 if binary_form
-                else _x509.decode_certificate(cert)
+                else _certificate_info.decode_certificate(cert)
             )
         return certs
 

@@ -18,6 +18,7 @@ from operator import index
 from typing import Any
 
 from pyssl import _x509
+from pyssl._certificate_info import decode_certificate
 from pyssl._ciphers import cipher_list, cipher_to_tuple
 from pyssl._errors import clear_queue, error_from_queue
 from pyssl._lib import ffi, lib
@@ -236,7 +237,7 @@ class Negotiated:
             & lib.SSL_VERIFY_PEER
         ):
             return {}
-        return _x509.decode_certificate(cert)
+        return decode_certificate(cert)
 
     def get_verified_chain(self) -> list[Any] | None:
         """The chain OpenSSL verified, leaf first, as Certificate objects;

@@ -10,51 +10,24 @@ docs/internals.md says how this fits with the rest.
 from __future__ import annotations
 
 import _socket
-import errno as _errno
 import socket as _socket_module
-import sys
 from typing import TYPE_CHECKING, Any
 
-from pyssl._errors import SSL_ERROR_EOF, SSLError, numbered_error
+from pyssl._errors import SSL_ERROR_EOF, SSLError
 from pyssl._lib import lib
 from pyssl._negotiated import BINDING_TYPES
 from pyssl._socket_connection import _GiveupOnSSLSendfile, sendfile_zerocopy
+from pyssl._sslsocket_lifecycle import (
+    UNSHARED_CONNECTION,
+    UNSHARED_SSL_PTR,
+    check_wrap_arguments,
+    not_connected,
+    refcount,
+)
 from pyssl._x509 import chain_to_der
 
 if TYPE_CHECKING:
     from pyssl._sslcontext import SSLContext
-
-# How many references an object has, on CPython. Elsewhere a connection is
-# never known to be unused, and close() takes the general path.
-_refcount = getattr(sys, "getrefcount", lambda obj: 0)
-
-
-class _Unshared:
-    __slots__ = ("ssl_ptr",)
-
-    ssl_ptr: object
-
-
-def _unshared_counts() -> tuple[int, int]:
-    """The counts SSLSocket._real_close() sees for a connection that only
-    its local variable holds, with an SSL* only it holds: measured with the
-    same expressions on a stand-in held the same way, since what CPython
-    counts for frames and arguments is its own business (3.14 leaves out
-    some references it borrows). (-1, -1), which no count is, where no count
-    can tell that nothing else uses a connection: without sys.getrefcount,
-    and without a GIL, where another thread can take a reference between
-    the count and the free."""
-    if (
-        not hasattr(sys, "getrefcount")
-        or not getattr(sys, "_is_gil_enabled", lambda: True)()
-    ):
-        return -1, -1
-    sslobj = _Unshared()
-    sslobj.ssl_ptr = object()
-    return _refcount(sslobj), _refcount(sslobj.ssl_ptr)
-
-
-_UNSHARED_CONNECTION, _UNSHARED_SSL_PTR = _unshared_counts()
 
 
 class SSLSocket(_socket_module.socket):
@@ -79,10 +52,6 @@ class SSLSocket(_socket_module.socket):
             self, file: Any, offset: int = 0, count: int | None = None
         ) -> int: ...
 
-        def _check_sendfile_params(
-            self, file: Any, offset: int, count: int | None
-        ) -> None: ...
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
             f"{self.__class__.__name__} does not have a public constructor. "
@@ -100,19 +69,7 @@ class SSLSocket(_socket_module.socket):
         context: Any = None,
         session: Any = None,
     ) -> SSLSocket:
-        if (
-            sock.getsockopt(_socket_module.SOL_SOCKET, _socket_module.SO_TYPE)
-            != _socket_module.SOCK_STREAM
-        ):
-            raise NotImplementedError("only stream sockets are supported")
-        if server_side:
-            if server_hostname:
-                raise ValueError("server_hostname can only be specified in client mode")
-            if session is not None:
-                raise ValueError("session can only be specified in client mode")
-        if context.check_hostname and not server_hostname:
-            raise ValueError("check_hostname requires server_hostname")
-
+        check_wrap_arguments(sock, server_side, server_hostname, session, context)
         timeout = sock.gettimeout()
         kwargs = dict(
             family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno()
@@ -155,29 +112,7 @@ class SSLSocket(_socket_module.socket):
     def _not_connected(self, exc: OSError) -> bool:
         """getpeername() failed with ``exc``: False if the socket is simply
         not connected yet, else raise."""
-        if exc.errno != _errno.ENOTCONN:
-            raise exc
-        # Not connected. Bytes already queued on a socket that was closed
-        # before the handshake must not pass for data that came over TLS.
-        blocking = self.getblocking()
-        self.setblocking(False)
-        try:
-            early = self.recv(1)
-        except OSError as recv_error:
-            if recv_error.errno not in (
-                _errno.ENOTCONN,
-                _errno.EINVAL,
-                _errno.EAGAIN,
-                _errno.EWOULDBLOCK,
-            ):
-                raise
-            early = b""
-        finally:
-            self.setblocking(blocking)
-        if early:
-            reason = "Closed before TLS handshake with data in recv buffer."
-            raise numbered_error(_errno.ENOTCONN, reason, reason)
-        return False
+        return not_connected(self, exc)
 
     def _new_connection(self) -> Any:
         return self._context._wrap_socket(
@@ -496,8 +431,8 @@ class SSLSocket(_socket_module.socket):
             # free it and close the descriptor in one C call that releases
             # the GIL once, as the stdlib's close does.
             if (
-                _refcount(sslobj) == _UNSHARED_CONNECTION
-                and _refcount(sslobj.ssl_ptr) == _UNSHARED_SSL_PTR
+                refcount(sslobj) == UNSHARED_CONNECTION
+                and refcount(sslobj.ssl_ptr) == UNSHARED_SSL_PTR
             ):
                 sslobj.free_and_close(_socket.socket.detach(self))
                 return

@@ -19,7 +19,7 @@ import pytest
 from ssl_modules import openssl_at_least, same_openssl
 
 import pyssl
-from pyssl import _x509
+from pyssl import _certificate_info, _x509
 from pyssl._errors import SSLError
 from pyssl._lib import lib
 
@@ -873,7 +873,7 @@ def test_decode_certificate_of_loaded_pointer(make_certificate, decode):
     )
     with open(path, "rb") as f:
         (pointer,) = _x509.load_pem_certificates(f.read())
-    assert _x509.decode_certificate(pointer) == decode(path)
+    assert _certificate_info.decode_certificate(pointer) == decode(path)
 
 
 def test_certificate_to_der_is_the_file_content(make_certificate):
