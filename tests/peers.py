@@ -41,51 +41,111 @@ def client_context(module: Any, certs: CertFiles, **settings: Any) -> Any:
 class ThreadedServer:
     """Accepts ``connections`` TCP connections on loopback and hands each
     plain socket to ``handler`` in a server thread. ``join()`` returns the
-    handlers' results and re-raises the first exception one raised."""
+    handlers' results and re-raises the first exception one raised.
+
+    With ``connections=None`` it accepts until ``close()``, which then
+    joins it; with ``concurrent`` each connection gets a thread of its
+    own, so that a slow one does not hold up the others."""
 
     def __init__(
         self,
         handler: Callable[[socket.socket], Any],
-        connections: int = 1,
+        connections: int | None = 1,
         family: int = socket.AF_INET,
+        concurrent: bool = False,
     ) -> None:
         host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
         self.listener = socket.create_server((host, 0), family=family)
-        self.listener.settimeout(TIMEOUT)
+        if connections is not None:
+            self.listener.settimeout(TIMEOUT)
         self.address = self.listener.getsockname()[:2]
         self.port = self.address[1]
         self.handler = handler
         self.connections = connections
+        self.concurrent = concurrent
+        self.closing = False
         self.results: list[Any] = []
         self.errors: list[BaseException] = []
+        self.workers: list[threading.Thread] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
+        accepted = 0
         try:
-            for _ in range(self.connections):
+            while self.connections is None or accepted < self.connections:
                 conn, _addr = self.listener.accept()
+                if self.closing:  # the connection of close()
+                    conn.close()
+                    return
+                accepted += 1
                 conn.settimeout(TIMEOUT)
-                with conn:
-                    try:
-                        self.results.append(self.handler(conn))
-                    except BaseException as exc:  # reported by join()
-                        self.errors.append(exc)
+                if self.concurrent:
+                    worker = threading.Thread(
+                        target=self._handle, args=(conn,), daemon=True
+                    )
+                    self.workers.append(worker)
+                    worker.start()
+                else:
+                    self._handle(conn)
         except BaseException as exc:
             self.errors.append(exc)
         finally:
             self.listener.close()
 
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.results.append(self.handler(conn))
+            except BaseException as exc:  # reported by join()
+                self.errors.append(exc)
+
     def join(self, timeout: float = TIMEOUT) -> list[Any]:
         self.thread.join(timeout)
-        if self.thread.is_alive():
+        for worker in self.workers:
+            worker.join(timeout)
+        if self.thread.is_alive() or any(w.is_alive() for w in self.workers):
             raise TimeoutError("the server thread did not finish")
         if self.errors:
             raise self.errors[0]
         return self.results
 
+    def close(self, timeout: float = TIMEOUT) -> list[Any]:
+        """Stop accepting (a connection of its own wakes the thread waiting
+        in accept(), wherever closing the listener would not), then
+        ``join()``."""
+        self.closing = True
+        if self.thread.is_alive():
+            try:
+                socket.create_connection(self.address, timeout=timeout).close()
+            except OSError:  # the thread has closed the listener meanwhile
+                pass
+        return self.join(timeout)
+
+    def __enter__(self) -> ThreadedServer:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     def connect(self, timeout: float | None = TIMEOUT) -> socket.socket:
         return socket.create_connection(self.address, timeout=timeout)
+
+
+def greeter(server_ctx: Any, greeting: bytes = b"!") -> Callable[[socket.socket], None]:
+    """A ThreadedServer handler: the TLS handshake with ``server_ctx``,
+    then ``greeting`` (if any) sent. A handshake or connection that fails
+    ends it quietly: what the client made of it is the test's to see."""
+
+    def handler(conn: socket.socket) -> None:
+        try:
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                if greeting:
+                    tls.sendall(greeting)
+        except OSError:  # SSLError among them
+            pass
+
+    return handler
 
 
 # ---- TLS connections for the socket tests -----------------------------------

@@ -20,6 +20,27 @@ DRIVER = os.path.join(
 )
 
 
+@pytest.fixture
+def scenario(client_setup, certs):
+    """scenario(name, ca=certs.ca, **args): what the driver's ``name`` reports,
+    run in ``client_setup`` with the test server certificate and the
+    client trusting ``ca``, once the entries every scenario reports are
+    checked."""
+
+    def start(name, ca=certs.ca, **args):
+        result = run(
+            client_setup,
+            name,
+            driver=DRIVER,
+            ca=ca,
+            server_chain=certs.server_chain,
+            **args,
+        )
+        return checked(result, client_setup)
+
+    return start
+
+
 def digest(size):
     return {"bytes": size, "sha256": hashlib.sha256(payload(size)).hexdigest()}
 
@@ -40,20 +61,11 @@ BODY = 300_000
 
 @pytest.mark.parametrize("http", list(HTTP_VERSIONS))
 @pytest.mark.parametrize("client", list(HTTPX_CLIENTS))
-def test_httpx_against_hypercorn(client_setup, certs, client, http):
+def test_httpx_against_hypercorn(scenario, client_setup, client, http):
     require("httpx", "h2", "hypercorn")
     alpn, http_version, seen = HTTP_VERSIONS[http]
-    result = run(
-        client_setup,
-        "httpx_get",
-        driver=DRIVER,
-        client=client,
-        http2=http == "HTTP/2",
-        ca=certs.ca,
-        server_chain=certs.server_chain,
-        size=BODY,
-    )
-    assert checked(result, client_setup) == {
+    result = scenario("httpx_get", client=client, http2=http == "HTTP/2", size=BODY)
+    assert result == {
         "status": 200,
         "http_version": http_version,
         "server saw": {"http_version": seen, "path": "/get"},
@@ -65,21 +77,12 @@ def test_httpx_against_hypercorn(client_setup, certs, client, http):
 
 
 @pytest.mark.parametrize("client", list(HTTPX_CLIENTS))
-def test_httpx_refuses_a_server_from_another_ca(client_setup, certs, client):
+def test_httpx_refuses_a_server_from_another_ca(scenario, client_setup, certs, client):
     require("httpx", "h2", "hypercorn")
-    result = run(
-        client_setup,
-        "httpx_get",
-        driver=DRIVER,
-        client=client,
-        http2=True,
-        ca=certs.other_ca,
-        server_chain=certs.server_chain,
-        size=BODY,
+    result = scenario(
+        "httpx_get", ca=certs.other_ca, client=client, http2=True, size=BODY
     )
-    assert checked(result, client_setup) == verify_failure(
-        client_setup, "httpx.ConnectError"
-    )
+    assert result == verify_failure(client_setup, "httpx.ConnectError")
 
 
 # ---- aiohttp --------------------------------------------------------------------------
@@ -87,19 +90,9 @@ def test_httpx_refuses_a_server_from_another_ca(client_setup, certs, client):
 STREAMED = 1 << 20
 
 
-def test_aiohttp_client_and_server(client_setup, certs):
+def test_aiohttp_client_and_server(scenario, client_setup):
     require("aiohttp")
-    result = checked(
-        run(
-            client_setup,
-            "aiohttp_get",
-            driver=DRIVER,
-            ca=certs.ca,
-            server_chain=certs.server_chain,
-            size=STREAMED,
-        ),
-        client_setup,
-    )
+    result = scenario("aiohttp_get", size=STREAMED)
     # The body came in parts as the server wrote them: aiohttp's reader
     # holds no more than about 128 KiB before it stops reading.
     assert result["stream"].pop("parts") > 1
@@ -114,17 +107,10 @@ def test_aiohttp_client_and_server(client_setup, certs):
     }
 
 
-def test_aiohttp_refuses_a_server_from_another_ca(client_setup, certs):
+def test_aiohttp_refuses_a_server_from_another_ca(scenario, client_setup, certs):
     require("aiohttp")
-    result = run(
-        client_setup,
-        "aiohttp_get",
-        driver=DRIVER,
-        ca=certs.other_ca,
-        server_chain=certs.server_chain,
-        size=STREAMED,
-    )
-    assert checked(result, client_setup) == verify_failure(
+    result = scenario("aiohttp_get", ca=certs.other_ca, size=STREAMED)
+    assert result == verify_failure(
         client_setup, "aiohttp.client_exceptions.ClientConnectorCertificateError"
     )
 
@@ -142,18 +128,11 @@ def described(message):
     return ["str", len(message), hashlib.sha256(message.encode()).hexdigest()]
 
 
-def test_websockets_echo_over_wss(client_setup, certs):
+def test_websockets_echo_over_wss(scenario, client_setup):
     require("websockets")
-    result = run(
-        client_setup,
-        "websockets_echo",
-        driver=DRIVER,
-        ca=certs.ca,
-        server_chain=certs.server_chain,
-        messages=MESSAGES,
-    )
+    result = scenario("websockets_echo", messages=MESSAGES)
     expected = [described(message) for message in MESSAGES]
-    assert checked(result, client_setup) == {
+    assert result == {
         "sent": expected,
         "echoed": expected,
         "client": connection(client_setup),
@@ -161,14 +140,7 @@ def test_websockets_echo_over_wss(client_setup, certs):
     }
 
 
-def test_websockets_refuses_a_server_from_another_ca(client_setup, certs):
+def test_websockets_refuses_a_server_from_another_ca(scenario, client_setup, certs):
     require("websockets")
-    result = run(
-        client_setup,
-        "websockets_echo",
-        driver=DRIVER,
-        ca=certs.other_ca,
-        server_chain=certs.server_chain,
-        messages=MESSAGES,
-    )
-    assert checked(result, client_setup) == verify_failure(client_setup)
+    result = scenario("websockets_echo", ca=certs.other_ca, messages=MESSAGES)
+    assert result == verify_failure(client_setup)

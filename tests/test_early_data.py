@@ -14,6 +14,8 @@ stdlib, which cannot send early data, plays a client that sends none."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,19 @@ def early_server_context(certs, max_early_data=16384, **settings):
     ctx = server_context(pyssl, certs, **settings)
     ctx.max_early_data = max_early_data
     return ctx
+
+
+def contexts(certs, max_early_data=16384):
+    """(server, client): an early-data server context with the test
+    server certificate and a pyssl client context trusting the test CA."""
+    return early_server_context(certs, max_early_data), client_context(pyssl, certs)
+
+
+@pytest.fixture
+def tls(certs):
+    """A BioPair of those contexts without a session, not yet handshaken."""
+    server_ctx, client_ctx = contexts(certs)
+    return BioPair(client_ctx, server_ctx)
 
 
 def read_all_early_data(tls, size=1024):
@@ -68,6 +83,49 @@ def first_session(serve, server_ctx, client_ctx, clean=True):
             tls.unwrap()
     server.join()
     return session
+
+
+def with_a_session(serve, certs, clean=True, max_early_data=16384):
+    """(server context, client context, session): the contexts of
+    contexts() and the session of a first connection between them."""
+    server_ctx, client_ctx = contexts(certs, max_early_data)
+    return server_ctx, client_ctx, first_session(serve, server_ctx, client_ctx, clean)
+
+
+def first_pair(client_ctx, server_ctx):
+    """A first connection over memory BIOs, handshaken, with its tickets
+    received. Keep it while its session is used: freed without a TLS
+    shutdown, its server end would drop the ticket from the server's
+    cache."""
+    first = BioPair(client_ctx, server_ctx).handshake()
+    first.send(b"?")
+    assert first.send(b"!", to_server=False) == b"!"
+    return first
+
+
+def resuming_pair(certs, max_early_data=16384):
+    """(first, pair): a first_pair() of the contexts of contexts(), and a
+    BioPair resuming its session, not yet handshaken."""
+    server_ctx, client_ctx = contexts(certs, max_early_data)
+    first = first_pair(client_ctx, server_ctx)
+    return first, BioPair(client_ctx, server_ctx, session=first.client.session)
+
+
+@contextlib.contextmanager
+def resuming(connect, client_ctx, session):
+    """A client SSLSocket with ``session`` over the socket ``connect()``
+    returns, its handshake left to the caller (who writes early data
+    first)."""
+    with (
+        connect() as raw,
+        client_ctx.wrap_socket(
+            raw,
+            server_hostname="localhost",
+            session=session,
+            do_handshake_on_connect=False,
+        ) as tls,
+    ):
+        yield tls
 
 
 @dataclass
@@ -110,15 +168,7 @@ def send_early(serve, server_ctx, client_ctx, session, data=EARLY, read_early=Tr
     handshake and send "late", with the early data again before it if the
     server rejected it (which is the client's job)."""
     server = serve(early_data_handler(server_ctx, read_early))
-    with (
-        server.connect() as raw,
-        client_ctx.wrap_socket(
-            raw,
-            server_hostname="localhost",
-            session=session,
-            do_handshake_on_connect=False,
-        ) as tls,
-    ):
+    with resuming(server.connect, client_ctx, session) as tls:
         assert tls.early_data_accepted is None
         written = tls.write_early_data(data)
         tls.do_handshake()
@@ -148,8 +198,7 @@ def send_early(serve, server_ctx, client_ctx, session, data=EARLY, read_early=Tr
 
 
 def test_accepted_between_pyssl_ends(serve, certs):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
     assert session.max_early_data == 16384
     outcome = send_early(serve, server_ctx, client_ctx, session)
     assert outcome.written == len(EARLY)
@@ -159,8 +208,7 @@ def test_accepted_between_pyssl_ends(serve, certs):
 
 
 def test_each_connection_brings_a_ticket_for_the_next(serve, certs):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
     for i in range(3):
         outcome = send_early(
             serve, server_ctx, client_ctx, session, data=b"request %d" % i
@@ -189,9 +237,7 @@ def test_sni_callback_and_alpn_with_early_data(serve, certs):
 
 
 def test_an_sni_callback_error_reaches_read_early_data(serve, certs, unraisable):
-    server_ctx = early_server_context(certs)
-    client_ctx = client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
 
     def refuse(tls, name, ctx):
         raise LookupError(f"no such host: {name}")
@@ -207,15 +253,7 @@ def test_an_sni_callback_error_reaches_read_early_data(serve, certs, unraisable)
             return info.value
 
     server = serve(handler)
-    with (
-        server.connect() as raw,
-        client_ctx.wrap_socket(
-            raw,
-            server_hostname="localhost",
-            session=session,
-            do_handshake_on_connect=False,
-        ) as tls,
-    ):
+    with resuming(server.connect, client_ctx, session) as tls:
         tls.write_early_data(EARLY)
         with pytest.raises(pyssl.SSLError):
             tls.do_handshake()
@@ -227,22 +265,10 @@ def test_an_sni_callback_error_reaches_read_early_data(serve, certs, unraisable)
 def test_large_early_data_over_several_records(serve, certs):
     # 40 KB is more than OpenSSL's default limit on what a server takes in
     # (16 KiB): setting max_early_data raises that as well.
-    server_ctx, client_ctx = (
-        early_server_context(certs, max_early_data=65536),
-        client_context(pyssl, certs),
-    )
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs, max_early_data=65536)
     data = bytes(range(256)) * 160
     server = serve(early_data_handler(server_ctx))
-    with (
-        server.connect() as raw,
-        client_ctx.wrap_socket(
-            raw,
-            server_hostname="localhost",
-            session=session,
-            do_handshake_on_connect=False,
-        ) as tls,
-    ):
+    with resuming(server.connect, client_ctx, session) as tls:
         assert tls.write_early_data(data[:30000]) == 30000
         assert tls.write_early_data(data[30000:]) == len(data) - 30000
         tls.do_handshake()
@@ -255,11 +281,7 @@ def test_large_early_data_over_several_records(serve, certs):
 
 
 def test_over_memory_bios(certs):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    first = BioPair(client_ctx, server_ctx).handshake()
-    first.send(b"?")
-    assert first.send(b"!", to_server=False) == b"!"
-    tls = BioPair(client_ctx, server_ctx, session=first.client.session)
+    _first, tls = resuming_pair(certs)
     # Nothing from the client yet: the server needs its ClientHello.
     with pytest.raises(pyssl.SSLWantReadError):
         tls.server.read_early_data()
@@ -278,14 +300,7 @@ def test_over_memory_bios(certs):
 
 
 def test_read_early_data_stops_at_len_and_at_a_record(certs):
-    server_ctx, client_ctx = (
-        early_server_context(certs, max_early_data=65536),
-        client_context(pyssl, certs),
-    )
-    first = BioPair(client_ctx, server_ctx).handshake()
-    first.send(b"?")
-    first.send(b"!", to_server=False)
-    tls = BioPair(client_ctx, server_ctx, session=first.client.session)
+    _first, tls = resuming_pair(certs, max_early_data=65536)
     tls.client.write_early_data(bytes(20000))
     tls._move()
     assert len(tls.server.read_early_data(100)) == 100
@@ -299,8 +314,7 @@ def test_read_early_data_stops_at_len_and_at_a_record(certs):
 
 
 def test_rejected_when_the_server_no_longer_allows_it(serve, certs):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
     server_ctx.max_early_data = 0
     outcome = send_early(serve, server_ctx, client_ctx, session)
     assert (outcome.client_accepted, outcome.server_accepted, outcome.early) == (
@@ -313,8 +327,7 @@ def test_rejected_when_the_server_no_longer_allows_it(serve, certs):
 
 def test_rejected_by_a_server_that_does_not_read_it(serve, certs):
     # A server that handshakes as usual (stdlib code) never takes early data.
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
     outcome = send_early(serve, server_ctx, client_ctx, session, read_early=False)
     assert (outcome.client_accepted, outcome.server_accepted) == (False, False)
     assert outcome.late == EARLY + b"late"
@@ -323,8 +336,7 @@ def test_rejected_by_a_server_that_does_not_read_it(serve, certs):
 
 def test_replaying_a_ticket_is_rejected(serve, certs):
     # OpenSSL's replay protection: a ticket is good for one resumption.
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx)
+    server_ctx, client_ctx, session = with_a_session(serve, certs)
     first = send_early(serve, server_ctx, client_ctx, session)
     again = send_early(serve, server_ctx, client_ctx, session)
     assert (first.client_accepted, first.reused) == (True, (True, True))
@@ -337,8 +349,7 @@ def test_replaying_a_ticket_is_rejected(serve, certs):
 
 
 def test_rejected_after_a_connection_ended_without_shutdown(serve, certs):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    session = first_session(serve, server_ctx, client_ctx, clean=False)
+    server_ctx, client_ctx, session = with_a_session(serve, certs, clean=False)
     assert session.max_early_data == 16384
     outcome = send_early(serve, server_ctx, client_ctx, session)
     assert (outcome.client_accepted, outcome.reused) == (False, (False, False))
@@ -358,13 +369,8 @@ def test_rejected_by_another_context(serve, certs):
 
 
 def test_more_than_the_session_allows_is_an_ssl_error(certs):
-    server_ctx, client_ctx = (
-        early_server_context(certs, max_early_data=100),
-        client_context(pyssl, certs),
-    )
-    first = BioPair(client_ctx, server_ctx).handshake()
-    first.send(b"?")
-    first.send(b"!", to_server=False)
+    server_ctx, client_ctx = contexts(certs, max_early_data=100)
+    first = first_pair(client_ctx, server_ctx)
     session = first.client.session
     assert session.max_early_data == 100
     tls = BioPair(client_ctx, server_ctx, session=session)
@@ -422,8 +428,7 @@ def test_session_of_a_server_without_early_data_allows_none(serve, certs):
         tls.client.write_early_data(EARLY)
 
 
-def test_without_a_session_is_a_value_error(certs):
-    tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
+def test_without_a_session_is_a_value_error(tls):
     with pytest.raises(ValueError, match="^the session does not allow early data$"):
         tls.client.write_early_data(EARLY)
 
@@ -435,7 +440,8 @@ def test_without_a_session_is_a_value_error(certs):
 def test_pyssl_client_with_openssl_s_server(openssl_server, certs):
     proc, port = openssl_server("-early_data", "-naccept", "2")
     ctx = client_context(pyssl, certs)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+    connect = functools.partial(socket.create_connection, ("127.0.0.1", port), 10)
+    with connect() as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(b"first\n")
             proc.wait_for(b"first")
@@ -444,18 +450,12 @@ def test_pyssl_client_with_openssl_s_server(openssl_server, certs):
             session = tls.session
             tls.unwrap()
     assert session.max_early_data > 0
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(
-            raw,
-            server_hostname="localhost",
-            session=session,
-            do_handshake_on_connect=False,
-        ) as tls:
-            tls.write_early_data(b"early from pyssl\n")
-            tls.do_handshake()
-            assert tls.early_data_accepted is True
-            tls.sendall(b"late\n")
-            proc.wait_for(b"late")
+    with resuming(connect, ctx, session) as tls:
+        tls.write_early_data(b"early from pyssl\n")
+        tls.do_handshake()
+        assert tls.early_data_accepted is True
+        tls.sendall(b"late\n")
+        proc.wait_for(b"late")
     lines = [line.strip() for line in proc.transcript]
     assert b"Early data received:" in lines and b"early from pyssl" in lines
     assert lines.index(b"early from pyssl") < lines.index(b"late")
@@ -499,8 +499,7 @@ def test_openssl_s_client_to_pyssl_server(serve, certs, openssl_client, tmp_path
 # ---- where early data cannot be ----------------------------------------------------
 
 
-def test_wrong_side_is_a_value_error(certs):
-    tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
+def test_wrong_side_is_a_value_error(tls):
     with pytest.raises(
         ValueError, match="^only a server-side connection can read early data$"
     ):
@@ -511,8 +510,8 @@ def test_wrong_side_is_a_value_error(certs):
         tls.server.write_early_data(EARLY)
 
 
-def test_after_the_handshake(certs):
-    tls = BioPair(client_context(pyssl, certs), early_server_context(certs)).handshake()
+def test_after_the_handshake(tls):
+    tls.handshake()
     with pytest.raises(
         ValueError, match="^early data can only be written before the handshake$"
     ):
@@ -526,11 +525,7 @@ def test_after_the_handshake(certs):
     [("do_handshake", "UNEXPECTED_RECORD"), ("write", "SHOULD_NOT_HAVE_BEEN_CALLED")],
 )
 def test_handshake_or_write_with_early_data_unread_is_an_ssl_error(certs, step, reason):
-    server_ctx, client_ctx = early_server_context(certs), client_context(pyssl, certs)
-    first = BioPair(client_ctx, server_ctx).handshake()
-    first.send(b"?")
-    first.send(b"!", to_server=False)
-    tls = BioPair(client_ctx, server_ctx, session=first.client.session)
+    _first, tls = resuming_pair(certs)
     tls.client.write_early_data(b"one")
     tls.client.write_early_data(b"two")
     tls._move()
@@ -545,8 +540,7 @@ def test_handshake_or_write_with_early_data_unread_is_an_ssl_error(certs, step, 
     assert (info.value.library, info.value.reason) == ("SSL", reason)
 
 
-def test_read_early_data_keeps_giving_b_empty_once_done(certs):
-    tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
+def test_read_early_data_keeps_giving_b_empty_once_done(tls):
     steps = {
         tls.client: tls.client.do_handshake,
         tls.server: tls.server.read_early_data,
@@ -568,8 +562,7 @@ def test_unconnected_socket_is_a_value_error(certs):
         assert tls.early_data_accepted is None
 
 
-def test_bad_arguments(certs):
-    tls = BioPair(client_context(pyssl, certs), early_server_context(certs))
+def test_bad_arguments(tls):
     with pytest.raises(TypeError, match="^a bytes-like object is required, not 'str'$"):
         tls.client.write_early_data("text")
     with pytest.raises(ValueError, match="^size should not be negative$"):

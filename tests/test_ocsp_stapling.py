@@ -12,6 +12,7 @@ programs."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -544,64 +545,53 @@ def test_client_gets_none_from_openssl_s_server_without_status(ocsp):
         proc.stop()
 
 
+@contextlib.contextmanager
+def s_client_asking(serve, ocsp: Responses, server_ctx, greeting: bytes, *args: str):
+    """``openssl s_client -status`` (with ``args``), trusting the CA,
+    connected to a pyssl server on loopback that wraps with ``server_ctx``
+    and sends ``greeting``; the process, stopped after, and the server
+    joined."""
+
+    def handler(conn):
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(greeting)
+
+    listening = serve(handler)
+    client = OpenSSLProcess(
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{listening.port}",
+            "-CAfile",
+            ocsp.ca,
+            "-servername",
+            "localhost",
+            "-status",
+            *args,
+        ]
+    )
+    try:
+        yield client
+    finally:
+        client.stop()
+    listening.join()
+
+
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
 @pytest.mark.parametrize("name", ["good", "revoked"])
 def test_openssl_s_client_sees_the_staple(serve, ocsp, version, name):
     server = getattr(ocsp, name)
     ctx = stapling_server(pyssl, server, server.response)
-
-    def handler(conn):
-        with ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.sendall(b"stapled\n")
-
-    listening = serve(handler)
-    client = OpenSSLProcess(
-        [
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{listening.port}",
-            "-CAfile",
-            ocsp.ca,
-            "-servername",
-            "localhost",
-            "-status",
-            version,
-        ]
-    )
-    try:
+    with s_client_asking(serve, ocsp, ctx, b"stapled\n", version) as client:
         client.wait_for(b"OCSP Response Status: successful")
         status = client.wait_for(b"Cert Status:")
         client.wait_for(b"stapled")
-    finally:
-        client.stop()
-    listening.join()
     assert status.split(b":", 1)[1].strip() == name.encode()
 
 
 def test_openssl_s_client_sees_no_staple(serve, ocsp):
     ctx = stapling_server(pyssl, ocsp.good, lambda conn: None)
-
-    def handler(conn):
-        with ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.sendall(b"nothing stapled\n")
-
-    listening = serve(handler)
-    client = OpenSSLProcess(
-        [
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{listening.port}",
-            "-CAfile",
-            ocsp.ca,
-            "-servername",
-            "localhost",
-            "-status",
-        ]
-    )
-    try:
+    with s_client_asking(serve, ocsp, ctx, b"nothing stapled\n") as client:
         line = client.wait_for(b"OCSP response:")
         client.wait_for(b"nothing stapled")
-    finally:
-        client.stop()
-    listening.join()
     assert b"no response sent" in line

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
 import subprocess
 import threading
 
 import pytest
 from cert_files import der_of
 from openssl_cli import OPENSSL, needs_openssl
-from peers import server_context
+from peers import ThreadedServer, greeter, server_context
 from ssl_modules import outcome
 
 import pyssl
@@ -260,32 +259,15 @@ def test_trust_settings_of_a_trusted_certificate_block_are_kept(
         ctx.load_verify_locations(cafile=str(bundle))
         server_ctx = pyssl.SSLContext(pyssl.PROTOCOL_TLS_SERVER)
         server_ctx.load_cert_chain(str(chain))
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            result = {}
-
-            def serve():
-                conn, _ = listener.accept()
-                try:
-                    with server_ctx.wrap_socket(conn, server_side=True):
-                        pass
-                except (OSError, pyssl.SSLError):
-                    pass
-
-            thread = threading.Thread(target=serve)
-            thread.start()
-            try:
-                with socket.create_connection(
-                    listener.getsockname(), timeout=15
-                ) as raw:
-                    with ctx.wrap_socket(raw, server_hostname="localhost"):
-                        result["outcome"] = "verified"
-            except Exception as exc:
-                result["outcome"] = (
-                    type(exc).__name__,
-                    getattr(exc, "verify_code", None),
-                )
-            thread.join(15)
-        return result["outcome"]
+        server = ThreadedServer(greeter(server_ctx, greeting=b""))
+        try:
+            with server.connect() as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost"):
+                    result = "verified"
+        except Exception as exc:
+            result = (type(exc).__name__, getattr(exc, "verify_code", None))
+        server.join()
+        return result
 
     expected = handshake(stdlib_on_the_same_openssl)
     assert expected == ("SSLCertVerificationError", 28)  # X509_V_ERR_CERT_REJECTED
@@ -550,21 +532,6 @@ def test_threads_load_while_others_verify(certs, bundle_with_test_ca):
     rounds, handshakes = 25, 6
     errors: list[BaseException] = []
     server_ctx = server_context(pyssl, certs)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(30)
-    stop = threading.Event()
-
-    def accept_loop():
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"x")
-            except OSError:
-                pass
 
     def loader():
         try:
@@ -583,30 +550,20 @@ def test_threads_load_while_others_verify(certs, bundle_with_test_ca):
             for _ in range(handshakes):
                 ctx = client_ctx(pyssl)
                 ctx.load_verify_locations(cafile=bundle_with_test_ca)
-                with socket.create_connection(
-                    listener.getsockname(), timeout=30
-                ) as raw:
+                with server.connect(timeout=30) as raw:
                     with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                         assert tls.recv(1) == b"x"
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    acceptor = threading.Thread(target=accept_loop)
-    acceptor.start()
     workers = [threading.Thread(target=loader) for _ in range(3)]
     workers += [threading.Thread(target=verifier) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-    stop.set()
-    # Closing alone does not wake a thread blocked in accept() on Linux.
-    try:
-        listener.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    listener.close()
-    acceptor.join(30)
+    # The server takes the verifiers' connections one at a time until closed.
+    with ThreadedServer(greeter(server_ctx, greeting=b"x"), connections=None) as server:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
     assert not any(worker.is_alive() for worker in workers)
     assert errors == []
     ctx = client_ctx(pyssl)

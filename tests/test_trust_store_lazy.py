@@ -8,10 +8,10 @@ stdlib's, and pyssl's own eager reading."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import os
 import random
-import socket
 import sys
 import textwrap
 import threading
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from openssl_cli import OPENSSL, needs_openssl
-from peers import ThreadedServer
+from peers import ThreadedServer, greeter
 from ssl_modules import STDLIB_SSL, same_openssl
 
 import pyssl
@@ -228,15 +228,7 @@ def server_for(tmp_path: Any, chain: list[Issued]) -> Any:
 
 def connect(client_ctx: Any, server_ctx: Any) -> Any:
     """One handshake over loopback; the client's outcome."""
-
-    def handler(conn: socket.socket) -> None:
-        try:
-            with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                tls.sendall(b"!")
-        except (OSError, pyssl.SSLError):
-            pass
-
-    server = ThreadedServer(handler)
+    server = ThreadedServer(greeter(server_ctx))
     error = None
     with server.connect() as raw:
         try:
@@ -553,47 +545,13 @@ def test_a_hashed_directory_that_also_holds_certificates_of_the_file(
 # ---- threads --------------------------------------------------------------------------
 
 
-class ManyServer:
-    """Serves every connection in a thread of its own until closed."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(60)
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                tls.sendall(b"!")
-        except (OSError, pyssl.SSLError):
-            pass
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(30)
-
-
 def test_threads_handshake_while_the_store_is_read(references, tmp_path, ssl_cert_file):
     needs_lazy_reading()
     roots = [issue(name(f"root {i}")) for i in range(4)]
     bundle = write(
         tmp_path / "bundle.pem", system_pem() + "".join(r.pem for r in roots)
     )
-    servers = [ManyServer(server_for(tmp_path, [leaf(r)])) for r in roots]
+    server_contexts = [server_for(tmp_path, [leaf(r)]) for r in roots]
 
     def shown(module: Any) -> Any:
         """What the store can show: as loaded, or sorted once verification
@@ -603,11 +561,18 @@ def test_threads_handshake_while_the_store_is_read(references, tmp_path, ssl_cer
         sorted_ = module.SSLContext(module.PROTOCOL_TLS_CLIENT)
         sorted_.load_verify_locations(cafile=bundle)
         sorted_.get_ca_certs()
-        assert connect(sorted_, servers[0].ctx) == "verified"
+        assert connect(sorted_, server_contexts[0]) == "verified"
         return view(loaded), view(sorted_)
 
     errors: list[BaseException] = []
-    try:
+    with contextlib.ExitStack() as stack:
+        # Each serves every connection in a thread of its own until closed.
+        servers = [
+            stack.enter_context(
+                ThreadedServer(greeter(ctx), connections=None, concurrent=True)
+            )
+            for ctx in server_contexts
+        ]
         views = agreed(references, shown)
         reading("lazy")
         for reader_first in (False, True):
@@ -623,9 +588,7 @@ def test_threads_handshake_while_the_store_is_read(references, tmp_path, ssl_cer
                     start.wait(30)
                     for j in range(6):
                         server = servers[(i + j) % len(servers)]
-                        with socket.create_connection(
-                            server.listener.getsockname(), timeout=30
-                        ) as raw:
+                        with server.connect(timeout=30) as raw:
                             with ctx.wrap_socket(
                                 raw, server_hostname="localhost"
                             ) as tls:
@@ -663,9 +626,6 @@ def test_threads_handshake_while_the_store_is_read(references, tmp_path, ssl_cer
                 for k, part in enumerate(v)
             )
             assert view(ctx) == views[1]
-    finally:
-        for s in servers:
-            s.close()
 
 
 # ---- files read lazily or not: the same store, the same failures --------------------
