@@ -211,6 +211,38 @@ WAITING_IN = {
 }
 
 
+def wait_until_blocked(thread, function):
+    """Return once ``thread`` waits in the kernel for the peer, in a system
+    call made under ``function``'s frame. The frame alone is not enough: the
+    thread enters it some instructions before the call that waits, and a
+    descriptor closed in between makes that call fail at once rather than
+    block. Linux shows where a thread sleeps (wchan); a thread waiting for the
+    GIL sleeps in a futex. Elsewhere, a pause after the frame appears."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        assert time.monotonic() < deadline, "the call did not start waiting"
+        if sys._current_frames()[thread.ident].f_code.co_name == function:
+            where = sleeping_in(thread)
+            if where is None:
+                time.sleep(0.2)
+                return
+            if not where.startswith("futex"):
+                return
+        time.sleep(0.01)
+
+
+def sleeping_in(thread):
+    """The kernel function ``thread`` sleeps in, or None where the system
+    does not say (Linux says "0" of a running thread, and of any thread
+    where kernel addresses are hidden)."""
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/wchan") as f:
+            where = f.read()
+    except OSError:
+        return None
+    return None if where == "0" else where
+
+
 @pytest.mark.parametrize("call", list(WAITING_IN))
 def test_a_socket_closed_under_a_waiting_call_leaves_its_tls_layer_to_the_call(
     serve, certs, monkeypatch, call
@@ -264,10 +296,7 @@ def test_a_socket_closed_under_a_waiting_call_leaves_its_tls_layer_to_the_call(
 
     monkeypatch.setattr(pyssl_socket_connection.SocketConnection, "free_and_close", spy)
     thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while sys._current_frames()[thread.ident].f_code.co_name != WAITING_IN[call]:
-        assert time.monotonic() < deadline, "the call did not start waiting"
-        time.sleep(0.01)
+    wait_until_blocked(thread, WAITING_IN[call])
     tls.close()
     assert tls.fileno() == -1
     still_there = layer() is not None
